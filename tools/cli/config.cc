@@ -1,0 +1,562 @@
+// Mount configuration parsing: one table of options, read from argv, -o lists and config files.
+#include "tools/cli/config.hh"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <functional>
+
+namespace ossuring::cli {
+
+namespace {
+
+enum class kind { str, flag, uint, size, seconds, octal };
+
+struct option_def {
+  std::vector<std::string_view> names;  // first is ours; the rest are ossfs/mount spellings
+  kind type;
+  std::string_view help;
+  std::function<void(mount_config&, const std::string&, uint64_t, double, bool)> set;
+};
+
+// Each setter receives the raw string, the parsed integer, the parsed double and the flag value.
+#define STR(field) \
+  [](mount_config& c, const std::string& s, uint64_t, double, bool) { c.field = s; }
+#define FLAG(field) \
+  [](mount_config& c, const std::string&, uint64_t, double, bool b) { c.field = b; }
+#define UINT(field)                                                   \
+  [](mount_config& c, const std::string&, uint64_t v, double, bool) { \
+    c.field = static_cast<decltype(c.field)>(v);                      \
+  }
+#define SECS(field) \
+  [](mount_config& c, const std::string&, uint64_t, double d, bool) { c.field = d; }
+
+const std::vector<option_def>& table() {
+  static const std::vector<option_def> t = {
+      {{"endpoint", "oss_endpoint", "url"},
+       kind::str,
+       "OSS endpoint: host[:port] or http(s)://host[:port]",
+       STR(endpoint)},
+      {{"bucket", "oss_bucket"}, kind::str, "bucket (instead of oss://bucket/...)", STR(bucket)},
+      {{"prefix", "oss_bucket_prefix"}, kind::str, "key prefix to mount", STR(prefix)},
+      {{"region", "oss_region"},
+       kind::str,
+       "region id for V4 signing, e.g. cn-hangzhou",
+       STR(region)},
+      {{"sign-version", "signature_version"},
+       kind::str,
+       "v1 or v4 (default v4)",
+       STR(sign_version)},
+      {{"http"}, kind::str, "auto|1.1|2: auto = ALPN over TLS, HTTP/1.1 in clear text", STR(http)},
+      {{"path-style", "use_path_request_style"},
+       kind::flag,
+       "path-style addressing",
+       FLAG(path_style)},
+      {{"ca-file"},
+       kind::str,
+       "CA bundle to verify the server (default: system bundle)",
+       STR(ca_file)},
+      {{"insecure-skip-verify"},
+       kind::flag,
+       "do not verify the TLS certificate (testing only)",
+       FLAG(insecure_skip_verify)},
+      {{"connect-timeout"}, kind::uint, "connect timeout, ms (5000)", UINT(connect_timeout_ms)},
+      {{"request-timeout"},
+       kind::uint,
+       "per-request timeout, ms (30000)",
+       UINT(request_timeout_ms)},
+      {{"retries"}, kind::uint, "attempts for idempotent requests (3)", UINT(retries)},
+      {{"qps-limit"},
+       kind::uint,
+       "request-rate limit for the whole mount (8000/s)",
+       UINT(qps_limit)},
+      {{"access-key-id", "oss_access_key_id"}, kind::str, "AccessKeyId", STR(access_key_id)},
+      {{"access-key-secret", "oss_access_key_secret"},
+       kind::str,
+       "AccessKeySecret",
+       STR(access_key_secret)},
+      {{"sts-token", "oss_session_token", "security_token"},
+       kind::str,
+       "STS security token",
+       STR(security_token)},
+      {{"ram-role", "ram_role"}, kind::str, "ECS RAM role name or metadata URL", STR(ram_role)},
+      {{"credential-process", "credential_process"},
+       kind::str,
+       "command printing credentials JSON",
+       STR(credential_process)},
+      {{"passwd-file", "passwd_file"},
+       kind::str,
+       "ossfs-style ak:sk file (mode 600)",
+       STR(passwd_file)},
+      {{"mode"}, kind::str, "index|lazy metadata (default index for read-only mounts)", STR(mode)},
+      {{"refresh"},
+       kind::seconds,
+       "re-list the index every N seconds (0 = never)",
+       [](mount_config& c, const std::string&, uint64_t, double d, bool) {
+         c.refresh_s = static_cast<unsigned>(d);
+       }},
+      {{"index-max-age"},
+       kind::seconds,
+       "reuse a saved index younger than this (3600 s)",
+       [](mount_config& c, const std::string&, uint64_t, double d, bool) {
+         c.index_max_age_s = static_cast<unsigned>(d);
+       }},
+      {{"list-concurrency"},
+       kind::uint,
+       "listings in flight while indexing (16)",
+       UINT(list_concurrency)},
+      {{"attr-timeout", "attr_timeout"},
+       kind::seconds,
+       "lazy mode attribute cache TTL (60 s)",
+       SECS(attr_timeout_s)},
+      {{"negative-timeout", "negative_timeout"},
+       kind::seconds,
+       "kernel negative entry TTL (0 s)",
+       SECS(negative_timeout_s)},
+      {{"negative-cache-timeout", "oss_negative_cache_timeout"},
+       kind::seconds,
+       "lazy mode negative cache TTL (0 = off)",
+       SECS(negative_cache_timeout_s)},
+      {{"negative-cache-size", "oss_negative_cache_size"},
+       kind::uint,
+       "lazy mode negative cache entries (10000)",
+       UINT(negative_cache_size)},
+      {{"readdirplus"}, kind::flag, "answer READDIRPLUS (true)", FLAG(readdirplus)},
+      {{"max-list-ret-count", "max_list_ret_count"},
+       kind::uint,
+       "keys per LIST page (1000)",
+       UINT(max_list_ret_count)},
+      {{"cache-dir"}, kind::str, "blob cache folder (default: memory)", STR(cache_dir)},
+      {{"cache-size"}, kind::size, "bytes of cache-dir to use (10G)", UINT(cache_size)},
+      {{"memory-limit", "total_mem_limit"},
+       kind::size,
+       "memory budget for blobs/buffers (1G)",
+       UINT(memory_limit)},
+      {{"small-file-threshold"},
+       kind::size,
+       "objects up to this are fetched whole (4M)",
+       UINT(small_file_threshold)},
+      {{"open-mode"}, kind::str, "passthrough|noopen|read: how opens are served", STR(open_mode)},
+      {{"prefetch-concurrency", "prefetch_concurrency"},
+       kind::uint,
+       "prefetch GETs in flight",
+       UINT(prefetch_concurrency)},
+      {{"prefetch-chunk-size", "prefetch_chunk_size"},
+       kind::size,
+       "ranged GET size (8M)",
+       UINT(prefetch_chunk_size)},
+      {{"direct", "directMode"},
+       kind::flag,
+       "no cache, no prefetch: ranged GETs per read",
+       FLAG(direct)},
+      {{"ro", "read-only"},
+       kind::flag,
+       "read-only mount (true; writes come later)",
+       FLAG(read_only)},
+      {{"allow-other", "allow_other"},
+       kind::flag,
+       "let other users use the mount",
+       FLAG(allow_other)},
+      {{"default-permissions", "default_permissions"},
+       kind::flag,
+       "kernel checks permissions against mode/uid/gid",
+       FLAG(default_permissions)},
+      {{"uid"},
+       kind::uint,
+       "owner of every file",
+       [](mount_config& c, const std::string&, uint64_t v, double, bool) {
+         c.uid = static_cast<uint32_t>(v);
+         c.uid_set = true;
+       }},
+      {{"gid"},
+       kind::uint,
+       "group of every file",
+       [](mount_config& c, const std::string&, uint64_t v, double, bool) {
+         c.gid = static_cast<uint32_t>(v);
+         c.gid_set = true;
+       }},
+      {{"umask"}, kind::octal, "permission bits removed (022)", UINT(umask)},
+      {{"foreground", "f"}, kind::flag, "stay in the foreground", FLAG(foreground)},
+      {{"cpus"},
+       kind::str,
+       "reactor CPU list, e.g. 0-3 (default: one unpinned reactor)",
+       STR(cpus)},
+      {{"log-level", "log_level"}, kind::str, "trace|debug|info|warn|error", STR(log_level)},
+      {{"log-dir", "log_dir"}, kind::str, "write logs to DIR/ossuring.log", STR(log_dir)},
+      {{"metrics-port", "metrics_port"},
+       kind::uint,
+       "Prometheus endpoint on 127.0.0.1:PORT",
+       UINT(metrics_port)},
+      {{"control-socket"},
+       kind::str,
+       "control socket path for `ossuring stats`",
+       STR(control_socket)},
+  };
+  return t;
+}
+
+const option_def* find_option(std::string_view name) {
+  for (const option_def& d : table()) {
+    for (std::string_view n : d.names) {
+      if (n == name) {
+        return &d;
+      }
+    }
+  }
+  return nullptr;
+}
+
+bool parse_bool(std::string_view v, bool* out) {
+  if (v.empty() || v == "1" || v == "true" || v == "yes" || v == "on") {
+    *out = true;
+    return true;
+  }
+  if (v == "0" || v == "false" || v == "no" || v == "off") {
+    *out = false;
+    return true;
+  }
+  return false;
+}
+
+// Options accepted for fstab/mount(8) compatibility that have no effect here.
+bool is_ignored_mount_option(std::string_view name) {
+  static const std::string_view names[] = {"rw",    "auto",    "noauto", "user",    "nouser",
+                                           "exec",  "noexec",  "suid",   "nosuid",  "dev",
+                                           "nodev", "_netdev", "nofail", "defaults"};
+  for (std::string_view n : names) {
+    if (n == name) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+result<uint64_t> parse_size(std::string_view s) {
+  if (s.empty()) {
+    return make_error(EINVAL, "empty size");
+  }
+  double value = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || value < 0) {
+    return make_error(EINVAL, "bad size '" + std::string(s) + "'");
+  }
+  std::string unit(end, s.data() + s.size());
+  for (char& c : unit) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  double mult = 1;
+  if (unit.empty() || unit == "b") {
+    mult = 1;
+  } else if (unit == "k" || unit == "kb" || unit == "kib") {
+    mult = 1024.0;
+  } else if (unit == "m" || unit == "mb" || unit == "mib") {
+    mult = 1024.0 * 1024;
+  } else if (unit == "g" || unit == "gb" || unit == "gib") {
+    mult = 1024.0 * 1024 * 1024;
+  } else if (unit == "t" || unit == "tb" || unit == "tib") {
+    mult = 1024.0 * 1024 * 1024 * 1024;
+  } else {
+    return make_error(EINVAL, "bad size unit in '" + std::string(s) + "'");
+  }
+  return static_cast<uint64_t>(std::llround(value * mult));
+}
+
+status parse_resource_limit(std::string_view s, unsigned* cores, uint64_t* memory) {
+  size_t c = s.find('c');
+  if (c == std::string_view::npos || c == 0) {
+    return make_error(EINVAL, "bad resourceLimit '" + std::string(s) + "': want e.g. 4c8g");
+  }
+  unsigned n = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + c, n);
+  if (ec != std::errc() || p != s.data() + c || n == 0) {
+    return make_error(EINVAL, "bad core count in resourceLimit '" + std::string(s) + "'");
+  }
+  result<uint64_t> mem = parse_size(s.substr(c + 1));
+  if (!mem.ok()) {
+    return make_error(EINVAL, "bad memory in resourceLimit '" + std::string(s) + "'");
+  }
+  *cores = n;
+  *memory = *mem;
+  return {};
+}
+
+status parse_oss_url(std::string_view url, std::string* bucket, std::string* prefix) {
+  constexpr std::string_view scheme = "oss://";
+  if (url.substr(0, scheme.size()) != scheme) {
+    return make_error(EINVAL, "expected oss://bucket[/prefix], got '" + std::string(url) + "'");
+  }
+  std::string_view rest = url.substr(scheme.size());
+  size_t slash = rest.find('/');
+  *bucket = std::string(rest.substr(0, slash));
+  *prefix = slash == std::string_view::npos ? "" : std::string(rest.substr(slash + 1));
+  if (bucket->empty()) {
+    return make_error(EINVAL, "no bucket in '" + std::string(url) + "'");
+  }
+  if (!prefix->empty() && prefix->back() != '/') {
+    *prefix += '/';
+  }
+  return {};
+}
+
+status apply_option(mount_config& cfg, std::string_view name, std::string_view value,
+                    bool has_value) {
+  if (name == "resourceLimit" || name == "resource-limit") {
+    unsigned cores = 0;
+    uint64_t mem = 0;
+    status st = parse_resource_limit(value, &cores, &mem);
+    if (!st.ok()) {
+      return st;
+    }
+    cfg.cpus = cores == 1 ? "0" : "0-" + std::to_string(cores - 1);
+    cfg.memory_limit = mem;
+    return {};
+  }
+  if (name == "rw") {
+    cfg.read_only = false;
+    return {};
+  }
+  const option_def* d = find_option(name);
+  if (!d) {
+    if (is_ignored_mount_option(name)) {
+      cfg.ignored.emplace_back(name);
+      return {};
+    }
+    return make_error(EINVAL, "unknown option '" + std::string(name) + "'");
+  }
+  std::string v(value);
+  uint64_t u = 0;
+  double secs = 0;
+  bool flag = true;
+  switch (d->type) {
+    case kind::str:
+      if (!has_value) {
+        return make_error(EINVAL, "option '" + std::string(name) + "' needs a value");
+      }
+      break;
+    case kind::flag:
+      if (has_value && !parse_bool(value, &flag)) {
+        return make_error(EINVAL, "option '" + std::string(name) + "' wants true or false");
+      }
+      break;
+    case kind::uint: {
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), u);
+      if (!has_value || ec != std::errc() || p != v.data() + v.size()) {
+        return make_error(EINVAL, "option '" + std::string(name) + "' wants a whole number");
+      }
+      break;
+    }
+    case kind::octal: {
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), u, 8);
+      if (!has_value || ec != std::errc() || p != v.data() + v.size() || u > 0777) {
+        return make_error(EINVAL, "option '" + std::string(name) + "' wants octal bits");
+      }
+      break;
+    }
+    case kind::size: {
+      result<uint64_t> r = parse_size(value);
+      if (!has_value || !r.ok()) {
+        return make_error(EINVAL, "option '" + std::string(name) + "' wants a size like 64M");
+      }
+      u = *r;
+      break;
+    }
+    case kind::seconds: {
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), secs);
+      if (!has_value || ec != std::errc() || p != v.data() + v.size() || secs < 0) {
+        return make_error(EINVAL, "option '" + std::string(name) + "' wants seconds");
+      }
+      break;
+    }
+  }
+  d->set(cfg, v, u, secs, flag);
+  return {};
+}
+
+status apply_config_file(mount_config& cfg, const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return make_error(errno, "config file " + path + ": " + std::strerror(errno));
+  }
+  std::ifstream in(path);
+  if (!in) {
+    return make_error(EACCES, "cannot read config file " + path);
+  }
+  std::string line;
+  unsigned lineno = 0;
+  bool has_secret = false;
+  while (std::getline(in, line)) {
+    ++lineno;
+    size_t b = line.find_first_not_of(" \t\r");
+    if (b == std::string::npos || line[b] == '#') {
+      continue;
+    }
+    size_t e = line.find_last_not_of(" \t\r");
+    std::string_view l(line.data() + b, e - b + 1);
+    while (!l.empty() && l.front() == '-') {
+      l.remove_prefix(1);
+    }
+    size_t eq = l.find('=');
+    std::string_view name = l.substr(0, eq);
+    std::string_view value = eq == std::string_view::npos ? "" : l.substr(eq + 1);
+    if (name == "oss_access_key_secret" || name == "access-key-secret") {
+      has_secret = true;
+    }
+    status s = apply_option(cfg, name, value, eq != std::string_view::npos);
+    if (!s.ok()) {
+      return make_error(EINVAL, path + ":" + std::to_string(lineno) + ": " + s.err().message);
+    }
+  }
+  if (has_secret && (st.st_mode & 077) != 0) {
+    return make_error(
+        EPERM, "config file " + path + " holds a secret and is readable by others: chmod 600 it");
+  }
+  return {};
+}
+
+result<mount_config> parse_mount_args(const std::vector<std::string>& args) {
+  mount_config cfg;
+  std::vector<std::string> positional;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto need_next = [&](const char* what) -> result<std::string> {
+      if (i + 1 >= args.size()) {
+        return make_error(EINVAL, std::string(what) + " needs a value");
+      }
+      return args[++i];
+    };
+    if (a == "-c" || a == "--config") {
+      result<std::string> f = need_next("-c");
+      if (!f.ok()) {
+        return std::move(f).err();
+      }
+      if (status s = apply_config_file(cfg, *f); !s.ok()) {
+        return std::move(s).err();
+      }
+    } else if (a == "-o") {
+      result<std::string> list = need_next("-o");
+      if (!list.ok()) {
+        return std::move(list).err();
+      }
+      std::string_view rest = *list;
+      while (!rest.empty()) {
+        size_t comma = rest.find(',');
+        std::string_view item = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? "" : rest.substr(comma + 1);
+        if (item.empty()) {
+          continue;
+        }
+        size_t eq = item.find('=');
+        if (status s = apply_option(cfg, item.substr(0, eq),
+                                    eq == std::string_view::npos ? "" : item.substr(eq + 1),
+                                    eq != std::string_view::npos);
+            !s.ok()) {
+          return std::move(s).err();
+        }
+      }
+    } else if (a == "-f") {
+      cfg.foreground = true;
+    } else if (a.size() > 2 && a[0] == '-' && a[1] == '-') {
+      std::string_view body(a);
+      body.remove_prefix(2);
+      size_t eq = body.find('=');
+      std::string_view name = body.substr(0, eq);
+      if (eq != std::string_view::npos) {
+        if (status s = apply_option(cfg, name, body.substr(eq + 1), true); !s.ok()) {
+          return std::move(s).err();
+        }
+        continue;
+      }
+      const option_def* d = find_option(name);
+      bool takes_value = d && d->type != kind::flag;
+      if (name == "resource-limit" || name == "resourceLimit") {
+        takes_value = true;
+      }
+      if (takes_value) {
+        result<std::string> v = need_next(a.c_str());
+        if (!v.ok()) {
+          return std::move(v).err();
+        }
+        if (status s = apply_option(cfg, name, *v, true); !s.ok()) {
+          return std::move(s).err();
+        }
+      } else if (status s = apply_option(cfg, name, "", false); !s.ok()) {
+        return std::move(s).err();
+      }
+    } else {
+      positional.push_back(a);
+    }
+  }
+  if (positional.size() == 2) {
+    std::string bucket;
+    std::string prefix;
+    if (status s = parse_oss_url(positional[0], &bucket, &prefix); !s.ok()) {
+      return std::move(s).err();
+    }
+    cfg.bucket = bucket;
+    if (!prefix.empty()) {
+      cfg.prefix = prefix;
+    }
+    cfg.mountpoint = positional[1];
+  } else if (positional.size() == 1 && !cfg.bucket.empty()) {
+    cfg.mountpoint = positional[0];  // ossfs 2.0 style: bucket from oss_bucket
+  } else {
+    return make_error(EINVAL, "usage: ossuring mount oss://bucket[/prefix] MOUNTPOINT [options]");
+  }
+  if (!cfg.prefix.empty()) {
+    while (!cfg.prefix.empty() && cfg.prefix.front() == '/') {
+      cfg.prefix.erase(0, 1);
+    }
+    if (!cfg.prefix.empty() && cfg.prefix.back() != '/') {
+      cfg.prefix += '/';
+    }
+  }
+  if (cfg.endpoint.empty()) {
+    return make_error(EINVAL, "no endpoint: pass --endpoint (or oss_endpoint in a config file)");
+  }
+  if (cfg.http != "auto" && cfg.http != "1.1" && cfg.http != "2") {
+    return make_error(EINVAL, "--http wants auto, 1.1 or 2");
+  }
+  if (cfg.sign_version != "v1" && cfg.sign_version != "v4") {
+    return make_error(EINVAL, "--sign-version wants v1 or v4");
+  }
+  if (!cfg.mode.empty() && cfg.mode != "index" && cfg.mode != "lazy") {
+    return make_error(EINVAL, "--mode wants index or lazy");
+  }
+  if (cfg.open_mode != "passthrough" && cfg.open_mode != "noopen" && cfg.open_mode != "read") {
+    return make_error(EINVAL, "--open-mode wants passthrough, noopen or read");
+  }
+  if (cfg.mode.empty()) {
+    cfg.mode = cfg.read_only ? "index" : "lazy";
+  }
+  return cfg;
+}
+
+std::string options_help() {
+  std::string out;
+  for (const option_def& d : table()) {
+    std::string names;
+    for (std::string_view n : d.names) {
+      if (!names.empty()) {
+        names += ", ";
+      }
+      names += (n.size() == 1 ? "-" : "--") + std::string(n);
+    }
+    out += "  " + names;
+    if (names.size() < 38) {
+      out.append(38 - names.size(), ' ');
+    } else {
+      out += "\n" + std::string(40, ' ');
+    }
+    out += std::string(d.help) + "\n";
+  }
+  out += "  --resource-limit, resourceLimit       StrmVol shorthand: 4c8g = 4 cores, 8 GiB\n";
+  return out;
+}
+
+}  // namespace ossuring::cli

@@ -1,0 +1,107 @@
+// Mount configuration: our options and ossfs 2.0's option names, from argv, `-o a,b=c` and
+// config files (`-c FILE`: one `--name=value` per line, as ossfs 2.0 reads them).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.hh"
+
+namespace ossuring::cli {
+
+struct mount_config {
+  // What to mount.
+  std::string bucket;
+  std::string prefix;  // without leading '/', with a trailing '/' when not empty
+  std::string mountpoint;
+
+  // Endpoint and transport.
+  std::string endpoint;             // host[:port], or a full http(s):// URL
+  std::string region;               // bare id for V4 signing, e.g. cn-hangzhou
+  std::string sign_version = "v4";  // v1|v4 (v4 falls back to v1 when no region is known)
+  std::string http = "auto";        // auto|1.1|2
+  bool path_style = false;
+  std::string ca_file;
+  bool insecure_skip_verify = false;
+  unsigned connect_timeout_ms = 5000;
+  unsigned request_timeout_ms = 30000;
+  unsigned retries = 3;
+  unsigned qps_limit = 8000;
+
+  // Credentials (see docs/configuration.md for the order they are looked up in).
+  std::string access_key_id;
+  std::string access_key_secret;
+  std::string security_token;
+  std::string ram_role;
+  std::string credential_process;
+  std::string passwd_file;
+
+  // Metadata.
+  std::string mode;        // index|lazy; empty = index for read-only mounts
+  unsigned refresh_s = 0;  // index refresh interval, 0 = never
+  unsigned index_max_age_s = 3600;
+  unsigned list_concurrency = 16;
+  double attr_timeout_s = 60;
+  double negative_timeout_s = 0;
+  double negative_cache_timeout_s = 0;
+  unsigned negative_cache_size = 10000;
+  bool readdirplus = true;
+  unsigned max_list_ret_count = 1000;
+
+  // Data.
+  std::string cache_dir;    // empty = blobs in memory
+  uint64_t cache_size = 0;  // bytes of cache_dir to use, 0 = 10 GiB
+  uint64_t memory_limit = 1ull << 30;
+  uint64_t small_file_threshold = 4ull << 20;
+  std::string open_mode = "passthrough";  // passthrough|noopen|read
+  unsigned prefetch_concurrency = 32;
+  uint64_t prefetch_chunk_size = 8ull << 20;
+  bool direct = false;
+
+  // Presentation and permissions.
+  bool read_only = true;
+  bool allow_other = false;
+  bool default_permissions = false;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint32_t umask = 0022;
+  bool uid_set = false;
+  bool gid_set = false;
+
+  // Operation.
+  bool foreground = false;
+  std::string cpus;  // reactor CPU list, e.g. "0-3"; empty = one reactor, unpinned
+  std::string log_level = "info";
+  std::string log_dir;
+  unsigned metrics_port = 0;
+  std::string control_socket;        // default: /run/ossuring/<mountpoint hash>.sock
+  std::vector<std::string> ignored;  // options accepted for compatibility but without effect
+};
+
+// Parses `ossuring mount` arguments (after the word "mount"): positional oss://bucket[/prefix]
+// and MOUNTPOINT, options in any of the accepted spellings. Errors name the offending option.
+result<mount_config> parse_mount_args(const std::vector<std::string>& args);
+
+// Applies one `name=value` (or bare `name`) option; used for argv, -o lists and config files.
+status apply_option(mount_config& cfg, std::string_view name, std::string_view value,
+                    bool has_value);
+
+// Reads a config file of `--name=value` lines (comments with '#'); a file holding secrets that
+// is readable by group or others is refused, as ossfs refuses such passwd files.
+status apply_config_file(mount_config& cfg, const std::string& path);
+
+// Splits oss://bucket/prefix.
+status parse_oss_url(std::string_view url, std::string* bucket, std::string* prefix);
+
+// Parses sizes like 4096, 64k, 8MiB, 10G, 1.5g.
+result<uint64_t> parse_size(std::string_view s);
+
+// StrmVol's resourceLimit shorthand: "4c8g" = 4 reactor cores and 8 GiB of memory.
+status parse_resource_limit(std::string_view s, unsigned* cores, uint64_t* memory);
+
+// One line per option: names, default and meaning (for --help and docs/configuration.md).
+std::string options_help();
+
+}  // namespace ossuring::cli
