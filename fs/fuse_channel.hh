@@ -1,0 +1,124 @@
+// fuse_channel: the kernel conversation on /dev/fuse through the reactor's io_uring.
+//
+// The channel reads requests (several reads in flight), answers INIT itself (negotiating async
+// reads, parallel dirops, readdirplus, max_pages and passthrough when the kernel grants them),
+// routes INTERRUPT to the abort_source of the request it names, and hands every other request to
+// a dispatcher as a coroutine spawned into the channel's gate. Replies are written with one
+// writev through the ring. `run()` returns when the kernel ends the connection (unmount, ENODEV)
+// or `stop()` is called, after every handler has finished.
+#pragma once
+
+#include <linux/fuse.h>
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "core/abort.hh"
+#include "core/gate.hh"
+#include "core/result.hh"
+#include "core/task.hh"
+
+namespace ossuring::fs {
+
+// What INIT settled.
+struct fuse_session_params {
+  uint32_t kernel_major = 0;
+  uint32_t kernel_minor = 0;
+  uint32_t minor = 0;         // the minor we speak
+  uint64_t kernel_flags = 0;  // what the kernel offered (64-bit set)
+  uint64_t flags = 0;         // what we accepted
+  uint32_t max_write = 0;
+  uint32_t max_readahead = 0;
+  uint16_t max_pages = 0;
+  bool passthrough = false;  // FUSE_PASSTHROUGH granted: backing ids can be opened
+  bool readdirplus = false;
+  bool no_open_support = false;  // an ENOSYS answer to OPEN makes the kernel stop sending OPEN
+};
+
+// What the file system asks of INIT.
+struct fuse_init_wishes {
+  bool passthrough = true;
+  bool readdirplus = true;
+  bool no_open = false;  // the "no-OPEN" design: reply ENOSYS to OPEN, keep the page cache
+  bool writeback_cache = false;
+  uint32_t max_write = 128 * 1024;
+  uint16_t max_pages = 256;  // 1 MiB reads
+  uint16_t max_background = 128;
+};
+
+// One request as read from the kernel: the header and the opcode's argument bytes. The bytes
+// are owned by the handler's frame for as long as it runs.
+struct fuse_request {
+  fuse_in_header header{};
+  std::vector<std::byte> raw;     // the whole request as read (header included)
+  abort_source* abort = nullptr;  // fires on FUSE_INTERRUPT for this request, or on stop()
+
+  std::span<const std::byte> args() const {
+    return std::span<const std::byte>(raw).subspan(sizeof(fuse_in_header));
+  }
+};
+
+class fuse_channel;
+
+class fuse_dispatcher {
+ public:
+  virtual ~fuse_dispatcher() = default;
+  virtual void on_init(const fuse_session_params&) {}
+  // Handles one request and sends its reply (none for FORGET/BATCH_FORGET).
+  virtual task<void> handle(fuse_channel& ch, fuse_request& req) = 0;
+  virtual void on_destroy() {}
+};
+
+class fuse_channel {
+ public:
+  fuse_channel(int fd, fuse_init_wishes wishes) : _fd(fd), _wishes(wishes) {}
+  fuse_channel(const fuse_channel&) = delete;
+  fuse_channel& operator=(const fuse_channel&) = delete;
+
+  // Serves until the kernel ends the connection or stop() is called. `readers` reads in flight.
+  task<status> run(fuse_dispatcher& d, unsigned readers = 4);
+  // Makes run() return: in-flight handlers are aborted and awaited.
+  void stop();
+
+  const fuse_session_params& params() const noexcept { return _params; }
+
+  // Replies. `error` is a positive errno (0 for success); payload pieces follow the header.
+  task<void> reply(uint64_t unique, int error, std::span<const iovec> payload = {});
+  task<void> reply_error(uint64_t unique, int error) { return reply(unique, error, {}); }
+  template <typename T>
+  task<void> reply_struct(uint64_t unique, const T& value) {
+    iovec iov{const_cast<T*>(&value), sizeof(T)};
+    return reply(unique, 0, std::span<const iovec>(&iov, 1));
+  }
+
+  // Passthrough: registers `fd` as a backing file and returns its id (needs CAP_SYS_ADMIN and
+  // a granted FUSE_PASSTHROUGH), and releases one.
+  result<int> backing_open(int fd);
+  void backing_close(int id);
+
+  uint64_t requests_read() const noexcept { return _requests; }
+
+ private:
+  task<void> reader();
+  task<void> serve(fuse_request req);
+  task<void> answer_init(const fuse_request& req);
+
+  int _fd;
+  fuse_init_wishes _wishes;
+  fuse_session_params _params;
+  fuse_dispatcher* _dispatcher = nullptr;
+  gate _handlers;
+  gate _readers;
+  abort_source _stop;
+  bool _stopping = false;
+  bool _initialized = false;
+  status _end;
+  uint64_t _requests = 0;
+  std::unordered_map<uint64_t, abort_source*> _in_flight;  // unique -> its abort source
+};
+
+}  // namespace ossuring::fs

@@ -1,0 +1,192 @@
+// Kernel mount plumbing: mount(2) for root, libfuse3's fuse_session_mount (fusermount3) else.
+#define FUSE_USE_VERSION 35
+#include "fs/mount.hh"
+
+#include <fcntl.h>
+#include <fuse3/fuse_lowlevel.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace ossuring::fs {
+
+fuse_mount::fuse_mount(fuse_mount&& o) noexcept
+    : _fd(std::move(o._fd)),
+      _mountpoint(std::move(o._mountpoint)),
+      _session(std::exchange(o._session, nullptr)),
+      _mounted(std::exchange(o._mounted, false)) {}
+
+fuse_mount& fuse_mount::operator=(fuse_mount&& o) noexcept {
+  if (this != &o) {
+    (void)unmount();
+    _fd = std::move(o._fd);
+    _mountpoint = std::move(o._mountpoint);
+    _session = std::exchange(o._session, nullptr);
+    _mounted = std::exchange(o._mounted, false);
+  }
+  return *this;
+}
+
+fuse_mount::~fuse_mount() {
+  (void)unmount();
+}
+
+status fuse_mount::unmount() {
+  if (!_mounted) {
+    return {};
+  }
+  _mounted = false;
+  if (_session) {
+    auto* se = static_cast<fuse_session*>(_session);
+    fuse_session_unmount(se);
+    fuse_session_destroy(se);
+    _session = nullptr;
+    _fd.release();  // owned (and closed) by the session
+    return {};
+  }
+  // Closing the device first would abort the connection; unmount, then close.
+  if (::umount2(_mountpoint.c_str(), 0) != 0 && errno != EINVAL && errno != ENOENT) {
+    int e = errno;
+    if (::umount2(_mountpoint.c_str(), MNT_DETACH) != 0 && errno != EINVAL) {
+      return make_error(e, "unmount " + _mountpoint + ": " + std::strerror(e));
+    }
+  }
+  _fd.reset();
+  return {};
+}
+
+namespace {
+
+result<fuse_mount> mount_as_root(const mount_options& opts) {
+  unique_fd fd(::open("/dev/fuse", O_RDWR | O_CLOEXEC | O_NONBLOCK));
+  if (!fd) {
+    int e = errno;
+    return make_error(e, std::string("open /dev/fuse: ") + std::strerror(e));
+  }
+  struct stat st {};
+  if (::stat(opts.mountpoint.c_str(), &st) != 0) {
+    int e = errno;
+    return make_error(e, "mountpoint " + opts.mountpoint + ": " + std::strerror(e));
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return make_error(ENOTDIR, "mountpoint " + opts.mountpoint + " is not a directory");
+  }
+  std::ostringstream data;
+  data << "fd=" << fd.get() << ",rootmode=40000,user_id=" << ::getuid()
+       << ",group_id=" << ::getgid();
+  if (opts.allow_other) {
+    data << ",allow_other";
+  }
+  if (opts.default_permissions) {
+    data << ",default_permissions";
+  }
+  if (opts.max_read) {
+    data << ",max_read=" << opts.max_read;
+  }
+  unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOATIME;
+  if (opts.read_only) {
+    flags |= MS_RDONLY;
+  }
+  std::string type = "fuse." + opts.subtype;
+  if (::mount(opts.source.c_str(), opts.mountpoint.c_str(), type.c_str(), flags,
+              data.str().c_str()) != 0) {
+    int e = errno;
+    return make_error(e, "mount " + opts.mountpoint + ": " + std::strerror(e));
+  }
+  return fuse_mount(std::move(fd), opts.mountpoint, nullptr);
+}
+
+result<fuse_mount> mount_with_fusermount(const mount_options& opts) {
+  // libfuse3 drives fusermount3 for us; we only keep its session for the fd and the unmount.
+  std::vector<std::string> argv_s = {"ossuring", "-o",
+                                     "fsname=" + opts.source + ",subtype=" + opts.subtype};
+  if (opts.allow_other) {
+    argv_s.back() += ",allow_other";
+  }
+  if (opts.default_permissions) {
+    argv_s.back() += ",default_permissions";
+  }
+  if (opts.read_only) {
+    argv_s.back() += ",ro";
+  }
+  std::vector<char*> argv;
+  for (std::string& s : argv_s) {
+    argv.push_back(s.data());
+  }
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  fuse_lowlevel_ops ops{};
+  fuse_session* se = fuse_session_new(&args, &ops, sizeof(ops), nullptr);
+  if (!se) {
+    return make_error(EINVAL, "fuse_session_new failed");
+  }
+  if (fuse_session_mount(se, opts.mountpoint.c_str()) != 0) {
+    fuse_session_destroy(se);
+    return make_error(EPERM, "fusermount3 could not mount " + opts.mountpoint +
+                                 " (is /dev/fuse accessible and fuse3 installed?)");
+  }
+  int fd = fuse_session_fd(se);
+  int fl = ::fcntl(fd, F_GETFL);
+  ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+  return fuse_mount(unique_fd(fd), opts.mountpoint, se);
+}
+
+}  // namespace
+
+result<fuse_mount> mount_fuse(const mount_options& opts) {
+  if (::geteuid() == 0) {
+    return mount_as_root(opts);
+  }
+  return mount_with_fusermount(opts);
+}
+
+bool is_ossuring_mount(const std::string& path) {
+  char real[PATH_MAX];
+  if (!::realpath(path.c_str(), real)) {
+    return false;
+  }
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    // id parent major:minor root mountpoint options ... - fstype source superopts
+    std::istringstream ls(line);
+    std::string id, parent, dev, root, mp;
+    ls >> id >> parent >> dev >> root >> mp;
+    size_t dash = line.find(" - ");
+    if (dash == std::string::npos) {
+      continue;
+    }
+    std::istringstream rest(line.substr(dash + 3));
+    std::string fstype;
+    rest >> fstype;
+    if (mp == real && fstype.rfind("fuse.ossuring", 0) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+status unmount_path(const std::string& mountpoint, bool lazy) {
+  if (::geteuid() != 0) {
+    std::string cmd = std::string("fusermount3 -u ") + (lazy ? "-z " : "") + "'" + mountpoint + "'";
+    int rc = std::system(cmd.c_str());
+    if (rc != 0) {
+      return make_error(EBUSY, "fusermount3 -u " + mountpoint + " failed");
+    }
+    return {};
+  }
+  if (::umount2(mountpoint.c_str(), lazy ? MNT_DETACH : 0) != 0) {
+    int e = errno;
+    return make_error(e, "unmount " + mountpoint + ": " + std::strerror(e));
+  }
+  return {};
+}
+
+}  // namespace ossuring::fs
