@@ -1,0 +1,164 @@
+// byte_stream: clear-text and TLS byte streams over the reactor's sockets.
+#include "http/stream.hh"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace ossuring::http {
+
+namespace {
+error io_error(int neg, std::string_view what) {
+  int e = -neg;
+  return make_error(e, std::string(what) + ": " + std::strerror(e));
+}
+}  // namespace
+
+task<result<size_t>> byte_stream::recv_raw(std::span<char> buf, const op_options& opts) {
+  int n = co_await recv(_fd.get(), buf.data(), buf.size(), 0, opts);
+  if (n < 0) {
+    co_return io_error(n, "recv");
+  }
+  _bytes_read += static_cast<size_t>(n);
+  co_return static_cast<size_t>(n);
+}
+
+task<status> byte_stream::flush_tls(const op_options& opts) {
+  // Reads (TLS may answer with key updates or alerts) and writes can run in two coroutines of
+  // one connection: one flusher at a time sends the ciphertext, in order; the others wait for it
+  // (their bytes were queued before they waited, so the running flusher sends them too).
+  while (_flushing) {
+    co_await _flush_done.wait();
+  }
+  _flushing = true;
+  status result_status;
+  while (_tls->has_output()) {
+    // Copy: a write() by another coroutine while we wait in send() may grow the buffer.
+    std::string chunk(_tls->output());
+    if (chunk.empty()) {
+      break;
+    }
+    _tls->consume_output(chunk.size());
+    size_t off = 0;
+    while (off < chunk.size()) {
+      int n = co_await send(_fd.get(), chunk.data() + off, chunk.size() - off, MSG_NOSIGNAL, opts);
+      if (n < 0) {
+        result_status = io_error(n, "send");
+        break;
+      }
+      off += static_cast<size_t>(n);
+      _bytes_written += static_cast<size_t>(n);
+    }
+    if (!result_status.ok()) {
+      break;
+    }
+  }
+  _flushing = false;
+  _flush_done.set();
+  _flush_done.reset();
+  co_return result_status;
+}
+
+task<status> byte_stream::handshake(op_options opts) {
+  if (!_tls) {
+    co_return status{};
+  }
+  char buf[16384];
+  for (;;) {
+    result<bool> done = _tls->handshake();
+    if (status s = co_await flush_tls(opts); !s.ok()) {
+      co_return s;
+    }
+    if (!done.ok()) {
+      co_return std::move(done).err();
+    }
+    if (*done) {
+      co_return status{};
+    }
+    result<size_t> n = co_await recv_raw(buf, opts);
+    if (!n.ok()) {
+      co_return std::move(n).err();
+    }
+    if (*n == 0) {
+      co_return make_error(ECONNRESET, "TLS handshake: the peer closed the connection");
+    }
+    if (status s = _tls->feed(std::span<const char>(buf, *n)); !s.ok()) {
+      co_return s;
+    }
+  }
+}
+
+task<result<size_t>> byte_stream::read_some(std::span<char> buf, op_options opts) {
+  if (!_tls) {
+    co_return co_await recv_raw(buf, opts);
+  }
+  char cipher[16384];
+  for (;;) {
+    result<size_t> got = _tls->read(buf);
+    // Reading may produce protocol output (key updates, alerts): send it before waiting.
+    if (status s = co_await flush_tls(opts); !s.ok()) {
+      co_return std::move(s).err();
+    }
+    if (!got.ok()) {
+      co_return std::move(got).err();
+    }
+    if (*got > 0 || _tls->peer_closed()) {
+      co_return *got;
+    }
+    result<size_t> n = co_await recv_raw(cipher, opts);
+    if (!n.ok()) {
+      co_return std::move(n).err();
+    }
+    if (*n == 0) {
+      _tls->feed_eof();
+      continue;
+    }
+    if (status s = _tls->feed(std::span<const char>(cipher, *n)); !s.ok()) {
+      co_return std::move(s).err();
+    }
+  }
+}
+
+task<status> byte_stream::write_all(std::span<const char> data, op_options opts) {
+  if (_tls) {
+    result<size_t> n = _tls->write(data);
+    if (!n.ok()) {
+      co_return std::move(n).err();
+    }
+    co_return co_await flush_tls(opts);
+  }
+  size_t off = 0;
+  while (off < data.size()) {
+    int n = co_await send(_fd.get(), data.data() + off, data.size() - off, MSG_NOSIGNAL, opts);
+    if (n < 0) {
+      co_return io_error(n, "send");
+    }
+    off += static_cast<size_t>(n);
+    _bytes_written += static_cast<size_t>(n);
+  }
+  co_return status{};
+}
+
+void byte_stream::reset_connection() {
+  if (!_fd) {
+    return;
+  }
+  linger l{1, 0};
+  ::setsockopt(_fd.get(), SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+  _fd.reset();
+}
+
+task<void> byte_stream::close() {
+  if (_tls && _fd) {
+    if (_tls->shutdown().ok()) {
+      (void)co_await flush_tls({.timeout = std::chrono::seconds(1)});
+    }
+  }
+  if (_fd) {
+    ::shutdown(_fd.get(), SHUT_RDWR);
+  }
+  _fd.reset();
+}
+
+}  // namespace ossuring::http
