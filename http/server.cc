@@ -432,6 +432,9 @@ task<void> server::serve_connection(unique_fd fd, uint64_t id) {
     co_await serve_h1(s, std::move(leftover), _handler, info, _opts, &_stop);
   }
   co_await s.close();
+  if (_opts.on_disconnect) {
+    _opts.on_disconnect(info);
+  }
 }
 
 task<void> server::serve() {

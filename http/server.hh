@@ -55,6 +55,8 @@ struct server_options {
   // Called once per accepted connection before anything is read (the emulator delays here to
   // stand for handshake round trips).
   std::function<task<void>(const connection_info&)> on_connect;
+  // Called once when a connection has ended (after its last handler returned).
+  std::function<void(const connection_info&)> on_disconnect;
   size_t max_request_body = size_t{6} << 30;
   std::chrono::milliseconds idle_timeout{120000};
 };
