@@ -9,7 +9,12 @@
 
 namespace ossuring {
 
-gate::~gate() = default;
+gate::~gate() {
+  // Spawned frames hold a reference to the gate; destroying it under them is a use-after-free.
+  if (_count != 0) {
+    detail::die_with_pending_completion("gate with running tasks");
+  }
+}
 
 void gate::spawn(task<void> t) {
   if (_closed) {

@@ -8,8 +8,9 @@
 // abort_source fired, or the timeout) submits IORING_OP_ASYNC_CANCEL and still waits for the
 // -ECANCELED completion. So the kernel never writes into, or completes to, a destroyed awaiter.
 //
-// Results: a timeout yields -ETIMEDOUT, an abort -ECANCELED, whether or not the kernel had
-// started the operation.
+// Results: a timeout yields -ETIMEDOUT, an abort -ECANCELED (the kernel's -EINTR for an
+// interrupted blocking operation is mapped too). An operation the kernel had already finished
+// when the cancel reached it keeps its real result: bytes received are never thrown away.
 #pragma once
 
 #include <fcntl.h>
@@ -50,6 +51,13 @@ class [[nodiscard]] uring_op final : public completion {
   uring_op(Prep prep, op_options opts) : _prep(std::move(prep)), _opts(opts) {}
   uring_op(const uring_op&) = delete;
   uring_op& operator=(const uring_op&) = delete;
+  // Only reachable with CQEs outstanding if the awaiting frame was destroyed while suspended,
+  // which breaks the invariant above; fail loudly rather than let the kernel write into it.
+  ~uring_op() {
+    if (_pending != 0) {
+      detail::die_with_pending_completion("uring_op");
+    }
+  }
 
   bool await_ready() const noexcept { return false; }
 
@@ -66,6 +74,7 @@ class [[nodiscard]] uring_op final : public completion {
     _prep(sqe);
     io_uring_sqe_set_data(sqe, static_cast<completion*>(this));
     _pending = 1;
+    r.note_submitted();
     if (timed) {
       sqe->flags |= IOSQE_IO_LINK;
       _ts = to_kernel_timespec(_opts.timeout);
@@ -106,6 +115,7 @@ class [[nodiscard]] uring_op final : public completion {
       return;
     }
     _abort.unlink();
+    reactor::local().note_settled();
     if (_timed_out && (_res == -ECANCELED || _res == -EINTR)) {
       _res = -ETIMEDOUT;
     } else if (_cancel_requested && _res == -EINTR) {
@@ -167,8 +177,8 @@ inline auto close(int fd) {
 }
 inline auto statx(int dirfd, const char* path, int flags, unsigned mask, struct statx* out,
                   op_options o = {}) {
-  return make_op(
-      [=](io_uring_sqe* s) { io_uring_prep_statx(s, dirfd, path, flags, mask, out); }, o);
+  return make_op([=](io_uring_sqe* s) { io_uring_prep_statx(s, dirfd, path, flags, mask, out); },
+                 o);
 }
 inline auto fsync(int fd, op_options o = {}) {
   return make_op([=](io_uring_sqe* s) { io_uring_prep_fsync(s, fd, 0); }, o);
@@ -187,8 +197,7 @@ inline auto accept(int fd, op_options o = {}) {
 inline auto recv(int fd, void* buf, size_t len, int flags = 0, op_options o = {}) {
   return make_op([=](io_uring_sqe* s) { io_uring_prep_recv(s, fd, buf, len, flags); }, o);
 }
-inline auto send(int fd, const void* buf, size_t len, int flags = MSG_NOSIGNAL,
-                 op_options o = {}) {
+inline auto send(int fd, const void* buf, size_t len, int flags = MSG_NOSIGNAL, op_options o = {}) {
   return make_op([=](io_uring_sqe* s) { io_uring_prep_send(s, fd, buf, len, flags); }, o);
 }
 inline auto poll(int fd, unsigned events, op_options o = {}) {
@@ -204,6 +213,11 @@ class [[nodiscard]] sleep_op final : public completion {
       : _ts(to_kernel_timespec(d)), _abort_src(abort) {}
   sleep_op(const sleep_op&) = delete;
   sleep_op& operator=(const sleep_op&) = delete;
+  ~sleep_op() {
+    if (_pending) {
+      detail::die_with_pending_completion("sleep_op");
+    }
+  }
 
   bool await_ready() const noexcept { return false; }
   bool await_suspend(std::coroutine_handle<> h) {
@@ -212,10 +226,12 @@ class [[nodiscard]] sleep_op final : public completion {
       return false;
     }
     _caller = h;
-    io_uring_sqe* sqe = reactor::local().get_sqe();
+    reactor& r = reactor::local();
+    io_uring_sqe* sqe = r.get_sqe();
     io_uring_prep_timeout(sqe, &_ts, 0, 0);
     io_uring_sqe_set_data(sqe, static_cast<completion*>(this));
     _pending = true;
+    r.note_submitted();
     if (_abort_src) {
       _abort.subscribe(_abort_src, [this] {
         if (!_pending) {
@@ -233,6 +249,7 @@ class [[nodiscard]] sleep_op final : public completion {
   void complete(int res, uint32_t) noexcept override {
     _pending = false;
     _abort.unlink();
+    reactor::local().note_settled();
     _res = (res == -ETIME) ? 0 : res;
     _caller.resume();
   }

@@ -93,7 +93,8 @@ std::string log_quote(std::string_view v) {
 void log_write(log_level level, std::string_view event, std::initializer_list<log_field> fields) {
   logger& l = the_logger();
   auto now = std::chrono::system_clock::now();
-  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  int64_t ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   int64_t sec = ms / 1000;
 
   std::lock_guard lock(l.mutex);
@@ -141,13 +142,17 @@ void log_write(log_level level, std::string_view event, std::initializer_list<lo
   l.lines.fetch_add(1, std::memory_order_relaxed);
 }
 
-void set_log_level(log_level level) { the_logger().level.store(static_cast<int>(level)); }
+void set_log_level(log_level level) {
+  the_logger().level.store(static_cast<int>(level));
+}
 
-log_level get_log_level() { return static_cast<log_level>(the_logger().level.load()); }
+log_level get_log_level() {
+  return static_cast<log_level>(the_logger().level.load());
+}
 
 bool parse_log_level(std::string_view s, log_level* out) {
   static const std::pair<std::string_view, log_level> names[] = {
-      {"trace", log_level::trace}, {"debug", log_level::debug}, {"info", log_level::info},
+      {"trace", log_level::trace}, {"debug", log_level::debug},  {"info", log_level::info},
       {"warn", log_level::warn},   {"warning", log_level::warn}, {"error", log_level::error},
       {"off", log_level::off}};
   for (const auto& [name, level] : names) {
@@ -182,6 +187,8 @@ void set_log_rate_limit(unsigned burst) {
   l.burst = burst;
 }
 
-uint64_t log_lines_written() { return the_logger().lines.load(); }
+uint64_t log_lines_written() {
+  return the_logger().lines.load();
+}
 
 }  // namespace ossuring

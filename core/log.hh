@@ -30,7 +30,9 @@ void set_log_rate_limit(unsigned burst);
 // Lines written since start (for tests).
 uint64_t log_lines_written();
 
-inline bool log_enabled(log_level level) { return level >= get_log_level(); }
+inline bool log_enabled(log_level level) {
+  return level >= get_log_level();
+}
 
 inline void log_debug(std::string_view event, std::initializer_list<log_field> fields = {}) {
   if (log_enabled(log_level::debug)) {

@@ -29,8 +29,7 @@ uint16_t socket_address::port() const {
 std::string socket_address::to_string() const {
   char buf[INET6_ADDRSTRLEN] = {};
   if (storage.ss_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, buf,
-              sizeof(buf));
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, buf, sizeof(buf));
     return std::string(buf) + ":" + std::to_string(port());
   }
   if (storage.ss_family == AF_INET6) {
@@ -197,7 +196,8 @@ task<result<socket_address>> resolve(std::string host, uint16_t port) {
     co_return numeric;
   }
   auto now = std::chrono::steady_clock::now();
-  if (auto it = t_resolve_cache.find(host); it != t_resolve_cache.end() && it->second.expires > now) {
+  if (auto it = t_resolve_cache.find(host);
+      it != t_resolve_cache.end() && it->second.expires > now) {
     socket_address a = it->second.addr;
     set_port(a, port);
     co_return a;
@@ -264,13 +264,16 @@ task<result<unique_fd>> tcp_connect(std::string host, uint16_t port, op_options 
   socket_address target = *addr;
   int rc = co_await connect(fd.get(), target.get(), target.length, opts);
   if (rc < 0) {
-    co_return make_error(-rc, "connect " + host + " (" + target.to_string() +
-                                  "): " + std::strerror(-rc));
+    co_return make_error(
+        -rc, "connect " + host + " (" + target.to_string() + "): " + std::strerror(-rc));
   }
   co_return fd;
 }
 
 acceptor::~acceptor() {
+  if (_armed) {
+    detail::die_with_pending_completion("acceptor (close() was not awaited)");
+  }
   for (int fd : _ready) {
     if (fd >= 0) {
       ::close(fd);
@@ -291,11 +294,13 @@ void acceptor::arm() {
   }
   io_uring_sqe_set_data(sqe, static_cast<completion*>(this));
   _armed = true;
+  r.note_submitted();
 }
 
 void acceptor::complete(int res, uint32_t flags) noexcept {
   if (!(flags & IORING_CQE_F_MORE)) {
     _armed = false;
+    reactor::local().note_settled();
   }
   if (_closing) {
     if (res >= 0) {

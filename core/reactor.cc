@@ -48,7 +48,14 @@ int setup_ring(io_uring* ring, unsigned entries, unsigned extra, unsigned* flags
 }
 }  // namespace
 
-reactor* reactor::current() noexcept { return t_current; }
+void detail::die_with_pending_completion(const char* what) noexcept {
+  std::fprintf(stderr, "ossuring: %s destroyed while work it owns is still pending\n", what);
+  std::abort();
+}
+
+reactor* reactor::current() noexcept {
+  return t_current;
+}
 
 reactor& reactor::local() noexcept {
   if (!t_current) {
@@ -84,7 +91,10 @@ reactor::reactor(reactor_config cfg) : _cfg(cfg) {
     }
     io_uring_free_probe(probe);
   }
-  _eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  // Blocking on purpose: kernels before 6.x complete an io_uring read of an O_NONBLOCK eventfd
+  // with -EAGAIN at once instead of polling it, which would turn the loop into a busy spin. The
+  // write side cannot block (the counter would have to reach 2^64-2).
+  _eventfd = eventfd(0, EFD_CLOEXEC);
   if (_eventfd < 0) {
     io_uring_queue_exit(&_ring);
     throw std::runtime_error(std::string("reactor: eventfd: ") + std::strerror(errno));
@@ -97,8 +107,8 @@ reactor::~reactor() {
     // The pending eventfd read names _eventfd_completion: cancel it and wait for its CQE so the
     // kernel never completes into a destroyed object.
     io_uring_sqe* sqe = get_sqe();
-    io_uring_prep_cancel64(sqe, reinterpret_cast<uint64_t>(
-                                    static_cast<completion*>(&_eventfd_completion)), 0);
+    io_uring_prep_cancel64(
+        sqe, reinterpret_cast<uint64_t>(static_cast<completion*>(&_eventfd_completion)), 0);
     io_uring_sqe_set_data(sqe, nullptr);
     while (_eventfd_armed) {
       poll_once(true);
@@ -124,19 +134,22 @@ void reactor::reserve_sqes(unsigned count) {
   }
 }
 
-void reactor::schedule(std::coroutine_handle<> h) { _ready.push_back(h); }
+void reactor::schedule(std::coroutine_handle<> h) {
+  _ready.push_back(h);
+}
 
 void reactor::post(std::function<void()> fn) {
   {
     std::lock_guard lock(_posted_mutex);
     _posted.push_back(std::move(fn));
+    _posted_pending.store(true, std::memory_order_release);
   }
   if (t_current == this) {
     return;  // the loop drains the queue on its next turn
   }
   uint64_t one = 1;
   ssize_t n = ::write(_eventfd, &one, sizeof(one));
-  (void)n;  // EAGAIN means the counter is already non-zero: the reactor will wake anyway
+  (void)n;  // cannot fail for a valid eventfd short of counter overflow
 }
 
 void reactor::eventfd_completion::complete(int res, uint32_t) noexcept {
@@ -156,9 +169,14 @@ void reactor::arm_eventfd() {
 }
 
 void reactor::drain_posted() {
+  // A plain load on the hot path; the lock is taken only when something was posted.
+  if (!_posted_pending.load(std::memory_order_acquire)) {
+    return;
+  }
   std::vector<std::function<void()>> batch;
   {
     std::lock_guard lock(_posted_mutex);
+    _posted_pending.store(false, std::memory_order_relaxed);
     batch.swap(_posted);
   }
   for (auto& fn : batch) {
@@ -211,12 +229,7 @@ void reactor::run_until(const bool& done) {
     if (done) {
       return;
     }
-    bool posted_pending;
-    {
-      std::lock_guard lock(_posted_mutex);
-      posted_pending = !_posted.empty();
-    }
-    poll_once(_ready.empty() && !posted_pending);
+    poll_once(_ready.empty() && !_posted_pending.load(std::memory_order_acquire));
   }
 }
 

@@ -40,8 +40,8 @@ class completion {
 
 struct reactor_config {
   unsigned entries = 1024;
-  int cpu = -1;       // pin the thread to this CPU when >= 0
-  unsigned id = 0;    // index among the process's reactors
+  int cpu = -1;         // pin the thread to this CPU when >= 0
+  unsigned id = 0;      // index among the process's reactors
   bool sqe128 = false;  // 128-byte SQEs (needed by FUSE over io_uring commands)
 };
 
@@ -88,6 +88,12 @@ class reactor {
   // Operations completed and coroutines resumed so far (for tests and stats).
   uint64_t completions() const noexcept { return _completions; }
 
+  // Awaiters that have submitted work and still wait for their last CQE. Kept by the awaiters in
+  // core/io.hh and core/net.hh (not the reactor's own eventfd read); zero after a clean shutdown.
+  uint64_t inflight() const noexcept { return _inflight; }
+  void note_submitted() noexcept { ++_inflight; }
+  void note_settled() noexcept { --_inflight; }
+
  private:
   void run_until(const bool& done);
   void poll_once(bool block);
@@ -111,16 +117,22 @@ class reactor {
   std::deque<std::coroutine_handle<>> _ready;
   gate _background;
   uint64_t _completions = 0;
+  uint64_t _inflight = 0;
 
   int _eventfd = -1;
   eventfd_completion _eventfd_completion{*this};
   bool _eventfd_armed = false;
   std::mutex _posted_mutex;
   std::vector<std::function<void()>> _posted;
-  std::atomic<bool> _sleeping{false};
+  // Set after a post, cleared before a drain: lets the loop skip the lock when nothing was posted.
+  std::atomic<bool> _posted_pending{false};
 };
 
 namespace detail {
+
+// Called when an object that a pending CQE names is destroyed: the kernel would later write into
+// freed memory, so stop at once with a message naming the object.
+[[noreturn]] void die_with_pending_completion(const char* what) noexcept;
 
 // The coroutine `reactor::run` drives: it awaits the user's task and records completion.
 struct root_task {
@@ -179,9 +191,7 @@ T reactor::run(task<T> main) {
   root.handle.destroy();
   // Background work outlives main only until it finishes; close the gate and wait for it.
   bool drained = false;
-  detail::root_task closer = [](gate& g) -> detail::root_task {
-    co_await g.close();
-  }(_background);
+  detail::root_task closer = [](gate& g) -> detail::root_task { co_await g.close(); }(_background);
   closer.handle.promise().done = &drained;
   schedule(closer.handle);
   run_until(drained);

@@ -15,8 +15,8 @@ struct error {
   int code = EIO;
   std::string message;
   std::string request_id;
-  int http_status = 0;     // 0 when no HTTP response was involved
-  std::string oss_code;    // OSS <Code>, e.g. NoSuchKey, when known
+  int http_status = 0;   // 0 when no HTTP response was involved
+  std::string oss_code;  // OSS <Code>, e.g. NoSuchKey, when known
 
   std::string describe() const;
 };
