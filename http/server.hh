@@ -72,6 +72,7 @@ class server {
   task<void> stop();
 
   uint64_t connections_accepted() const { return _accepted; }
+  int listen_fd() const { return _fd.get(); }
 
  private:
   task<void> serve_connection(unique_fd fd, uint64_t id);

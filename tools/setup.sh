@@ -9,7 +9,7 @@ packages=(
   # build
   g++ meson ninja-build pkg-config
   liburing-dev libnghttp2-dev libssl-dev libfuse3-dev fuse3 libsimdjson-dev libpugixml-dev
-  doctest-dev
+  doctest-dev liblzma-dev
   # tests and tools: peers, protocol tools, network namespaces, plots
   nodejs npm python3 curl ca-certificates openssl iproute2 procps psmisc
   nghttp2-client nginx-light s3fs rclone wrk fio parallel gnuplot-nox

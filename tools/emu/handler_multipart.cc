@@ -1,0 +1,177 @@
+// Multipart upload: initiate, upload part, complete (validated like OSS) and abort.
+#include <cctype>
+
+#include "http/oss/crc64.hh"
+#include "http/oss/digest.hh"
+#include "http/oss/xml.hh"
+#include "http/oss/xml_render.hh"
+#include "tools/emu/detail/context.hh"
+#include "tools/emu/detail/merge_cursor.hh"
+#include "tools/emu/handler.hh"
+
+namespace ossuring::emu {
+
+namespace {
+
+constexpr uint64_t min_part_size = 100 * 1024;
+constexpr uint64_t max_part_size = 5ULL << 30;
+constexpr unsigned max_part_number = 10000;
+
+}  // namespace
+
+response handler::initiate_multipart(context& c) {
+  if (c.key.empty() || c.key.size() > 1023 || c.key.front() == '\\') {
+    return error_response(c, 400, "InvalidObjectName", "The specified object name is invalid.");
+  }
+  upload u;
+  u.bucket = c.bucket;
+  u.key = c.key;
+  u.content_type = std::string(c.req.headers.get("content-type"));
+  for (const http::header& h : c.req.headers) {
+    if (h.name.size() > 11 &&
+        http::iequals(std::string_view(h.name).substr(0, 11), "x-oss-meta-")) {
+      std::string name = h.name.substr(11);
+      for (char& ch : name) {
+        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      }
+      u.user_meta.emplace_back(std::move(name), h.value);
+    }
+  }
+  std::string id = new_upload_id();
+  {
+    std::lock_guard lock(_mu);
+    _uploads.emplace(id, std::move(u));
+  }
+  response r;
+  r.headers.add("Content-Type", "application/xml");
+  r.body = oss::render_initiate_multipart(c.bucket, c.key, id);
+  return r;
+}
+
+response handler::upload_part_op(context& c) {
+  std::string_view pn = c.param("partNumber");
+  unsigned number = 0;
+  bool ok = !pn.empty() && pn.size() <= 5;
+  for (char ch : pn) {
+    ok = ok && ch >= '0' && ch <= '9';
+    number = number * 10 + static_cast<unsigned>(ch - '0');
+  }
+  if (!ok || number < 1 || number > max_part_number) {
+    return error_response(c, 400, "InvalidArgument",
+                          "Part number must be an integer between 1 and 10000.");
+  }
+  if (c.req.body.size() > max_part_size) {
+    return error_response(c, 400, "EntityTooLarge",
+                          "Your proposed upload exceeds the maximum allowed size.");
+  }
+  upload_part part;
+  part.data = c.req.body;
+  part.etag = detail::md5_etag(part.data);
+  std::string etag = part.etag;
+  {
+    std::lock_guard lock(_mu);
+    auto it = _uploads.find(c.param("uploadId"));
+    if (it == _uploads.end() || it->second.bucket != c.bucket || it->second.key != c.key) {
+      return error_response(c, 404, "NoSuchUpload", "The specified upload does not exist.");
+    }
+    it->second.parts.insert_or_assign(number, std::move(part));
+  }
+  response r;
+  r.headers.add("ETag", detail::quote_etag(etag));
+  r.headers.add("x-oss-hash-crc64ecma", std::to_string(oss::crc64(c.req.body)));
+  return r;
+}
+
+response handler::complete_multipart(context& c) {
+  std::string id(c.param("uploadId"));
+  upload u;
+  {
+    std::lock_guard lock(_mu);
+    auto it = _uploads.find(id);
+    if (it == _uploads.end() || it->second.bucket != c.bucket || it->second.key != c.key) {
+      return error_response(c, 404, "NoSuchUpload", "The specified upload does not exist.");
+    }
+    u = it->second;  // copied: validation failures leave the upload intact
+  }
+  std::vector<oss::part_etag> listed;
+  if (http::iequals(c.req.headers.get("x-oss-complete-all"), "yes")) {
+    for (const auto& [n, p] : u.parts) {
+      listed.push_back({n, p.etag});
+    }
+  } else {
+    auto parsed = oss::parse_complete_multipart(c.req.body);
+    if (!parsed) {
+      return error_response(c, 400, "MalformedXML", "The XML you provided was not well-formed.");
+    }
+    listed = std::move(*parsed);
+  }
+  if (listed.empty()) {
+    return error_response(c, 400, "MalformedXML", "The XML you provided was not well-formed.");
+  }
+  // Validated in OSS's order: part order, then part existence and ETags, then sizes.
+  for (size_t i = 1; i < listed.size(); ++i) {
+    if (listed[i].part_number <= listed[i - 1].part_number) {
+      return error_response(c, 400, "InvalidPartOrder",
+                            "The list of parts was not in ascending order.");
+    }
+  }
+  for (const oss::part_etag& p : listed) {
+    auto it = u.parts.find(p.part_number);
+    if (it == u.parts.end() || !http::iequals(oss::strip_etag_quotes(p.etag), it->second.etag)) {
+      return error_response(c, 400, "InvalidPart",
+                            "One or more of the specified parts could not be found or the "
+                            "specified entity tag might not have matched the part's entity tag.");
+    }
+  }
+  std::string data;
+  std::string md5s;
+  for (size_t i = 0; i < listed.size(); ++i) {
+    const upload_part& part = u.parts.at(listed[i].part_number);
+    if (i + 1 < listed.size() && part.data.size() < min_part_size) {
+      return error_response(c, 400, "EntityTooSmall",
+                            "Your proposed upload is smaller than the minimum allowed size.");
+    }
+    data += part.data;
+    auto digest = oss::md5(part.data);
+    md5s.append(reinterpret_cast<const char*>(digest.data()), digest.size());
+  }
+  // Like S3/OSS: MD5 of the concatenated part MD5s, then "-<parts>".
+  std::string etag = detail::md5_etag(md5s) + "-" + std::to_string(listed.size());
+  put_input in;
+  in.data = std::move(data);
+  in.content_type = u.content_type;
+  in.user_meta = u.user_meta;
+  in.type = object_type::multipart;
+  in.etag = etag;
+  in.mtime = c.now;
+  auto e = c.objects->put(c.key, std::move(in));
+  if (!e) {
+    return error_response(c, 500, "InternalError", e.err().message);
+  }
+  {
+    std::lock_guard lock(_mu);
+    _uploads.erase(id);
+  }
+  response r;
+  r.headers.add("Content-Type", "application/xml");
+  r.headers.add("ETag", detail::quote_etag(e->etag));
+  if (auto crc = c.objects->crc64(c.key)) {
+    r.headers.add("x-oss-hash-crc64ecma", std::to_string(*crc));
+  }
+  r.body = oss::render_complete_multipart_result(c.bucket, c.key, e->etag);
+  return r;
+}
+
+response handler::abort_multipart(context& c) {
+  std::lock_guard lock(_mu);
+  auto it = _uploads.find(c.param("uploadId"));
+  if (it == _uploads.end() || it->second.bucket != c.bucket || it->second.key != c.key) {
+    return error_response(c, 404, "NoSuchUpload", "The specified upload does not exist.");
+  }
+  _uploads.erase(it);
+  response r;
+  r.status = 204;
+  return r;
+}
+
+}  // namespace ossuring::emu
