@@ -1,0 +1,208 @@
+// Shared HTTP/2 session plumbing: byte pump, output batching, settings and header conversion.
+#include "http/h2_common.hh"
+
+#include <algorithm>
+#include <cstring>
+
+namespace ossuring::http {
+
+namespace {
+
+error nghttp2_failure(std::string_view what, int rv) {
+  return make_error(EPROTO, "http2: " + std::string(what) + ": " + nghttp2_strerror(rv));
+}
+
+bool is_connection_specific(std::string_view name) {
+  return iequals(name, "connection") || iequals(name, "keep-alive") ||
+         iequals(name, "proxy-connection") || iequals(name, "transfer-encoding") ||
+         iequals(name, "upgrade") || iequals(name, "host");
+}
+
+}  // namespace
+
+status h2_session::start(bool server, const h2_settings& settings,
+                         nghttp2_session_callbacks* callbacks) {
+  _settings = settings;
+  nghttp2_option* raw_option = nullptr;
+  if (int rv = nghttp2_option_new(&raw_option); rv != 0) {
+    return nghttp2_failure("option_new", rv);
+  }
+  detail::nghttp2_option_ptr option(raw_option);
+  nghttp2_option_set_no_auto_window_update(option.get(), settings.manual_flow_control ? 1 : 0);
+  nghttp2_session* raw = nullptr;
+  int rv = server ? nghttp2_session_server_new2(&raw, callbacks, this, option.get())
+                  : nghttp2_session_client_new2(&raw, callbacks, this, option.get());
+  if (rv != 0) {
+    return nghttp2_failure("session_new", rv);
+  }
+  _session.reset(raw);
+  std::vector<nghttp2_settings_entry> entries = {
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, settings.initial_window_size},
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, settings.max_concurrent_streams},
+  };
+  if (!server) {
+    entries.push_back({NGHTTP2_SETTINGS_ENABLE_PUSH, 0});
+  }
+  rv = nghttp2_submit_settings(_session.get(), NGHTTP2_FLAG_NONE, entries.data(), entries.size());
+  if (rv != 0) {
+    return nghttp2_failure("submit_settings", rv);
+  }
+  rv = nghttp2_session_set_local_window_size(_session.get(), NGHTTP2_FLAG_NONE, 0,
+                                             static_cast<int32_t>(settings.connection_window_size));
+  if (rv != 0) {
+    return nghttp2_failure("set_local_window_size", rv);
+  }
+  return {};
+}
+
+ssize_t h2_session::read_body(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
+                              uint32_t* flags, nghttp2_data_source* source, void*) {
+  auto* ps = static_cast<pull_state*>(source->ptr);
+  if (ps->cancelled || !ps->pull) {
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  result<body_chunk> r = ps->pull(std::span(reinterpret_cast<char*>(buf), length));
+  if (!r) {
+    ps->failure = std::move(r).err();
+    ps->failed = true;
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  if (r->eof) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+  } else if (r->bytes == 0) {
+    return NGHTTP2_ERR_DEFERRED;  // a source that produced nothing waits for resume()
+  }
+  return static_cast<ssize_t>(std::min(r->bytes, length));
+}
+
+nghttp2_data_provider h2_session::provider_for(pull_state* state) {
+  nghttp2_data_provider p;
+  p.source.ptr = state;
+  p.read_callback = read_body;
+  return p;
+}
+
+nghttp2_nv h2_session::make_nv(std::string_view name, std::string_view value) {
+  return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                    reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                    value.size(), NGHTTP2_NV_FLAG_NONE};
+}
+
+void h2_session::append_headers(const header_list& headers, std::vector<std::string>& names,
+                                std::vector<nghttp2_nv>& nva) {
+  // Reserve first: nva points into `names`, which must not reallocate afterwards.
+  names.reserve(names.size() + headers.size());
+  for (const header& h : headers) {
+    if (is_connection_specific(h.name)) {
+      continue;
+    }
+    std::string lower = h.name;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
+    names.push_back(std::move(lower));
+    nva.push_back(make_nv(names.back(), h.value));
+  }
+}
+
+status h2_session::feed(std::span<const char> data) {
+  ssize_t rv = nghttp2_session_mem_recv(_session.get(),
+                                        reinterpret_cast<const uint8_t*>(data.data()), data.size());
+  if (rv < 0) {
+    return nghttp2_failure("receive", static_cast<int>(rv));
+  }
+  return {};
+}
+
+result<std::string_view> h2_session::output() {
+  if (_out_pos == _out.size()) {
+    _out.clear();
+    _out_pos = 0;
+  } else if (_out_pos >= _settings.output_batch) {
+    _out.erase(0, _out_pos);
+    _out_pos = 0;
+  }
+  while (_out.size() - _out_pos < _settings.output_batch) {
+    const uint8_t* data = nullptr;
+    ssize_t n = nghttp2_session_mem_send(_session.get(), &data);
+    if (n < 0) {
+      return nghttp2_failure("send", static_cast<int>(n));
+    }
+    if (n == 0) {
+      break;
+    }
+    _out.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+  }
+  return std::string_view(_out).substr(_out_pos);
+}
+
+void h2_session::consume_output(size_t n) {
+  _out_pos = std::min(_out.size(), _out_pos + n);
+}
+
+bool h2_session::alive() const {
+  return _out_pos < _out.size() || nghttp2_session_want_read(_session.get()) ||
+         nghttp2_session_want_write(_session.get());
+}
+
+status h2_session::consume(int32_t stream_id, size_t n) {
+  if (!_settings.manual_flow_control || n == 0) {
+    return {};
+  }
+  if (int rv = nghttp2_session_consume(_session.get(), stream_id, n); rv != 0) {
+    return nghttp2_failure("consume", rv);
+  }
+  return {};
+}
+
+void h2_session::release(int32_t stream_id, size_t n) {
+  if (_settings.manual_flow_control && n > 0) {
+    nghttp2_session_consume(_session.get(), stream_id, n);
+  }
+}
+
+status h2_session::resume(int32_t stream_id) {
+  if (int rv = nghttp2_session_resume_data(_session.get(), stream_id); rv != 0) {
+    return nghttp2_failure("resume stream " + std::to_string(stream_id), rv);
+  }
+  return {};
+}
+
+status h2_session::reset_stream(int32_t stream_id, uint32_t error_code) {
+  int rv = nghttp2_submit_rst_stream(_session.get(), NGHTTP2_FLAG_NONE, stream_id, error_code);
+  if (rv != 0) {
+    return nghttp2_failure("reset stream " + std::to_string(stream_id), rv);
+  }
+  return {};
+}
+
+status h2_session::ping() {
+  if (int rv = nghttp2_submit_ping(_session.get(), NGHTTP2_FLAG_NONE, nullptr); rv != 0) {
+    return nghttp2_failure("ping", rv);
+  }
+  return {};
+}
+
+status h2_session::shutdown_notice() {
+  if (int rv = nghttp2_submit_shutdown_notice(_session.get()); rv != 0) {
+    return nghttp2_failure("shutdown notice", rv);
+  }
+  return {};
+}
+
+status h2_session::goaway(uint32_t error_code, int32_t last_stream_id) {
+  if (last_stream_id < 0) {
+    last_stream_id = nghttp2_session_get_last_proc_stream_id(_session.get());
+  }
+  int rv = nghttp2_submit_goaway(_session.get(), NGHTTP2_FLAG_NONE, last_stream_id, error_code,
+                                 nullptr, 0);
+  if (rv != 0) {
+    return nghttp2_failure("goaway", rv);
+  }
+  return {};
+}
+
+std::string_view h2_error_name(uint32_t error_code) {
+  return nghttp2_http2_strerror(error_code);
+}
+
+}  // namespace ossuring::http
