@@ -1,0 +1,275 @@
+// Unit tests of OSS XML parsing (listings, errors, multipart, copy) and emulator rendering.
+#include <doctest/doctest.h>
+
+#include "http/oss/digest.hh"
+#include "http/oss/xml.hh"
+#include "http/oss/xml_render.hh"
+
+using namespace ossuring;
+using namespace ossuring::oss;
+
+namespace {
+
+const char* v2_page = R"(<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult>
+  <Name>examplebucket</Name>
+  <Prefix>a%2Fb%20c%2F</Prefix>
+  <MaxKeys>1000</MaxKeys>
+  <Delimiter>%2F</Delimiter>
+  <EncodingType>url</EncodingType>
+  <IsTruncated>true</IsTruncated>
+  <NextContinuationToken>CgJiYw%3D%3D</NextContinuationToken>
+  <KeyCount>3</KeyCount>
+  <Contents>
+    <Key>a%2Fb%20c%2Ffile%2B1.txt</Key>
+    <LastModified>2012-02-24T08:42:32.123Z</LastModified>
+    <ETag>"5B3C1A2E053D763E1B002CC607C5A0FE"</ETag>
+    <Type>Normal</Type>
+    <Size>344606</Size>
+    <StorageClass>Standard</StorageClass>
+    <Owner><ID>0022012</ID><DisplayName>user</DisplayName></Owner>
+  </Contents>
+  <Contents>
+    <Key>a%2Fb%20c%2F%E4%B8%AD%0D</Key>
+    <LastModified>2012-02-24T08:43:07.000Z</LastModified>
+    <ETag>&quot;4AF9-2&quot;</ETag>
+    <Type>Multipart</Type>
+    <Size>0</Size>
+    <StorageClass>IA</StorageClass>
+  </Contents>
+  <CommonPrefixes><Prefix>a%2Fb%20c%2Fsub%2F</Prefix></CommonPrefixes>
+</ListBucketResult>)";
+
+}  // namespace
+
+TEST_CASE("ListObjectsV2 pages are parsed and URL-decoded") {
+  auto page = parse_list_objects_v2(v2_page);
+  REQUIRE(page);
+  CHECK(page->truncated);
+  CHECK(page->next_continuation_token == "CgJiYw==");
+  REQUIRE(page->objects.size() == 2);
+  const object_info& a = page->objects[0];
+  CHECK(a.key == "a/b c/file+1.txt");
+  CHECK(a.size == 344606);
+  CHECK(a.mtime_sec == 1330072952);
+  CHECK(a.mtime_nsec == 123000000);
+  CHECK(a.etag == "5B3C1A2E053D763E1B002CC607C5A0FE");
+  CHECK(a.object_type == "Normal");
+  CHECK(a.storage_class == "Standard");
+  CHECK(page->objects[1].key == "a/b c/\xe4\xb8\xad\r");
+  CHECK(page->objects[1].etag == "4AF9-2");
+  CHECK(page->objects[1].object_type == "Multipart");
+  CHECK(page->common_prefixes == std::vector<std::string>{"a/b c/sub/"});
+}
+
+TEST_CASE("ListObjectsV2 keys are taken verbatim without EncodingType") {
+  auto page = parse_list_objects_v2(
+      "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>a%20b</Key><Size>1</Size>"
+      "</Contents></ListBucketResult>");
+  REQUIRE(page);
+  CHECK_FALSE(page->truncated);
+  CHECK(page->objects.at(0).key == "a%20b");
+  CHECK(page->objects.at(0).mtime_sec == 0);
+}
+
+TEST_CASE("ListObjects V1 pages report the next marker") {
+  auto page = parse_list_objects_v1(
+      "<ListBucketResult><Marker></Marker><EncodingType>url</EncodingType>"
+      "<IsTruncated>true</IsTruncated><NextMarker>k%2B2</NextMarker>"
+      "<Contents><Key>k%2B1</Key><Size>5</Size></Contents></ListBucketResult>");
+  REQUIRE(page);
+  CHECK(page->next_continuation_token == "k+2");
+  auto no_marker = parse_list_objects_v1(
+      "<ListBucketResult><IsTruncated>true</IsTruncated><Contents><Key>a</Key><Size>5</Size>"
+      "</Contents><CommonPrefixes><Prefix>b/</Prefix></CommonPrefixes></ListBucketResult>");
+  REQUIRE(no_marker);
+  CHECK(no_marker->next_continuation_token == "b/");
+}
+
+TEST_CASE("listing parse errors are reported, not thrown") {
+  const char* bad[] = {
+      "",
+      "<ListBucketResult>",
+      "<ListBucketResult><IsTruncated>false</IsTruncated>",
+      "<Other/>",
+      "not xml at all",
+      "<ListBucketResult><IsTruncated>maybe</IsTruncated></ListBucketResult>",
+      "<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",
+      "<ListBucketResult><Contents><Key>a</Key><Size>-1</Size></Contents></ListBucketResult>",
+      "<ListBucketResult><Contents><Key>a</Key><Size>12x</Size></Contents></ListBucketResult>",
+      "<ListBucketResult><Contents><Key>a</Key><Size>99999999999999999999999</Size></Contents>"
+      "</ListBucketResult>",
+      "<ListBucketResult><Contents><Key>a</Key></Contents></ListBucketResult>",
+      "<ListBucketResult><Contents><Size>1</Size></Contents></ListBucketResult>",
+      "<ListBucketResult><EncodingType>url</EncodingType><Contents><Key>a%zz</Key><Size>1</Size>"
+      "</Contents></ListBucketResult>",
+      "<ListBucketResult><EncodingType>url</EncodingType><CommonPrefixes><Prefix>%</Prefix>"
+      "</CommonPrefixes></ListBucketResult>",
+      "<ListBucketResult><Contents><Key>a</Key><Size>1</Size><LastModified>yesterday"
+      "</LastModified></Contents></ListBucketResult>",
+  };
+  for (const char* xml : bad) {
+    CAPTURE(xml);
+    auto v2 = parse_list_objects_v2(xml);
+    CHECK_FALSE(v2);
+    if (!v2) {
+      CHECK(v2.err().code == EIO);
+      CHECK_FALSE(v2.err().message.empty());
+    }
+  }
+}
+
+TEST_CASE("deeply nested and huge XML bodies fail cleanly") {
+  std::string deep;
+  for (int i = 0; i < 200000; ++i) {
+    deep += "<a>";
+  }
+  CHECK_FALSE(parse_list_objects_v2(deep));
+  std::string closed = "<ListBucketResult><IsTruncated>false</IsTruncated>";
+  for (int i = 0; i < 100000; ++i) {
+    closed += "<x>";
+  }
+  for (int i = 0; i < 100000; ++i) {
+    closed += "</x>";
+  }
+  closed += "</ListBucketResult>";
+  auto ok = parse_list_objects_v2(closed);
+  CHECK(ok);
+  std::string huge(max_xml_body + 1, ' ');
+  CHECK_FALSE(parse_list_objects_v2(huge));
+}
+
+TEST_CASE("error bodies are parsed into code, message and request id") {
+  auto e = parse_error_body(
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>NoSuchKey</Code><Message>The "
+      "specified key does not exist.</Message><RequestId>5C3D9175B6FC201293AD****</RequestId>"
+      "<HostId>b.oss-cn-hangzhou.aliyuncs.com</HostId><Key>a/b</Key><EC>0026-00000001</EC>"
+      "</Error>");
+  REQUIRE(e);
+  CHECK(e->code == "NoSuchKey");
+  CHECK(e->message == "The specified key does not exist.");
+  CHECK(e->request_id == "5C3D9175B6FC201293AD****");
+  CHECK(e->host_id == "b.oss-cn-hangzhou.aliyuncs.com");
+  CHECK(e->key == "a/b");
+  CHECK(e->ec == "0026-00000001");
+  error err = make_oss_error(404, *e, "GET a/b");
+  CHECK(err.code == ENOENT);
+  CHECK(err.http_status == 404);
+  CHECK(err.oss_code == "NoSuchKey");
+  CHECK(err.request_id == "5C3D9175B6FC201293AD****");
+  CHECK_FALSE(parse_error_body("<Error><Message>x</Message></Error>"));
+  CHECK_FALSE(parse_error_body("<Error><Code>x</Code>"));
+}
+
+TEST_CASE("x-oss-err headers carry base64 error XML") {
+  std::string xml =
+      "<Error><Code>AccessDenied</Code><Message>denied</Message><RequestId>RID</RequestId>"
+      "</Error>";
+  auto e = parse_error_header(base64_encode(xml));
+  REQUIRE(e);
+  CHECK(e->code == "AccessDenied");
+  CHECK(e->request_id == "RID");
+  CHECK_FALSE(parse_error_header("not base64!"));
+  CHECK_FALSE(parse_error_header(base64_encode("<Error>")));
+}
+
+TEST_CASE("OSS errors map to errno") {
+  CHECK(errno_for_oss_error(404, "NoSuchKey") == ENOENT);
+  CHECK(errno_for_oss_error(403, "AccessDenied") == EACCES);
+  CHECK(errno_for_oss_error(403, "SignatureDoesNotMatch") == EACCES);
+  CHECK(errno_for_oss_error(503, "TotalQpsLimitExceeded") == EAGAIN);
+  CHECK(errno_for_oss_error(416, "InvalidRange") == EINVAL);
+  CHECK(errno_for_oss_error(412, "PreconditionFailed") == ESTALE);
+  CHECK(errno_for_oss_error(500, "InternalError") == EIO);
+}
+
+TEST_CASE("multipart and copy results are parsed") {
+  auto id = parse_initiate_multipart(
+      "<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key>"
+      "<UploadId>0004B9894A22E5B1888A1E29F823****</UploadId></InitiateMultipartUploadResult>");
+  REQUIRE(id);
+  CHECK(*id == "0004B9894A22E5B1888A1E29F823****");
+  CHECK_FALSE(parse_initiate_multipart("<InitiateMultipartUploadResult/>"));
+  auto etag = parse_copy_object_result(
+      "<CopyObjectResult><ETag>\"F2064A169EE92E9775EE5324D0B1****\"</ETag>"
+      "<LastModified>2019-04-09T03:45:32.000Z</LastModified></CopyObjectResult>");
+  REQUIRE(etag);
+  CHECK(*etag == "F2064A169EE92E9775EE5324D0B1****");
+  CHECK_FALSE(parse_copy_object_result("<Error><Code>x</Code></Error>"));
+  auto done = parse_complete_multipart_result(
+      "<CompleteMultipartUploadResult><ETag>\"ABC-3\"</ETag></CompleteMultipartUploadResult>");
+  REQUIRE(done);
+  CHECK(*done == "ABC-3");
+}
+
+TEST_CASE("CompleteMultipartUpload bodies round-trip") {
+  std::vector<part_etag> parts = {{1, "3349DC700140D7F86A0784842780****"}, {5, "AB\"&<"}};
+  std::string body = build_complete_multipart(parts);
+  CHECK(body.starts_with("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>\"3349"));
+  auto back = parse_complete_multipart(body);
+  REQUIRE(back);
+  REQUIRE(back->size() == 2);
+  CHECK((*back)[1].part_number == 5);
+  CHECK((*back)[1].etag == "AB\"&<");
+  CHECK_FALSE(
+      parse_complete_multipart("<CompleteMultipartUpload><Part><PartNumber>0</PartNumber></Part></"
+                               "CompleteMultipartUpload>"));
+  CHECK_FALSE(
+      parse_complete_multipart("<CompleteMultipartUpload><Part><PartNumber>x</PartNumber></Part></"
+                               "CompleteMultipartUpload>"));
+}
+
+TEST_CASE("rendered V2 listings parse back to the same page") {
+  list_render_input in;
+  in.bucket = "bkt";
+  in.prefix = "dir/";
+  in.delimiter = "/";
+  in.truncated = true;
+  in.next_token = "tok+/=";
+  in.url_encode = true;
+  object_info o;
+  o.key = "dir/we\x01ird & <key>\r\n";
+  o.size = 42;
+  o.mtime_sec = 1700000000;
+  o.mtime_nsec = 5000000;
+  o.etag = "ETAG";
+  in.objects.push_back(o);
+  in.common_prefixes = {"dir/sub dir/"};
+  std::string xml = render_list_objects_v2(in);
+  CHECK(xml.find("<KeyCount>2</KeyCount>") != std::string::npos);
+  auto page = parse_list_objects_v2(xml);
+  REQUIRE(page);
+  CHECK(page->truncated);
+  CHECK(page->next_continuation_token == "tok+/=");
+  REQUIRE(page->objects.size() == 1);
+  CHECK(page->objects[0].key == o.key);
+  CHECK(page->objects[0].size == 42);
+  CHECK(page->objects[0].mtime_sec == 1700000000);
+  CHECK(page->objects[0].mtime_nsec == 5000000);
+  CHECK(page->objects[0].etag == "ETAG");
+  CHECK(page->objects[0].object_type == "Normal");
+  CHECK(page->common_prefixes == in.common_prefixes);
+}
+
+TEST_CASE("rendered V1 listings and errors parse back") {
+  list_render_input in;
+  in.bucket = "bkt";
+  in.truncated = true;
+  in.next_token = "a b";
+  in.objects.push_back(object_info{.key = "a b & c", .size = 1});
+  auto page = parse_list_objects_v1(render_list_objects_v1(in));
+  REQUIRE(page);
+  CHECK(page->next_continuation_token == "a b");
+  CHECK(page->objects.at(0).key == "a b & c");
+
+  oss_error_info info{"NoSuchKey", "missing <key>", "RID", "host", "k", "0026-1", ""};
+  auto e = parse_error_body(render_error(info));
+  REQUIRE(e);
+  CHECK(e->code == "NoSuchKey");
+  CHECK(e->message == "missing <key>");
+  CHECK(e->ec == "0026-1");
+  CHECK(*parse_initiate_multipart(render_initiate_multipart("b", "k", "UP")) == "UP");
+  CHECK(*parse_copy_object_result(render_copy_object_result("E", 0)) == "E");
+  CHECK(*parse_complete_multipart_result(render_complete_multipart_result("b", "k", "E-2")) ==
+        "E-2");
+}
