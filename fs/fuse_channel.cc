@@ -53,6 +53,15 @@ task<void> fuse_channel::reply(uint64_t unique, int error, std::span<const iovec
   }
 }
 
+task<void> fuse_channel::send_encoded(std::span<const std::byte> message) {
+  int rc = co_await ossuring::write(_fd, message.data(), static_cast<unsigned>(message.size()));
+  if (rc < 0 && rc != -ENOENT) {
+    log_warn("fuse_reply_failed", {{"bytes", std::to_string(message.size())},
+                                   {"errno", std::to_string(-rc)},
+                                   {"error", std::strerror(-rc)}});
+  }
+}
+
 task<void> fuse_channel::answer_init(const fuse_request& req) {
   fuse_init_in in{};
   std::span<const std::byte> a = req.args();

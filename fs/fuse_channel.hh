@@ -89,6 +89,8 @@ class fuse_channel {
   // Replies. `error` is a positive errno (0 for success); payload pieces follow the header.
   task<void> reply(uint64_t unique, int error, std::span<const iovec> payload = {});
   task<void> reply_error(uint64_t unique, int error) { return reply(unique, error, {}); }
+  // Sends a reply already encoded with its fuse_out_header (fs/fuse_codec.hh encoders).
+  task<void> send_encoded(std::span<const std::byte> message);
   template <typename T>
   task<void> reply_struct(uint64_t unique, const T& value) {
     iovec iov{const_cast<T*>(&value), sizeof(T)};

@@ -35,8 +35,7 @@ void print_element(simdjson::dom::element e, const std::string& indent, const st
       break;
     }
     default:
-      std::printf("%s%s: %s\n", indent.c_str(), name.c_str(),
-                  simdjson::to_string(e).c_str());
+      std::printf("%s%s: %s\n", indent.c_str(), name.c_str(), simdjson::to_string(e).c_str());
   }
 }
 

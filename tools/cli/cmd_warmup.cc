@@ -1,7 +1,7 @@
 // `ossuring warmup MOUNTPOINT [PATH...] [--files LIST]`: asks a running mount to fetch files
 // ahead of use, with a progress bar on a terminal and plain lines otherwise.
-#include <simdjson.h>
 #include <limits.h>
+#include <simdjson.h>
 #include <stdlib.h>
 #include <unistd.h>
 

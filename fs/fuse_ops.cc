@@ -1,0 +1,242 @@
+// fuse_ops: decode, await one filesystem call, reply.
+#include "fs/fuse_ops.hh"
+
+#include <fcntl.h>
+#include <linux/fuse.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <type_traits>
+#include <variant>
+#include <vector>
+
+#include "core/log.hh"
+#include "fs/fuse_codec.hh"
+
+namespace ossuring::fs {
+
+namespace {
+constexpr uint32_t fopen_noflush = abi::fopen_noflush;
+constexpr uint32_t fopen_keep_cache = abi::fopen_keep_cache;
+constexpr uint32_t fopen_passthrough = abi::fopen_passthrough;
+}  // namespace
+
+void fuse_ops::on_init(const fuse_session_params& p) {
+  _session = p;
+  if (_mode == open_mode::passthrough && !p.passthrough) {
+    log_warn("passthrough_unavailable",
+             {{"reason", "the kernel did not grant FUSE_PASSTHROUGH (needs root and Linux 6.9+)"},
+              {"fallback", "daemon reads"}});
+  }
+}
+
+task<void> fuse_ops::reply_error(fuse_channel& ch, uint64_t unique, const error& e,
+                                 const char* op) {
+  ++_counters.errors;
+  if (e.code != ENOENT && e.code != ENODATA && e.code != ERANGE) {
+    log_warn("fuse_op_failed", {{"op", op},
+                                {"errno", std::to_string(e.code)},
+                                {"error", e.message},
+                                {"request_id", e.request_id}});
+  }
+  co_await ch.reply_error(unique, e.code);
+}
+
+task<void> fuse_ops::handle(fuse_channel& ch, fuse_request& raw) {
+  ++_counters.requests;
+  const auto* bytes = reinterpret_cast<const uint8_t*>(raw.raw.data());
+  result<fuse::request> decoded = fuse::decode(bytes, raw.raw.size());
+  const uint64_t unique = raw.header.unique;
+  if (!decoded.ok()) {
+    log_warn("fuse_bad_request",
+             {{"opcode", std::to_string(raw.header.opcode)}, {"error", decoded.err().message}});
+    co_await ch.reply_error(unique, EINVAL);
+    co_return;
+  }
+  const fuse::request& r = *decoded;
+  const uint64_t ino = r.h.nodeid;
+  std::vector<std::byte> out;
+
+  if (auto* q = std::get_if<fuse::req::lookup>(&r.body)) {
+    ++_counters.lookups;
+    result<entry_reply> e = co_await _fs.lookup(ino, q->name);
+    if (!e.ok()) {
+      auto neg = _fs.options().mode == fs_mode::index ? _fs.options().entry_timeout
+                                                      : _fs.options().negative_timeout;
+      if (e.err().code == ENOENT && neg.count() > 0) {
+        // A negative entry: the kernel remembers the miss and asks again only after `neg`.
+        fuse::encode_negative_entry(out, unique, neg);
+        co_await ch.send_encoded(out);
+        co_return;
+      }
+      co_await reply_error(ch, unique, e.err(), "lookup");
+      co_return;
+    }
+    fuse::encode_entry(out, unique, *e);
+  } else if (auto* q = std::get_if<fuse::req::forget>(&r.body)) {
+    _fs.forget(ino, q->nlookup);
+    co_return;  // FORGET has no reply
+  } else if (auto* q = std::get_if<fuse::req::batch_forget>(&r.body)) {
+    for (uint32_t i = 0; i < q->count; ++i) {
+      auto [id, n] = q->at(i);
+      _fs.forget(id, n);
+    }
+    co_return;
+  } else if (std::get_if<fuse::req::getattr>(&r.body)) {
+    ++_counters.getattrs;
+    result<attr_reply> a = co_await _fs.getattr(ino);
+    if (!a.ok()) {
+      co_await reply_error(ch, unique, a.err(), "getattr");
+      co_return;
+    }
+    fuse::encode_attr(out, unique, *a);
+  } else if (std::get_if<fuse::req::opendir>(&r.body)) {
+    result<uint64_t> fh = co_await _fs.opendir(ino);
+    if (!fh.ok()) {
+      co_await reply_error(ch, unique, fh.err(), "opendir");
+      co_return;
+    }
+    // The listing of an index-mode directory cannot change under the kernel: cache it.
+    uint32_t flags =
+        _fs.options().mode == fs_mode::index ? abi::fopen_cache_dir | fopen_keep_cache : 0;
+    fuse::encode_open(out, unique, *fh, flags);
+  } else if (auto* q = std::get_if<fuse::req::readdir>(&r.body)) {
+    ++_counters.readdirs;
+    fuse::dirent_packer packer(out, unique, q->size, q->plus);
+    status s = co_await _fs.readdir(ino, q->fh, q->offset, q->plus,
+                                    [&](const dir_entry& e) { return packer.add(e); });
+    if (!s.ok()) {
+      out.clear();
+      co_await reply_error(ch, unique, s.err(), "readdir");
+      co_return;
+    }
+    packer.finish();
+  } else if (auto* q = std::get_if<fuse::req::releasedir>(&r.body)) {
+    _fs.releasedir(ino, q->fh);
+    fuse::encode_empty(out, unique);
+  } else if (auto* q = std::get_if<fuse::req::open>(&r.body)) {
+    ++_counters.opens;
+    if ((q->flags & O_ACCMODE) != O_RDONLY) {
+      co_await ch.reply_error(unique, EROFS);
+      co_return;
+    }
+    if (_mode == open_mode::noopen && _session.no_open_support) {
+      // ENOSYS here tells the kernel to skip OPEN (and RELEASE) for the rest of the mount.
+      co_await ch.reply_error(unique, ENOSYS);
+      co_return;
+    }
+    result<open_reply> o = co_await _fs.open(ino, static_cast<int>(q->flags));
+    if (!o.ok()) {
+      co_await reply_error(ch, unique, o.err(), "open");
+      co_return;
+    }
+    uint32_t flags = fopen_noflush;
+    int32_t backing_id = 0;
+    if (_mode == open_mode::passthrough && _session.passthrough && o->backing_fd >= 0) {
+      result<int> id = ch.backing_open(o->backing_fd);
+      if (id.ok()) {
+        backing_id = *id;
+        _backing[o->fh] = *id;
+        // Not FOPEN_KEEP_CACHE: combined with passthrough, reads failed with EIO (Linux 6.18).
+        flags |= fopen_passthrough;
+        ++_counters.passthrough_opens;
+      } else {
+        log_warn("passthrough_open_failed", {{"error", id.err().message}});
+      }
+    }
+    if (backing_id == 0 && o->keep_cache) {
+      flags |= fopen_keep_cache;
+    }
+    fuse::encode_open(out, unique, o->fh, flags, backing_id);
+  } else if (auto* q = std::get_if<fuse::req::read>(&r.body)) {
+    ++_counters.daemon_reads;
+    uint64_t fh = q->fh;
+    if (fh == 0) {
+      // noopen mode: one implicit handle per inode, opened on first read.
+      if (auto it = _implicit_fh.find(ino); it != _implicit_fh.end()) {
+        fh = it->second;
+      } else {
+        result<open_reply> o = co_await _fs.open(ino, O_RDONLY);
+        if (!o.ok()) {
+          co_await reply_error(ch, unique, o.err(), "read");
+          co_return;
+        }
+        fh = o->fh;
+        _implicit_fh[ino] = fh;
+      }
+    }
+    std::vector<std::byte> buf(q->size);
+    result<size_t> n = co_await _fs.read(ino, fh, q->offset, buf);
+    if (!n.ok()) {
+      co_await reply_error(ch, unique, n.err(), "read");
+      co_return;
+    }
+    _counters.daemon_read_bytes += *n;
+    fuse::encode_data(out, unique, std::span<const std::byte>(buf.data(), *n));
+  } else if (auto* q = std::get_if<fuse::req::release>(&r.body)) {
+    if (auto it = _backing.find(q->fh); it != _backing.end()) {
+      ch.backing_close(it->second);
+      _backing.erase(it);
+    }
+    _fs.release(ino, q->fh);
+    fuse::encode_empty(out, unique);
+  } else if (std::get_if<fuse::req::flush>(&r.body)) {
+    fuse::encode_empty(out, unique);
+  } else if (std::get_if<fuse::req::statfs>(&r.body)) {
+    result<fs_statfs> s = co_await _fs.statfs(ino);
+    if (!s.ok()) {
+      co_await reply_error(ch, unique, s.err(), "statfs");
+      co_return;
+    }
+    fuse::encode_statfs(out, unique, *s);
+  } else if (auto* q = std::get_if<fuse::req::getxattr>(&r.body)) {
+    result<std::string> v = co_await _fs.getxattr(ino, q->name);
+    if (!v.ok()) {
+      co_await reply_error(ch, unique, v.err(), "getxattr");
+      co_return;
+    }
+    fuse::encode_xattr(out, unique, *v, q->size);
+  } else if (auto* q = std::get_if<fuse::req::listxattr>(&r.body)) {
+    result<std::vector<std::string>> v = co_await _fs.listxattr(ino);
+    if (!v.ok()) {
+      co_await reply_error(ch, unique, v.err(), "listxattr");
+      co_return;
+    }
+    fuse::encode_xattr_list(out, unique, *v, q->size);
+  } else if (auto* q = std::get_if<fuse::req::access>(&r.body)) {
+    // A read-only mount: writing is refused, everything else follows the mode bits that the
+    // kernel checks itself with default_permissions.
+    co_await ch.reply_error(unique, (q->mask & W_OK) ? EROFS : 0);
+    co_return;
+  } else {
+    // Writes and anything unimplemented.
+    switch (r.h.opcode) {
+      case FUSE_SETATTR:
+      case FUSE_WRITE:
+      case FUSE_CREATE:
+      case FUSE_MKNOD:
+      case FUSE_MKDIR:
+      case FUSE_UNLINK:
+      case FUSE_RMDIR:
+      case FUSE_RENAME:
+      case FUSE_RENAME2:
+      case FUSE_LINK:
+      case FUSE_SYMLINK:
+      case FUSE_SETXATTR:
+      case FUSE_REMOVEXATTR:
+      case FUSE_FALLOCATE:
+        co_await ch.reply_error(unique, EROFS);
+        co_return;
+      default:
+        co_await ch.reply_error(unique, ENOSYS);
+        co_return;
+    }
+  }
+  if (raw.abort && raw.abort->aborted()) {
+    ++_counters.interrupted;
+  }
+  co_await ch.send_encoded(out);
+}
+
+}  // namespace ossuring::fs

@@ -1,0 +1,319 @@
+// `ossuring mount`: builds the OSS client, indexes the prefix (index mode), mounts, serves FUSE
+// until unmounted or signalled, and answers `ossuring stats`/`warmup` on the control socket.
+//
+// Without -f the command forks: the parent returns 0 once the mount is ready (the kernel's INIT
+// answered), or prints the child's error and returns 1. SIGINT/SIGTERM unmount cleanly (lazily
+// when files are still open); an unmount from outside ends the daemon.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "core/event.hh"
+#include "core/io.hh"
+#include "core/log.hh"
+#include "core/metrics.hh"
+#include "fs/fuse_channel.hh"
+#include "fs/fuse_ops.hh"
+#include "fs/mount.hh"
+#include "tools/cli/client_setup.hh"
+#include "tools/cli/commands.hh"
+#include "tools/cli/control.hh"
+#include "tools/cli/mount_stats.hh"
+
+namespace ossuring::cli {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Tells the waiting parent how the start went: "ok\n" or an error line.
+class readiness {
+ public:
+  explicit readiness(int fd) : _fd(fd) {}
+  void ok() { send("ok\n"); }
+  void fail(const std::string& why) { send("error " + why + "\n"); }
+
+ private:
+  void send(const std::string& s) {
+    if (_fd < 0 && s != "ok\n") {
+      std::fprintf(stderr, "ossuring mount: %s", s.substr(6).c_str());  // foreground
+    }
+    if (_fd >= 0) {
+      ssize_t n = ::write(_fd, s.data(), s.size());
+      (void)n;
+      ::close(_fd);
+      _fd = -1;
+    }
+  }
+  int _fd;
+};
+
+fs::fs_options make_fs_options(const mount_config& cfg) {
+  fs::fs_options o;
+  o.mode = cfg.mode == "lazy" ? fs::fs_mode::lazy : fs::fs_mode::index;
+  o.bucket = cfg.bucket;
+  o.prefix = cfg.prefix;
+  o.uid = cfg.uid_set ? cfg.uid : ::getuid();
+  o.gid = cfg.gid_set ? cfg.gid : ::getgid();
+  o.umask = cfg.umask;
+  auto secs = [](double s) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(s));
+  };
+  if (o.mode == fs::fs_mode::index) {
+    // The index is authoritative until refreshed: the kernel may cache entries for long.
+    o.attr_timeout = o.entry_timeout = std::chrono::hours(24 * 365);
+    if (cfg.refresh_s > 0) {
+      o.attr_timeout = o.entry_timeout = std::chrono::seconds(cfg.refresh_s);
+    }
+  } else {
+    o.attr_timeout = o.entry_timeout = secs(cfg.attr_timeout_s);
+  }
+  o.negative_timeout = secs(cfg.negative_timeout_s);
+  o.oss_negative_cache_timeout = secs(cfg.negative_cache_timeout_s);
+  o.oss_negative_cache_size = cfg.negative_cache_size;
+  o.small_file_threshold = cfg.small_file_threshold;
+  o.list_parallelism = cfg.list_concurrency;
+  return o;
+}
+
+std::unique_ptr<fs::blob_store> make_blob_store(const mount_config& cfg) {
+  if (cfg.cache_dir.empty()) {
+    return std::make_unique<fs::memory_blob_store>();
+  }
+  ::mkdir(cfg.cache_dir.c_str(), 0700);
+  return std::make_unique<fs::directory_blob_store>(cfg.cache_dir);
+}
+
+fs::open_mode parse_open_mode(const std::string& s) {
+  if (s == "noopen") {
+    return fs::open_mode::noopen;
+  }
+  if (s == "read") {
+    return fs::open_mode::read;
+  }
+  return fs::open_mode::passthrough;
+}
+
+// Stops the daemon on SIGINT/SIGTERM: unmounting makes the channel's reads end (ENODEV).
+task<void> watch_signals(int sfd, fs::fuse_mount& m, fs::fuse_channel& ch, abort_source& stop) {
+  signalfd_siginfo info{};
+  int n = co_await ossuring::read(sfd, &info, sizeof(info), static_cast<uint64_t>(-1),
+                                  {.abort = &stop});
+  if (n != static_cast<int>(sizeof(info))) {
+    co_return;
+  }
+  log_info("signal", {{"signo", std::to_string(info.ssi_signo)}, {"action", "unmount"}});
+  status s = m.unmount();
+  if (!s.ok()) {
+    log_warn("unmount_failed", {{"error", s.err().message}});
+  }
+  ch.stop();
+}
+
+task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd) {
+  auto started = std::chrono::steady_clock::now();
+  result<std::unique_ptr<oss_session>> session = make_oss_session(cfg);
+  if (!session.ok()) {
+    ready.fail(session.err().describe());
+    co_return 1;
+  }
+  oss_session& oss = **session;
+  fs::filesystem fsys(*oss.client, make_fs_options(cfg), make_blob_store(cfg));
+
+  int rc = 0;
+  do {
+    if (fsys.options().mode == fs::fs_mode::index) {
+      result<fs::index_stats> st = co_await fsys.build_index();
+      if (!st.ok()) {
+        ready.fail("indexing oss://" + cfg.bucket + "/" + cfg.prefix +
+                   " failed: " + st.err().describe());
+        rc = 1;
+        break;
+      }
+      double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      log_info("index_built", {{"objects", std::to_string(st->objects)},
+                               {"directories", std::to_string(st->directories)},
+                               {"skipped_keys", std::to_string(st->skipped_keys)},
+                               {"seconds", std::to_string(secs)}});
+    } else {
+      // Lazy mode: one cheap listing proves the endpoint, bucket and credentials now rather than
+      // at the first `ls`.
+      oss::list_request probe;
+      probe.prefix = cfg.prefix;
+      probe.delimiter = "/";
+      probe.max_keys = 1;
+      result<oss::list_page> p = co_await oss.client->list_objects_v2(probe);
+      if (!p.ok()) {
+        ready.fail("listing oss://" + cfg.bucket + "/" + cfg.prefix +
+                   " failed: " + p.err().describe());
+        rc = 1;
+        break;
+      }
+    }
+
+    fs::mount_options mo;
+    mo.mountpoint = cfg.mountpoint;
+    mo.source = "oss://" + cfg.bucket + "/" + cfg.prefix;
+    mo.read_only = true;
+    mo.allow_other = cfg.allow_other;
+    mo.default_permissions = cfg.default_permissions;
+    result<fs::fuse_mount> m = fs::mount_fuse(mo);
+    if (!m.ok()) {
+      ready.fail(m.err().message);
+      rc = 1;
+      break;
+    }
+    fs::open_mode mode = parse_open_mode(cfg.open_mode);
+    fs::fuse_init_wishes wishes;
+    wishes.passthrough = mode == fs::open_mode::passthrough;
+    wishes.no_open = mode == fs::open_mode::noopen;
+    wishes.readdirplus = cfg.readdirplus;
+    fs::fuse_channel ch(m->fd(), wishes);
+    fs::fuse_ops ops(fsys, mode);
+
+    std::string ctl_path =
+        cfg.control_socket.empty() ? control_socket_path(cfg.mountpoint) : cfg.control_socket;
+    result<control_server> ctl = control_server::listen(ctl_path);
+    if (!ctl.ok()) {
+      log_warn("control_socket_unavailable", {{"error", ctl.err().message}});
+    }
+    mount_stats stats_view{cfg, fsys, ops, *oss.client, started};
+    abort_source stop_signals;
+    gate bg;
+    bg.spawn(watch_signals(sfd, *m, ch, stop_signals));
+    if (ctl.ok()) {
+      bg.spawn(ctl->serve(make_control_handler(stats_view)));
+    }
+    // The mount is usable once the kernel's INIT is answered: report ready then.
+    bg.spawn([](fs::fuse_channel& c, readiness& r, const mount_config& cf) -> task<void> {
+      for (int i = 0; i < 1000 && c.params().kernel_major == 0; ++i) {
+        co_await sleep_for(10ms);
+      }
+      if (c.params().kernel_major == 0) {
+        r.fail("the kernel did not send FUSE INIT within 10 s");
+        co_return;
+      }
+      log_info("mounted", {{"mountpoint", cf.mountpoint},
+                           {"bucket", cf.bucket},
+                           {"prefix", cf.prefix},
+                           {"mode", cf.mode},
+                           {"passthrough", c.params().passthrough ? "yes" : "no"}});
+      r.ok();
+    }(ch, ready, cfg));
+
+    status end = co_await ch.run(ops, 4);
+    if (!end.ok()) {
+      log_error("fuse_channel_ended", {{"error", end.err().message}});
+    }
+    (void)m->unmount();
+    stop_signals.request_abort();
+    if (ctl.ok()) {
+      co_await ctl->stop();
+    }
+    co_await bg.close();
+    log_info("unmounted", {{"mountpoint", cfg.mountpoint}});
+  } while (false);
+  co_await oss.close();
+  co_return rc;
+}
+
+}  // namespace
+
+int cmd_mount(const args& a) {
+  result<mount_config> parsed = parse_mount_args(a);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "ossuring mount: %s\n", parsed.err().message.c_str());
+    return 2;
+  }
+  mount_config cfg = std::move(*parsed);
+  log_level level;
+  if (!parse_log_level(cfg.log_level, &level)) {
+    std::fprintf(stderr, "ossuring mount: bad --log-level '%s'\n", cfg.log_level.c_str());
+    return 2;
+  }
+  set_log_level(level);
+  struct stat st {};
+  if (::stat(cfg.mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    std::fprintf(stderr, "ossuring mount: mountpoint %s is not a directory\n",
+                 cfg.mountpoint.c_str());
+    return 1;
+  }
+  if (!cfg.log_dir.empty()) {
+    ::mkdir(cfg.log_dir.c_str(), 0700);
+    if (!set_log_file(cfg.log_dir + "/ossuring.log")) {
+      std::fprintf(stderr, "ossuring mount: cannot write %s/ossuring.log\n", cfg.log_dir.c_str());
+      return 1;
+    }
+  }
+
+  int pipefd[2] = {-1, -1};
+  if (!cfg.foreground) {
+    if (::pipe2(pipefd, O_CLOEXEC) != 0) {
+      std::perror("ossuring mount: pipe");
+      return 1;
+    }
+    pid_t pid = ::fork();
+    if (pid < 0) {
+      std::perror("ossuring mount: fork");
+      return 1;
+    }
+    if (pid > 0) {
+      ::close(pipefd[1]);
+      std::string answer;
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::read(pipefd[0], buf, sizeof(buf))) > 0) {
+        answer.append(buf, static_cast<size_t>(n));
+      }
+      if (answer.rfind("ok", 0) == 0) {
+        return 0;
+      }
+      if (answer.rfind("error ", 0) == 0) {
+        std::fprintf(stderr, "ossuring mount: %s", answer.substr(6).c_str());
+      } else {
+        std::fprintf(stderr, "ossuring mount: the daemon exited before the mount was ready\n");
+      }
+      return 1;
+    }
+    ::close(pipefd[0]);
+    ::setsid();
+    int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull >= 0) {
+      ::dup2(devnull, STDIN_FILENO);
+      ::close(devnull);
+    }
+  }
+
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  ::sigprocmask(SIG_BLOCK, &mask, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  int sfd = ::signalfd(-1, &mask, SFD_CLOEXEC);
+  readiness ready(pipefd[1]);
+  int rc = 1;
+  try {
+    reactor r;
+    rc = r.run(serve_mount(cfg, ready, sfd));
+  } catch (const std::exception& e) {
+    ready.fail(e.what());
+    log_error("mount_failed", {{"what", e.what()}});
+  }
+  if (rc != 0 && cfg.foreground) {
+    // The reason was logged; in the foreground also say it plainly.
+    std::fprintf(stderr, "ossuring mount: failed (see the log above)\n");
+  }
+  ::close(sfd);
+  return rc;
+}
+
+}  // namespace ossuring::cli

@@ -1,0 +1,281 @@
+// Control-socket commands of a running mount: stats JSON and warmup with progress.
+#include "tools/cli/mount_stats.hh"
+
+#include <simdjson.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "core/event.hh"
+#include "core/io.hh"
+#include "core/log.hh"
+#include "core/metrics.hh"
+
+namespace ossuring::cli {
+
+namespace {
+
+std::string quote(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+struct warm_file {
+  uint64_t ino = 0;
+  uint64_t size = 0;
+  std::string path;
+};
+
+struct warm_state {
+  std::deque<warm_file> queue;
+  uint64_t files_total = 0;
+  uint64_t bytes_total = 0;
+  uint64_t files_done = 0;
+  uint64_t bytes_done = 0;
+  uint64_t files_failed = 0;
+  std::string first_error;
+};
+
+// Resolves a mount-relative path to an inode by lookups from the root.
+task<result<fs::entry_reply>> resolve(fs::filesystem& fsys, const std::string& path) {
+  fs::entry_reply cur;
+  cur.attr.ino = 1;
+  cur.attr.mode = S_IFDIR;
+  size_t pos = 0;
+  while (pos < path.size()) {
+    size_t slash = path.find('/', pos);
+    std::string part =
+        path.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+    pos = slash == std::string::npos ? path.size() : slash + 1;
+    if (part.empty() || part == ".") {
+      continue;
+    }
+    result<fs::entry_reply> e = co_await fsys.lookup(cur.attr.ino, part);
+    if (!e.ok()) {
+      co_return make_error(e.err().code, "warmup: " + path + ": " + e.err().message);
+    }
+    cur = *e;
+  }
+  co_return cur;
+}
+
+// Adds the files below directory `ino` (recursively) to the queue.
+task<void> collect(fs::filesystem& fsys, uint64_t ino, const std::string& path, warm_state& st) {
+  result<uint64_t> fh = co_await fsys.opendir(ino);
+  if (!fh.ok()) {
+    co_return;
+  }
+  std::vector<warm_file> dirs;
+  uint64_t offset = 0;
+  for (;;) {
+    size_t got = 0;
+    status s = co_await fsys.readdir(ino, *fh, offset, true, [&](const fs::dir_entry& e) {
+      offset = e.next_offset;
+      ++got;
+      if (e.name == "." || e.name == "..") {
+        return true;
+      }
+      warm_file f{e.ino, e.attr.size,
+                  path.empty() ? std::string(e.name) : path + "/" + std::string(e.name)};
+      if (e.is_dir) {
+        dirs.push_back(std::move(f));
+      } else {
+        st.files_total++;
+        st.bytes_total += f.size;
+        st.queue.push_back(std::move(f));
+      }
+      return got < 4096;
+    });
+    if (!s.ok() || got == 0) {
+      break;
+    }
+  }
+  fsys.releasedir(ino, *fh);
+  for (const warm_file& d : dirs) {
+    co_await collect(fsys, d.ino, d.path, st);
+  }
+}
+
+// Reads one file through the file system (which fetches and caches it).
+task<void> warm_one(fs::filesystem& fsys, warm_file f, warm_state& st) {
+  result<fs::open_reply> o = co_await fsys.open(f.ino, O_RDONLY);
+  if (!o.ok()) {
+    ++st.files_failed;
+    if (st.first_error.empty()) {
+      st.first_error = f.path + ": " + o.err().describe();
+    }
+    co_return;
+  }
+  // Small files were fetched whole by open(); large ones are read through in big pieces.
+  if (o->backing_fd < 0) {
+    std::vector<std::byte> buf(std::min<uint64_t>(f.size, 8u << 20));
+    uint64_t off = 0;
+    while (off < f.size && !buf.empty()) {
+      result<size_t> n = co_await fsys.read(f.ino, o->fh, off, buf);
+      if (!n.ok()) {
+        ++st.files_failed;
+        if (st.first_error.empty()) {
+          st.first_error = f.path + ": " + n.err().describe();
+        }
+        break;
+      }
+      if (*n == 0) {
+        break;
+      }
+      off += *n;
+    }
+  }
+  fsys.release(f.ino, o->fh);
+  ++st.files_done;
+  st.bytes_done += f.size;
+}
+
+std::string progress_line(const warm_state& st, double secs, bool done) {
+  double rate = secs > 0 ? static_cast<double>(st.bytes_done) / secs : 0;
+  std::string s = "{\"files_done\":" + std::to_string(st.files_done) +
+                  ",\"files_total\":" + std::to_string(st.files_total) +
+                  ",\"bytes_done\":" + std::to_string(st.bytes_done) +
+                  ",\"bytes_total\":" + std::to_string(st.bytes_total) +
+                  ",\"files_failed\":" + std::to_string(st.files_failed) +
+                  ",\"bytes_per_second\":" + std::to_string(static_cast<uint64_t>(rate)) +
+                  ",\"done\":" + (done ? "true" : "false");
+  if (done && !st.first_error.empty()) {
+    s += ",\"first_error\":" + quote(st.first_error);
+  }
+  return s + "}";
+}
+
+task<void> warmup(mount_stats& view, std::string args, control_connection& out) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  std::vector<std::string> paths;
+  if (parser.parse(args).get(doc) == simdjson::SUCCESS) {
+    simdjson::dom::array arr;
+    if (doc["paths"].get(arr) == simdjson::SUCCESS) {
+      for (auto p : arr) {
+        std::string_view v;
+        if (p.get(v) == simdjson::SUCCESS) {
+          paths.emplace_back(v);
+        }
+      }
+    }
+  } else if (!args.empty()) {
+    co_await out.send_line("{\"error\":\"malformed warmup request\",\"done\":true}");
+    co_return;
+  }
+  if (paths.empty()) {
+    paths.push_back("");  // the whole mount
+  }
+  warm_state st;
+  for (const std::string& p : paths) {
+    result<fs::entry_reply> e = co_await resolve(view.fs, p);
+    if (!e.ok()) {
+      co_await out.send_line("{\"error\":" + quote(e.err().message) + ",\"done\":true}");
+      co_return;
+    }
+    if (S_ISDIR(e->attr.mode)) {
+      co_await collect(view.fs, e->attr.ino, p, st);
+    } else {
+      st.files_total++;
+      st.bytes_total += e->attr.size;
+      st.queue.push_back({e->attr.ino, e->attr.size, p});
+    }
+  }
+  auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  // Bounded concurrency: enough GETs in flight to fill the link, within the client's limiter.
+  const unsigned concurrency = std::max(1u, view.cfg.prefetch_concurrency);
+  gate workers;
+  unsigned running = 0;
+  event slot_free;
+  auto last_report = std::chrono::steady_clock::now();
+  while (!st.queue.empty()) {
+    while (running >= concurrency) {
+      slot_free.reset();
+      co_await slot_free.wait();
+    }
+    warm_file f = std::move(st.queue.front());
+    st.queue.pop_front();
+    ++running;
+    workers.spawn([](fs::filesystem& fsys, warm_file file, warm_state& s, unsigned& run,
+                     event& free) -> task<void> {
+      co_await warm_one(fsys, std::move(file), s);
+      --run;
+      free.set();
+    }(view.fs, std::move(f), st, running, slot_free));
+    if (std::chrono::steady_clock::now() - last_report > std::chrono::milliseconds(200)) {
+      last_report = std::chrono::steady_clock::now();
+      if (!co_await out.send_line(progress_line(st, elapsed(), false))) {
+        break;  // the client went away; finish what is in flight
+      }
+    }
+  }
+  co_await workers.close();
+  log_info("warmup_done", {{"files", std::to_string(st.files_done)},
+                           {"failed", std::to_string(st.files_failed)},
+                           {"bytes", std::to_string(st.bytes_done)}});
+  co_await out.send_line(progress_line(st, elapsed(), true));
+}
+
+}  // namespace
+
+std::string mount_stats::to_json() const {
+  const fs::fs_counters& f = fs.counters();
+  const fs::fuse_ops_counters& o = ops.counters();
+  double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::string s = "{";
+  s += "\"mount\":{\"bucket\":" + quote(cfg.bucket) + ",\"prefix\":" + quote(cfg.prefix) +
+       ",\"mountpoint\":" + quote(cfg.mountpoint) + ",\"mode\":" + quote(cfg.mode) +
+       ",\"open_mode\":" + quote(cfg.open_mode) +
+       ",\"passthrough_granted\":" + (ops.session().passthrough ? "true" : "false") +
+       ",\"uptime_seconds\":" + std::to_string(static_cast<uint64_t>(uptime)) + "}";
+  s += ",\"fuse\":{\"requests\":" + std::to_string(o.requests) +
+       ",\"lookups\":" + std::to_string(o.lookups) + ",\"getattrs\":" + std::to_string(o.getattrs) +
+       ",\"readdirs\":" + std::to_string(o.readdirs) + ",\"opens\":" + std::to_string(o.opens) +
+       ",\"passthrough_opens\":" + std::to_string(o.passthrough_opens) +
+       ",\"daemon_reads\":" + std::to_string(o.daemon_reads) +
+       ",\"daemon_read_bytes\":" + std::to_string(o.daemon_read_bytes) +
+       ",\"errors\":" + std::to_string(o.errors) + "}";
+  s += ",\"fs\":{\"list_requests\":" + std::to_string(f.list_requests) +
+       ",\"meta_requests\":" + std::to_string(f.meta_requests) +
+       ",\"get_requests\":" + std::to_string(f.get_requests) +
+       ",\"shared_fetch_waits\":" + std::to_string(f.shared_fetch_waits) +
+       ",\"blob_hits\":" + std::to_string(f.blob_hits) +
+       ",\"negative_hits\":" + std::to_string(f.negative_hits) +
+       ",\"index_nodes\":" + std::to_string(fs.current_index().node_count()) + "}";
+  s += ",\"oss\":" + client.stats_json();
+  s += "}";
+  return s;
+}
+
+control_handler make_control_handler(mount_stats& view) {
+  return [&view](std::string command, std::string args, control_connection& out) -> task<void> {
+    if (command == "stats") {
+      co_await out.send_line(view.to_json());
+    } else if (command == "warmup") {
+      co_await warmup(view, std::move(args), out);
+    } else {
+      co_await out.send_line("{\"error\":" + quote("unknown command '" + command + "'") + "}");
+    }
+  };
+}
+
+}  // namespace ossuring::cli

@@ -1,0 +1,28 @@
+// The running mount's view for the control socket: `stats` as one JSON document, and `warmup`
+// (fetch files ahead of use) with progress lines.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "fs/filesystem.hh"
+#include "fs/fuse_ops.hh"
+#include "http/oss/client.hh"
+#include "tools/cli/config.hh"
+#include "tools/cli/control.hh"
+
+namespace ossuring::cli {
+
+struct mount_stats {
+  const mount_config& cfg;
+  fs::filesystem& fs;
+  fs::fuse_ops& ops;
+  oss::oss_client& client;
+  std::chrono::steady_clock::time_point started;
+
+  std::string to_json() const;
+};
+
+control_handler make_control_handler(mount_stats& view);
+
+}  // namespace ossuring::cli
