@@ -1,0 +1,109 @@
+// Single-threaded coroutine helpers for fs/: a task group (spawn now, await all later) and a
+// one-shot event. Stand-ins until core/gate.hh exists; both assume one reactor thread.
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <exception>
+#include <utility>
+#include <vector>
+
+#include "core/task.hh"
+
+namespace ossuring::fs::detail {
+
+// Runs spawned tasks eagerly; `wait()` completes when every spawned task has finished. The group
+// must outlive its tasks: always `co_await group.wait()` before it goes out of scope.
+class task_group {
+ public:
+  task_group() = default;
+  task_group(const task_group&) = delete;
+  task_group& operator=(const task_group&) = delete;
+
+  void spawn(task<void> t) {
+    ++_pending;
+    run(this, std::move(t));
+  }
+  size_t pending() const noexcept { return _pending; }
+
+  auto wait() noexcept {
+    struct awaiter {
+      task_group* g;
+      bool await_ready() const noexcept { return g->_pending == 0; }
+      void await_suspend(std::coroutine_handle<> h) noexcept { g->_waiter = h; }
+      void await_resume() const noexcept {}
+    };
+    return awaiter{this};
+  }
+
+ private:
+  // An eager coroutine that destroys itself when done and wakes the waiter of the last one.
+  struct runner {
+    struct promise_type {
+      task_group* group = nullptr;
+      runner get_return_object() noexcept { return {}; }
+      std::suspend_never initial_suspend() const noexcept { return {}; }
+      auto final_suspend() const noexcept {
+        struct fin {
+          bool await_ready() const noexcept { return false; }
+          std::coroutine_handle<> await_suspend(std::coroutine_handle<promise_type> h) noexcept {
+            task_group* g = h.promise().group;
+            h.destroy();
+            if (--g->_pending == 0 && g->_waiter) {
+              return std::exchange(g->_waiter, {});
+            }
+            return std::noop_coroutine();
+          }
+          void await_resume() const noexcept {}
+        };
+        return fin{};
+      }
+      void return_void() const noexcept {}
+      void unhandled_exception() const noexcept { std::terminate(); }
+    };
+  };
+  static runner run(task_group* g, task<void> t) {
+    co_await set_group{g};
+    co_await std::move(t);
+  }
+  struct set_group {
+    task_group* g;
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<runner::promise_type> h) noexcept {
+      h.promise().group = g;
+      return false;  // continue at once
+    }
+    void await_resume() const noexcept {}
+  };
+
+  size_t _pending = 0;
+  std::coroutine_handle<> _waiter;
+};
+
+// A one-shot event: waiters suspend until `set()`, later waiters pass straight through.
+class async_event {
+ public:
+  bool is_set() const noexcept { return _set; }
+  void set() {
+    _set = true;
+    std::vector<std::coroutine_handle<>> w = std::move(_waiters);
+    for (auto h : w) {
+      h.resume();
+    }
+  }
+  auto wait() noexcept {
+    struct awaiter {
+      async_event* e;
+      bool await_ready() const noexcept { return e->_set; }
+      void await_suspend(std::coroutine_handle<> h) { e->_waiters.push_back(h); }
+      void await_resume() const noexcept {}
+    };
+    return awaiter{this};
+  }
+
+ private:
+  bool _set = false;
+  std::vector<std::coroutine_handle<>> _waiters;
+};
+
+}  // namespace ossuring::fs::detail

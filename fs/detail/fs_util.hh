@@ -1,0 +1,34 @@
+// Helpers shared by the filesystem's translation units (filesystem*.cc).
+#pragma once
+
+#include <cerrno>
+#include <string>
+#include <string_view>
+
+#include "core/result.hh"
+#include "fs/index.hh"
+#include "fs/inode_table.hh"
+#include "http/oss/object_client.hh"
+
+namespace ossuring::fs::detail {
+
+// A name the mount can show (docs/semantics.md, "Keys that cannot be paths").
+inline bool valid_name(std::string_view n) {
+  return !n.empty() && n != "." && n != ".." && n.size() <= index::max_name &&
+         n.find('/') == std::string_view::npos && n.find('\0') == std::string_view::npos;
+}
+
+inline error enoent(std::string_view what) {
+  return make_error(ENOENT, "no such entry: " + std::string(what));
+}
+
+inline object_attrs attrs_of(const oss::object_info& o) {
+  object_attrs a;
+  a.size = o.size;
+  a.mtime_sec = o.mtime_sec;
+  a.etag = o.etag;
+  a.storage = parse_storage_class(o.storage_class);
+  return a;
+}
+
+}  // namespace ossuring::fs::detail

@@ -1,0 +1,218 @@
+// filesystem: the file-system logic the FUSE adapter calls (one coroutine per FUSE operation).
+//
+// No FUSE types here: inode numbers, names, offsets and errno-carrying results. Two modes share
+// one API: index mode answers metadata from the in-memory `index` (zero requests after
+// build_index), lazy mode lists directories on demand with attribute and negative caches. Reads
+// fetch small objects whole into a blob store (one GET, shared by concurrent opens, If-Match on
+// the known ETag, CRC-64 checked) and large ones by ranged GETs with sequential read-ahead.
+// Single-threaded: one filesystem belongs to one reactor.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/result.hh"
+#include "core/task.hh"
+#include "fs/blob_store.hh"
+#include "fs/index.hh"
+#include "fs/inode_table.hh"
+#include "http/oss/object_client.hh"
+
+namespace ossuring::fs {
+
+namespace detail {
+class task_group;
+}
+
+enum class fs_mode { index, lazy };
+
+struct fs_options {
+  fs_mode mode = fs_mode::index;
+  std::string bucket;
+  std::string prefix;  // "" or ending with '/'
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint32_t umask = 0022;
+  uint32_t file_mode = 0444;  // permission bits before umask (read-only mount)
+  uint32_t dir_mode = 0555;
+  std::chrono::nanoseconds attr_timeout = std::chrono::seconds(60);  // ossfs 2.0 attr_timeout
+  std::chrono::nanoseconds entry_timeout = std::chrono::seconds(60);
+  std::chrono::nanoseconds negative_timeout = std::chrono::seconds(0);            // kernel dentry
+  std::chrono::nanoseconds oss_negative_cache_timeout = std::chrono::seconds(0);  // 0 = off
+  size_t oss_negative_cache_size = 10000;
+  uint64_t small_file_threshold = 1 << 20;  // at or below: one whole-object GET into a blob
+  uint64_t readahead_min = 1 << 20;         // large files: first ranged GET size
+  uint64_t readahead_max = 16 << 20;        // doubles on sequential reads up to this
+  unsigned list_parallelism = 16;           // ListObjectsV2 in flight during build_index
+  bool verify_crc64 = true;
+};
+
+struct file_attr {
+  uint64_t ino = 0;
+  uint64_t size = 0;
+  uint64_t blocks = 0;  // 512-byte units
+  int64_t mtime_sec = 0;
+  uint32_t mtime_nsec = 0;
+  uint32_t mode = 0;  // S_IFREG/S_IFDIR | permissions
+  uint32_t nlink = 1;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint32_t blksize = 4096;
+};
+
+struct entry_reply {
+  file_attr attr;
+  std::chrono::nanoseconds entry_timeout{};
+  std::chrono::nanoseconds attr_timeout{};
+};
+
+struct attr_reply {
+  file_attr attr;
+  std::chrono::nanoseconds attr_timeout{};
+};
+
+struct open_reply {
+  uint64_t fh = 0;
+  int backing_fd = -1;      // a local file with the whole object: a passthrough candidate
+  bool keep_cache = false;  // content is immutable for this handle (ETag pinned)
+};
+
+// One directory entry as readdir hands it to the adapter; `attr` is filled for readdirplus.
+struct dir_entry {
+  std::string_view name;
+  uint64_t ino = 0;
+  bool is_dir = false;
+  uint64_t next_offset = 0;  // the cookie to resume after this entry
+  file_attr attr;
+  std::chrono::nanoseconds entry_timeout{};
+  std::chrono::nanoseconds attr_timeout{};
+};
+// Returns false when the reply buffer is full; that entry was not sent (and not counted).
+using dir_emit = std::function<bool(const dir_entry&)>;
+
+struct fs_statfs {
+  uint64_t blocks = 0;
+  uint64_t bfree = 0;
+  uint64_t bavail = 0;
+  uint64_t files = 0;
+  uint64_t ffree = 0;
+  uint32_t bsize = 4096;
+  uint32_t namelen = 255;
+  uint32_t frsize = 4096;
+};
+
+// What the file system sent and saved, for `ossuring stats` and for tests.
+struct fs_counters {
+  uint64_t list_requests = 0;
+  uint64_t meta_requests = 0;  // GetObjectMeta + HeadObject
+  uint64_t get_requests = 0;
+  uint64_t shared_fetch_waits = 0;  // opens that joined a GET already in flight
+  uint64_t blob_hits = 0;
+  uint64_t negative_hits = 0;
+};
+
+class filesystem {
+ public:
+  filesystem(oss::object_client& client, fs_options opts,
+             std::unique_ptr<blob_store> blobs = nullptr, clock_fn now = nullptr);
+  ~filesystem();
+  filesystem(const filesystem&) = delete;
+  filesystem& operator=(const filesystem&) = delete;
+
+  const fs_options& options() const { return _opts; }
+  const fs_counters& counters() const { return _counters; }
+  const index& current_index() const { return _index; }
+
+  // Index mode: lists the whole prefix (many ListObjectsV2 over disjoint key ranges, split
+  // adaptively) and replaces the index. Also usable to install a loaded index: `adopt_index`.
+  task<result<index_stats>> build_index();
+  void adopt_index(index idx);
+  // Reuses the index saved in `file` when it belongs to this bucket/prefix, is intact and is
+  // younger than `max_age`; otherwise builds one and saves it there (a failed save is logged,
+  // not fatal). `reused` tells which happened.
+  task<result<index_stats>> load_or_build_index(const std::string& file,
+                                                std::chrono::seconds max_age,
+                                                bool* reused = nullptr);
+
+  task<result<entry_reply>> lookup(uint64_t parent, std::string_view name);
+  void forget(uint64_t ino, uint64_t nlookup);
+  task<result<attr_reply>> getattr(uint64_t ino);
+
+  task<result<uint64_t>> opendir(uint64_t ino);
+  // Emits entries from `offset` (0 = start; "." and ".." first) until `emit` refuses one.
+  task<status> readdir(uint64_t ino, uint64_t fh, uint64_t offset, bool plus, const dir_emit& emit);
+  void releasedir(uint64_t ino, uint64_t fh);
+
+  task<result<open_reply>> open(uint64_t ino, int flags);
+  // Fills `dest` from `offset`; returns fewer bytes only at end of file.
+  task<result<size_t>> read(uint64_t ino, uint64_t fh, uint64_t offset, std::span<std::byte> dest);
+  void release(uint64_t ino, uint64_t fh);
+
+  task<result<fs_statfs>> statfs(uint64_t ino);
+  task<result<std::string>> getxattr(uint64_t ino, std::string_view name);
+  task<result<std::vector<std::string>>> listxattr(uint64_t ino);
+
+ private:
+  struct node_info {
+    std::string key;  // full key; directories end with '/'
+    object_attrs attrs;
+  };
+  struct dir_handle {
+    uint64_t ino = 0;
+    std::shared_ptr<const dir_listing> listing;  // lazy mode snapshot; null in index mode
+  };
+  struct open_file {
+    uint64_t ino = 0;
+    std::string key;
+    std::string etag;
+    uint64_t size = 0;
+    std::shared_ptr<blob> whole;    // small files
+    std::vector<std::byte> window;  // large files: the last ranged GET
+    uint64_t window_off = 0;
+    uint64_t readahead = 0;
+  };
+  struct fetch;
+  struct build_state;
+
+  result<node_info> resolve(uint64_t ino);  // builds the key: for opens and xattrs only
+  object_attrs index_attrs(uint64_t ino) const;
+  file_attr make_attr(uint64_t ino, const object_attrs& a) const;
+  entry_reply make_entry(uint64_t ino, const object_attrs& a) const;
+  fs_clock::time_point now() const { return _now(); }
+
+  task<result<entry_reply>> lazy_lookup(uint64_t parent, std::string_view name);
+  task<result<std::shared_ptr<const dir_listing>>> lazy_list_dir(uint64_t ino);
+  task<result<std::shared_ptr<blob>>> fetch_whole(const std::string& key, const std::string& etag,
+                                                  uint64_t size);
+  task<result<size_t>> read_large(open_file& f, uint64_t offset, std::span<std::byte> dest);
+  task<result<oss::object_info>> head_cached(uint64_t ino, const std::string& key);
+  task<void> list_worker(build_state& st, std::string start_after, std::optional<std::string> last);
+
+  oss::object_client& _client;
+  fs_options _opts;
+  std::unique_ptr<blob_store> _blobs;
+  clock_fn _now;
+  index _index;
+  inode_table _inodes;
+  negative_cache _negative;
+  std::unordered_map<uint64_t, dir_handle> _dirs;
+  std::unordered_map<uint64_t, open_file> _files;
+  std::unordered_map<std::string, std::shared_ptr<fetch>> _fetching;  // by blob id
+  std::unordered_map<uint64_t, std::pair<oss::object_info, fs_clock::time_point>> _heads;
+  uint64_t _next_fh = 1;
+  fs_counters _counters;
+};
+
+// Returns a key strictly between `lo` and `hi` (lo < hi) made of printable ASCII at the split
+// position, or nullopt when none is found within a few bytes. Used to split listing ranges.
+std::optional<std::string> split_key(std::string_view lo, std::string_view hi);
+
+}  // namespace ossuring::fs

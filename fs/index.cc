@@ -1,0 +1,592 @@
+// index: build (sorted DFS walk, then breadth-first relayout), lookup, and the flat file format.
+#include "fs/index.hh"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <limits>
+
+namespace ossuring::fs {
+
+storage_class parse_storage_class(std::string_view s) {
+  if (s.empty() || s == "Standard") {
+    return storage_class::standard;
+  }
+  if (s == "IA") {
+    return storage_class::ia;
+  }
+  if (s == "Archive") {
+    return storage_class::archive;
+  }
+  if (s == "ColdArchive") {
+    return storage_class::cold_archive;
+  }
+  if (s == "DeepColdArchive") {
+    return storage_class::deep_cold_archive;
+  }
+  return storage_class::other;
+}
+
+std::string_view storage_class_name(storage_class c) {
+  switch (c) {
+    case storage_class::standard:
+      return "Standard";
+    case storage_class::ia:
+      return "IA";
+    case storage_class::archive:
+      return "Archive";
+    case storage_class::cold_archive:
+      return "ColdArchive";
+    case storage_class::deep_cold_archive:
+      return "DeepColdArchive";
+    case storage_class::other:
+      break;
+  }
+  return "Other";
+}
+
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+// Parses a 32-digit hex MD5 of one letter case; `upper` tells which case was used.
+bool parse_md5(std::string_view s, uint8_t out[16], bool& upper) {
+  if (s.size() != 32) {
+    return false;
+  }
+  bool has_lower = false;
+  bool has_upper = false;
+  for (size_t i = 0; i < 16; ++i) {
+    int hi = hex_value(s[2 * i]);
+    int lo = hex_value(s[2 * i + 1]);
+    if (hi < 0 || lo < 0) {
+      return false;
+    }
+    out[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  for (char c : s) {
+    has_lower |= (c >= 'a' && c <= 'f');
+    has_upper |= (c >= 'A' && c <= 'F');
+  }
+  if (has_lower && has_upper) {
+    return false;
+  }
+  upper = has_upper;
+  return true;
+}
+
+// Component-wise key order: '/' sorts before every other byte, so a directory's whole subtree
+// comes right after its name and before any sibling the name is a prefix of ("a/x" < "a-b").
+bool key_less(std::string_view a, std::string_view b) {
+  size_t n = std::min(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) {
+      auto ca = static_cast<unsigned char>(a[i]);
+      auto cb = static_cast<unsigned char>(b[i]);
+      unsigned ma = ca == '/' ? 0u : ca + 1u;
+      unsigned mb = cb == '/' ? 0u : cb + 1u;
+      return ma < mb;
+    }
+  }
+  return a.size() < b.size();
+}
+
+bool valid_component(std::string_view c) {
+  return !c.empty() && c != "." && c != ".." && c.size() <= index::max_name &&
+         c.find('\0') == std::string_view::npos;
+}
+
+}  // namespace
+
+index::index() {
+  node root;
+  root.pack(0, 0, flag_dir, 0);
+  _nodes.push_back(root);
+  _stats.directories = 1;
+}
+
+std::string_view index::name(uint64_t ino) const {
+  const node& n = at(ino);
+  return std::string_view(_names).substr(n.name_off(), n.name_len());
+}
+
+std::string index::etag(uint64_t ino) const {
+  const node& n = at(ino);
+  if (n.flags() & flag_etag_md5) {
+    const char* digits = (n.flags() & flag_etag_upper) ? "0123456789ABCDEF" : "0123456789abcdef";
+    std::string s(32, '0');
+    for (size_t i = 0; i < 16; ++i) {
+      s[2 * i] = digits[n.etag[i] >> 4];
+      s[2 * i + 1] = digits[n.etag[i] & 15];
+    }
+    return s;
+  }
+  if (n.flags() & flag_etag_extra) {
+    uint64_t off = 0;
+    uint16_t len = 0;
+    std::memcpy(&off, n.etag, 8);
+    std::memcpy(&len, n.etag + 8, 2);
+    return _extra.substr(off, len);
+  }
+  return {};
+}
+
+std::string index::path(uint64_t ino) const {
+  std::vector<uint64_t> chain;
+  for (uint64_t i = ino; i != root_ino; i = parent(i)) {
+    chain.push_back(i);
+  }
+  std::string p;
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    if (!p.empty()) {
+      p += '/';
+    }
+    p += name(*it);
+  }
+  return p;
+}
+
+std::optional<uint64_t> index::lookup(uint64_t parent_ino, std::string_view nm) const {
+  if (!valid(parent_ino) || !is_dir(parent_ino)) {
+    return std::nullopt;
+  }
+  uint64_t lo = first_child(parent_ino);
+  uint64_t hi = lo + child_count(parent_ino);
+  while (lo < hi) {
+    uint64_t mid = lo + (hi - lo) / 2;
+    int c = name(mid).compare(nm);
+    if (c == 0) {
+      return mid;
+    }
+    if (c < 0) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return std::nullopt;
+}
+
+size_t index::bytes_used() const noexcept {
+  return _nodes.capacity() * sizeof(node) + _names.capacity() + _extra.capacity() + sizeof(*this);
+}
+
+// ---- builder ----
+
+index_builder::index_builder(std::string prefix) : _prefix(std::move(prefix)) {}
+
+void index_builder::add(const oss::object_info& obj) {
+  add(obj.key, obj.size, obj.mtime_sec, obj.etag, obj.storage_class);
+}
+
+void index_builder::add(std::string_view key, uint64_t size, int64_t mtime_sec,
+                        std::string_view etag, std::string_view storage) {
+  if (key.substr(0, _prefix.size()) != _prefix) {
+    return;
+  }
+  std::string_view rel = key.substr(_prefix.size());
+  if (rel.empty()) {
+    return;  // the marker of the mount prefix itself: the root
+  }
+  // One rule for every key that cannot be a path (docs/semantics.md): skip, count, warn once.
+  std::string_view rest = rel.back() == '/' ? rel.substr(0, rel.size() - 1) : rel;
+  bool ok = !rest.empty();
+  while (ok && !rest.empty()) {
+    size_t slash = rest.find('/');
+    std::string_view comp = rest.substr(0, slash);
+    ok = valid_component(comp);
+    rest = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
+    if (slash != std::string_view::npos && rest.empty()) {
+      ok = false;  // "a//" after stripping one '/' leaves a trailing empty component
+    }
+  }
+  if (!ok || rel.size() > std::numeric_limits<uint16_t>::max()) {
+    if (_stats.skipped_keys++ == 0) {
+      _stats.first_skipped = std::string(key);
+    }
+    return;
+  }
+  record r{};
+  r.key_off = _keys.size();
+  r.key_len = static_cast<uint16_t>(rel.size());
+  r.size = size;
+  r.mtime = static_cast<uint32_t>(std::clamp<int64_t>(mtime_sec, 0, UINT32_MAX));
+  r.etag_off = _etags.size();
+  r.etag_len = static_cast<uint8_t>(std::min<size_t>(etag.size(), 255));
+  r.storage = static_cast<uint8_t>(parse_storage_class(storage));
+  _keys.append(rel);
+  _etags.append(etag.substr(0, r.etag_len));
+  _records.push_back(r);
+}
+
+index index_builder::finish(int64_t build_time) && {
+  auto key_of = [this](const record& r) {
+    return std::string_view(_keys).substr(r.key_off, r.key_len);
+  };
+  std::vector<uint32_t> order(_records.size());
+  for (uint32_t i = 0; i < order.size(); ++i) {
+    order[i] = i;
+  }
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    return key_less(key_of(_records[a]), key_of(_records[b]));
+  });
+
+  // Pass 1: depth-first tree in sorted order. Names point into _keys.
+  constexpr uint32_t none = UINT32_MAX;
+  struct tnode {
+    uint64_t name_off;
+    uint32_t parent;
+    uint32_t rec;  // record giving size/mtime/etag, or none for an implicit directory
+    uint8_t name_len;
+    uint8_t flags;
+  };
+  std::vector<tnode> t;
+  t.reserve(_records.size() + _records.size() / 8 + 1);
+  t.push_back(tnode{0, none, none, 0, index::flag_dir});
+  struct frame {
+    uint32_t dir;
+    uint32_t last_child;
+  };
+  std::vector<frame> stack{{0, none}};
+  auto tname = [&](uint32_t id) {
+    return std::string_view(_keys).substr(t[id].name_off, t[id].name_len);
+  };
+  index_stats st = _stats;
+  std::string_view prev;
+  bool have_prev = false;
+  for (uint32_t ri : order) {
+    const record& r = _records[ri];
+    std::string_view key = key_of(r);
+    if (have_prev && key == prev) {
+      ++st.duplicates;
+      continue;
+    }
+    prev = key;
+    have_prev = true;
+    bool marker = key.back() == '/';
+    std::string_view body = marker ? key.substr(0, key.size() - 1) : key;
+    size_t depth = 0;  // number of directory components matched on the stack
+    size_t pos = 0;
+    while (true) {
+      size_t slash = body.find('/', pos);
+      bool last = slash == std::string_view::npos;
+      std::string_view comp = body.substr(pos, last ? std::string_view::npos : slash - pos);
+      uint64_t comp_off = r.key_off + pos;
+      if (last && !marker) {
+        // The leaf object: a file in the directory at `depth`.
+        stack.resize(depth + 1);
+        uint32_t id = static_cast<uint32_t>(t.size());
+        t.push_back(tnode{comp_off, stack.back().dir, ri, static_cast<uint8_t>(comp.size()), 0});
+        stack.back().last_child = id;
+        break;
+      }
+      // A directory component.
+      if (stack.size() > depth + 1 && tname(stack[depth + 1].dir) == comp) {
+        ++depth;
+      } else {
+        stack.resize(depth + 1);
+        uint32_t lc = stack.back().last_child;
+        uint32_t id;
+        if (lc != none && tname(lc) == comp) {
+          // An object with the same name as this directory: the directory wins.
+          id = lc;
+          t[id].flags = index::flag_dir;
+          t[id].rec = none;
+          ++st.shadowed_files;
+        } else {
+          id = static_cast<uint32_t>(t.size());
+          t.push_back(tnode{comp_off, stack.back().dir, none, static_cast<uint8_t>(comp.size()),
+                            index::flag_dir});
+          stack.back().last_child = id;
+        }
+        stack.push_back(frame{id, none});
+        ++depth;
+      }
+      if (last) {
+        // A `dir/` marker: it dates the directory.
+        t[stack[depth].dir].flags |= index::flag_marker;
+        t[stack[depth].dir].rec = ri;
+        ++st.markers;
+        break;
+      }
+      pos = slash + 1;
+    }
+  }
+
+  // Pass 2: breadth-first relayout so each directory's children are contiguous.
+  const uint32_t n = static_cast<uint32_t>(t.size());
+  std::vector<uint32_t> child_begin(n + 1, 0);
+  for (uint32_t i = 1; i < n; ++i) {
+    ++child_begin[t[i].parent + 1];
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    child_begin[i + 1] += child_begin[i];
+  }
+  std::vector<uint32_t> children(n > 0 ? n - 1 : 0);
+  {
+    std::vector<uint32_t> fill(child_begin.begin(), child_begin.end() - 1);
+    for (uint32_t i = 1; i < n; ++i) {
+      children[fill[t[i].parent]++] = i;  // creation order = name order within a parent
+    }
+  }
+  std::vector<uint32_t> bfs;
+  bfs.reserve(n);
+  bfs.push_back(0);
+  std::vector<uint32_t> new_pos(n);
+  index out;
+  out._nodes.clear();
+  out._nodes.resize(n);
+  out._build_time = build_time;
+  size_t names_total = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    names_total += t[i].name_len;
+  }
+  out._names.reserve(names_total);
+  st.objects = 0;
+  st.directories = 0;
+  for (uint32_t k = 0; k < bfs.size(); ++k) {
+    uint32_t id = bfs[k];
+    new_pos[id] = k;
+    const tnode& tn = t[id];
+    index::node& nd = out._nodes[k];
+    uint8_t flags = tn.flags;
+    uint8_t storage = 0;
+    nd.parent = id == 0 ? 0 : new_pos[tn.parent];
+    nd.mtime = static_cast<uint32_t>(std::clamp<int64_t>(build_time, 0, UINT32_MAX));
+    if (flags & index::flag_dir) {
+      ++st.directories;
+      nd.first_child = static_cast<uint32_t>(bfs.size());
+      nd.child_count = child_begin[id + 1] - child_begin[id];
+      for (uint32_t c = child_begin[id]; c < child_begin[id + 1]; ++c) {
+        bfs.push_back(children[c]);
+      }
+    } else {
+      ++st.objects;
+    }
+    if (tn.rec != none) {
+      const record& r = _records[tn.rec];
+      nd.mtime = r.mtime;
+      storage = r.storage;
+      if (!(flags & index::flag_dir)) {
+        nd.size = r.size;
+      }
+      std::string_view etag = std::string_view(_etags).substr(r.etag_off, r.etag_len);
+      bool upper = false;
+      if (parse_md5(etag, nd.etag, upper)) {
+        flags |= index::flag_etag_md5 | (upper ? index::flag_etag_upper : 0);
+      } else if (!etag.empty()) {
+        uint64_t off = out._extra.size();
+        uint16_t len = static_cast<uint16_t>(etag.size());
+        out._extra.append(etag);
+        std::memcpy(nd.etag, &off, 8);
+        std::memcpy(nd.etag + 8, &len, 2);
+        flags |= index::flag_etag_extra;
+      }
+    }
+    nd.pack(out._names.size(), tn.name_len, flags, storage);
+    out._names.append(std::string_view(_keys).substr(tn.name_off, tn.name_len));
+  }
+  out._extra.shrink_to_fit();
+  out._stats = st;
+  _keys.clear();
+  _keys.shrink_to_fit();
+  _records.clear();
+  _records.shrink_to_fit();
+  return out;
+}
+
+// ---- flat file ----
+
+namespace {
+
+constexpr char file_magic[8] = {'O', 'S', 'S', 'U', 'I', 'D', 'X', '\n'};
+constexpr uint32_t file_version = 1;
+constexpr uint32_t byte_order_mark = 0x01020304;
+
+struct file_head {
+  char magic[8];
+  uint32_t version;
+  uint32_t byte_order;
+  uint8_t sha256[32];  // of everything after this header
+};
+
+struct file_body_head {
+  uint64_t node_count;
+  uint64_t names_size;
+  uint64_t extra_size;
+  int64_t build_time;
+  uint32_t bucket_len;
+  uint32_t prefix_len;
+  uint64_t stats[6];
+};
+
+void sha256(const std::byte* p, size_t n, uint8_t out[32]) {
+  unsigned len = 32;
+  EVP_Digest(p, n, out, &len, EVP_sha256(), nullptr);
+}
+
+template <typename T>
+void append_raw(std::vector<std::byte>& out, const T* p, size_t count) {
+  auto b = reinterpret_cast<const std::byte*>(p);
+  out.insert(out.end(), b, b + count * sizeof(T));
+}
+
+error corrupt(std::string why) {
+  return make_error(EINVAL, "index file: " + std::move(why));
+}
+
+}  // namespace
+
+std::vector<std::byte> index::serialize(std::string_view bucket, std::string_view prefix) const {
+  std::vector<std::byte> out(sizeof(file_head));
+  file_body_head bh{};
+  bh.node_count = _nodes.size();
+  bh.names_size = _names.size();
+  bh.extra_size = _extra.size();
+  bh.build_time = _build_time;
+  bh.bucket_len = static_cast<uint32_t>(bucket.size());
+  bh.prefix_len = static_cast<uint32_t>(prefix.size());
+  uint64_t st[6] = {_stats.objects,    _stats.directories,    _stats.markers,
+                    _stats.duplicates, _stats.shadowed_files, _stats.skipped_keys};
+  std::memcpy(bh.stats, st, sizeof st);
+  append_raw(out, &bh, 1);
+  append_raw(out, bucket.data(), bucket.size());
+  append_raw(out, prefix.data(), prefix.size());
+  append_raw(out, _nodes.data(), _nodes.size());
+  append_raw(out, _names.data(), _names.size());
+  append_raw(out, _extra.data(), _extra.size());
+  file_head h{};
+  std::memcpy(h.magic, file_magic, sizeof file_magic);
+  h.version = file_version;
+  h.byte_order = byte_order_mark;
+  sha256(out.data() + sizeof h, out.size() - sizeof h, h.sha256);
+  std::memcpy(out.data(), &h, sizeof h);
+  return out;
+}
+
+result<index> index::deserialize(std::span<const std::byte> image, std::string_view bucket,
+                                 std::string_view prefix) {
+  file_head h;
+  if (image.size() < sizeof h + sizeof(file_body_head)) {
+    return corrupt("too short");
+  }
+  std::memcpy(&h, image.data(), sizeof h);
+  if (std::memcmp(h.magic, file_magic, sizeof file_magic) != 0) {
+    return corrupt("not an ossuring index");
+  }
+  if (h.version != file_version || h.byte_order != byte_order_mark) {
+    return corrupt("unsupported version or byte order");
+  }
+  uint8_t sum[32];
+  sha256(image.data() + sizeof h, image.size() - sizeof h, sum);
+  if (std::memcmp(sum, h.sha256, 32) != 0) {
+    return corrupt("checksum mismatch");
+  }
+  file_body_head bh;
+  size_t pos = sizeof h;
+  std::memcpy(&bh, image.data() + pos, sizeof bh);
+  pos += sizeof bh;
+  // Sizes are checked one by one so that no sum can overflow.
+  size_t left = image.size() - pos;
+  if (bh.node_count == 0 || bh.node_count > left / sizeof(node) || bh.names_size > left ||
+      bh.extra_size > left || bh.bucket_len > left || bh.prefix_len > left ||
+      bh.node_count >= UINT32_MAX) {
+    return corrupt("bad sizes");
+  }
+  uint64_t need = bh.bucket_len + uint64_t{bh.prefix_len} + bh.node_count * sizeof(node) +
+                  bh.names_size + bh.extra_size;
+  if (need != left) {
+    return corrupt("bad sizes");
+  }
+  auto chars = reinterpret_cast<const char*>(image.data());
+  std::string_view b(chars + pos, bh.bucket_len);
+  pos += bh.bucket_len;
+  std::string_view p(chars + pos, bh.prefix_len);
+  pos += bh.prefix_len;
+  if (b != bucket || p != prefix) {
+    return make_error(ESTALE, "index file: made for oss://" + std::string(b) + "/" +
+                                  std::string(p) + ", not this mount");
+  }
+  index out;
+  out._nodes.resize(bh.node_count);
+  std::memcpy(out._nodes.data(), image.data() + pos, bh.node_count * sizeof(node));
+  pos += bh.node_count * sizeof(node);
+  out._names.assign(chars + pos, bh.names_size);
+  pos += bh.names_size;
+  out._extra.assign(chars + pos, bh.extra_size);
+  out._build_time = bh.build_time;
+  uint64_t* st[6] = {&out._stats.objects,    &out._stats.directories,    &out._stats.markers,
+                     &out._stats.duplicates, &out._stats.shadowed_files, &out._stats.skipped_keys};
+  for (int i = 0; i < 6; ++i) {
+    *st[i] = bh.stats[i];
+  }
+  // Structural check, so even a well-checksummed but crafted file cannot make us read out of
+  // bounds later.
+  const uint64_t n = out._nodes.size();
+  for (uint64_t i = 0; i < n; ++i) {
+    const node& nd = out._nodes[i];
+    if (nd.name_off() + nd.name_len() > out._names.size() || (i > 0 && nd.parent >= i)) {
+      return corrupt("bad node");
+    }
+    if ((nd.flags() & flag_dir) && (nd.first_child > n || nd.child_count > n - nd.first_child)) {
+      return corrupt("bad directory");
+    }
+    if (nd.flags() & flag_etag_extra) {
+      uint64_t off = 0;
+      uint16_t len = 0;
+      std::memcpy(&off, nd.etag, 8);
+      std::memcpy(&len, nd.etag + 8, 2);
+      if (off > out._extra.size() || len > out._extra.size() - off) {
+        return corrupt("bad etag");
+      }
+    }
+  }
+  if (!(out._nodes[0].flags() & flag_dir)) {
+    return corrupt("root is not a directory");
+  }
+  return out;
+}
+
+status index::save(const std::string& file, std::string_view bucket,
+                   std::string_view prefix) const {
+  std::vector<std::byte> img = serialize(bucket, prefix);
+  std::string tmp = file + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f.write(reinterpret_cast<const char*>(img.data()), static_cast<std::streamsize>(img.size()));
+    if (!f) {
+      return make_error(EIO, "cannot write " + tmp);
+    }
+  }
+  // Rename so a crash never leaves a half-written index under the real name.
+  if (std::rename(tmp.c_str(), file.c_str()) != 0) {
+    return make_error(errno, "cannot rename " + tmp);
+  }
+  return {};
+}
+
+result<index> index::load(const std::string& file, std::string_view bucket,
+                          std::string_view prefix) {
+  std::ifstream f(file, std::ios::binary);
+  if (!f) {
+    return make_error(ENOENT, "cannot open " + file);
+  }
+  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return deserialize(std::as_bytes(std::span<const char>(bytes)), bucket, prefix);
+}
+
+}  // namespace ossuring::fs

@@ -1,0 +1,229 @@
+// Index: building from shuffled pages, odd keys, lookup/readdir order, memory budget, file format.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <random>
+
+#include "fs/filesystem.hh"
+#include "fs/index.hh"
+
+using namespace ossuring;
+using namespace ossuring::fs;
+
+namespace {
+
+std::vector<std::string> children(const fs::index& idx, uint64_t dir) {
+  std::vector<std::string> v;
+  for (uint32_t i = 0; i < idx.child_count(dir); ++i) {
+    v.emplace_back(idx.name(idx.first_child(dir) + i));
+  }
+  return v;
+}
+
+uint64_t walk(const fs::index& idx, std::string_view path) {
+  uint64_t ino = fs::index::root_ino;
+  while (!path.empty()) {
+    size_t s = path.find('/');
+    auto c = idx.lookup(ino, path.substr(0, s));
+    if (!c) {
+      return 0;
+    }
+    ino = *c;
+    path = s == std::string_view::npos ? std::string_view{} : path.substr(s + 1);
+  }
+  return ino;
+}
+
+}  // namespace
+
+TEST_CASE("index built from shuffled, duplicated pages equals the one built in order") {
+  std::vector<std::string> keys;
+  for (int d = 0; d < 20; ++d) {
+    for (int f = 0; f < 150; ++f) {
+      keys.push_back("p/d" + std::to_string(d) + "/f" + std::to_string(f));
+    }
+  }
+  keys.push_back("p/top.txt");
+  std::vector<std::string> sorted = keys;
+  std::sort(sorted.begin(), sorted.end());
+
+  index_builder in_order("p/");
+  for (const auto& k : sorted) {
+    in_order.add(k, k.size(), 1000, "", "");
+  }
+  fs::index a = std::move(in_order).finish(5);
+
+  std::mt19937 rng(42);
+  std::vector<std::string> shuffled = keys;
+  std::shuffle(shuffled.begin(), shuffled.end(), rng);
+  index_builder mixed("p/");
+  for (size_t i = 0; i < shuffled.size(); ++i) {
+    mixed.add(shuffled[i], shuffled[i].size(), 1000, "", "");
+    if (i % 7 == 0) {
+      mixed.add(shuffled[i], shuffled[i].size(), 1000, "", "");  // overlapping listings
+    }
+  }
+  mixed.add("q/outside", 1, 1, "", "");  // outside the mount prefix: ignored
+  fs::index b = std::move(mixed).finish(5);
+
+  CHECK(b.stats().duplicates > 0);
+  CHECK(a.node_count() == b.node_count());
+  CHECK(b.stats().objects == keys.size());
+  CHECK(b.stats().directories == 21);
+  for (const auto& k : keys) {
+    std::string rel = k.substr(2);
+    uint64_t ia = walk(a, rel);
+    uint64_t ib = walk(b, rel);
+    REQUIRE(ia != 0);
+    CHECK(ia == ib);  // identical layout: inode numbers do not depend on page order
+    CHECK(b.size(ib) == k.size());
+    CHECK(b.path(ib) == rel);
+  }
+  CHECK(walk(b, "outside") == 0);
+}
+
+TEST_CASE("readdir order is bytewise by name, directories interleaved with files") {
+  index_builder bld("");
+  for (const char* k : {"a-x", "a/1", "ab", "a.txt", "B", "a/0", "\xc3\xa9t\xc3\xa9"}) {
+    bld.add(k, 1, 1, "", "");
+  }
+  fs::index idx = std::move(bld).finish(1);
+  CHECK(children(idx, fs::index::root_ino) ==
+        std::vector<std::string>{"B", "a", "a-x", "a.txt", "ab", "\xc3\xa9t\xc3\xa9"});
+  uint64_t a = *idx.lookup(fs::index::root_ino, "a");
+  CHECK(idx.is_dir(a));
+  CHECK(children(idx, a) == std::vector<std::string>{"0", "1"});
+  CHECK(idx.parent(a) == fs::index::root_ino);
+  CHECK_FALSE(idx.lookup(fs::index::root_ino, "zzz"));
+  CHECK_FALSE(idx.lookup(idx.first_child(a), "x"));  // a file has no children
+}
+
+TEST_CASE("odd keys follow one rule: skipped, counted, first one remembered") {
+  index_builder bld("");
+  std::string long_name(256, 'x');
+  std::vector<std::string> bad = {"a//b", "./x", "a/../b", "/lead", "d/" + long_name, "e//"};
+  for (const auto& k : bad) {
+    bld.add(k, 1, 1, "", "");
+  }
+  bld.add("ok/" + std::string(255, 'y'), 1, 1, "", "");  // 255 bytes is fine
+  fs::index idx = std::move(bld).finish(1);
+  CHECK(idx.stats().skipped_keys == bad.size());
+  CHECK(idx.stats().first_skipped == "a//b");
+  CHECK(idx.stats().objects == 1);
+  CHECK(walk(idx, "ok/" + std::string(255, 'y')) != 0);
+  CHECK_FALSE(idx.lookup(fs::index::root_ino, "a"));  // nothing of a skipped key leaks in
+}
+
+TEST_CASE("directory markers, implicit directories and a key that is both object and prefix") {
+  index_builder bld("");
+  bld.add("m/", 0, 777, "D41D8CD98F00B204E9800998ECF8427E", "");
+  bld.add("m/f", 3, 10, "", "");
+  bld.add("empty/", 0, 888, "", "");
+  bld.add("both", 5, 11, "", "");
+  bld.add("both/inner", 6, 12, "", "");
+  bld.add("implicit/deep/file", 7, 13, "", "");
+  fs::index idx = std::move(bld).finish(999);
+  uint64_t m = walk(idx, "m");
+  CHECK(idx.is_dir(m));
+  CHECK(idx.has_marker(m));
+  CHECK(idx.mtime(m) == 777);
+  uint64_t e = walk(idx, "empty");
+  CHECK(idx.is_dir(e));
+  CHECK(idx.child_count(e) == 0);
+  uint64_t both = walk(idx, "both");
+  CHECK(idx.is_dir(both));  // the directory wins over the object "both"
+  CHECK(walk(idx, "both/inner") != 0);
+  CHECK(idx.stats().shadowed_files == 1);
+  CHECK(idx.stats().markers == 2);
+  uint64_t imp = walk(idx, "implicit");
+  CHECK(idx.is_dir(imp));
+  CHECK_FALSE(idx.has_marker(imp));
+  CHECK(idx.mtime(imp) == 999);  // implicit directories carry the build time
+}
+
+TEST_CASE("ETags: MD5 hex kept as 16 bytes in its case, multipart ETags as strings") {
+  index_builder bld("");
+  bld.add("u", 1, 1, "5EB63BBBE01EEED093CB22BB8F5ACDC3", "IA");
+  bld.add("l", 1, 1, "5eb63bbbe01eeed093cb22bb8f5acdc3", "");
+  bld.add("mp", 1, 1, "3858F62230AC3C915F300C664312C63F-3", "Archive");
+  bld.add("none", 1, 1, "", "");
+  fs::index idx = std::move(bld).finish(1);
+  CHECK(idx.etag(walk(idx, "u")) == "5EB63BBBE01EEED093CB22BB8F5ACDC3");
+  CHECK(idx.etag(walk(idx, "l")) == "5eb63bbbe01eeed093cb22bb8f5acdc3");
+  CHECK(idx.etag(walk(idx, "mp")) == "3858F62230AC3C915F300C664312C63F-3");
+  CHECK(idx.etag(walk(idx, "none")).empty());
+  CHECK(idx.storage(walk(idx, "u")) == storage_class::ia);
+  CHECK(idx.storage(walk(idx, "mp")) == storage_class::archive);
+  CHECK(idx.storage(walk(idx, "l")) == storage_class::standard);
+}
+
+TEST_CASE("one million objects fit in under 100 bytes each beyond their names") {
+  index_builder bld("data/");
+  char key[96];
+  for (int d = 0; d < 1000; ++d) {
+    for (int f = 0; f < 1000; ++f) {
+      std::snprintf(key, sizeof key, "data/class_%04d/img_%07d.JPEG", d, d * 1000 + f);
+      bld.add(key, 110000, 1700000000, "5EB63BBBE01EEED093CB22BB8F5ACDC3", "Standard");
+    }
+  }
+  fs::index idx = std::move(bld).finish(1);
+  REQUIRE(idx.stats().objects == 1000000);
+  size_t beyond_names = idx.bytes_used() - idx.name_bytes();
+  MESSAGE("bytes per object beyond names: ", double(beyond_names) / 1e6);
+  CHECK(beyond_names <= 100 * idx.stats().objects);
+  CHECK(walk(idx, "class_0999/img_0999999.JPEG") != 0);
+}
+
+TEST_CASE("flat file round trip; corrupt, truncated and foreign files are refused") {
+  index_builder bld("pre/");
+  bld.add("pre/a/b", 10, 100, "5EB63BBBE01EEED093CB22BB8F5ACDC3", "IA");
+  bld.add("pre/c", 20, 200, "x-2", "");
+  fs::index idx = std::move(bld).finish(7);
+  auto img = idx.serialize("bucket", "pre/");
+
+  auto back = fs::index::deserialize(img, "bucket", "pre/");
+  REQUIRE(back.ok());
+  CHECK(back->node_count() == idx.node_count());
+  CHECK(back->build_time() == 7);
+  uint64_t b = walk(*back, "a/b");
+  REQUIRE(b != 0);
+  CHECK(back->size(b) == 10);
+  CHECK(back->etag(walk(*back, "c")) == "x-2");
+  CHECK(back->storage(b) == storage_class::ia);
+
+  auto flipped = img;
+  flipped[flipped.size() - 3] ^= std::byte{1};
+  CHECK(fs::index::deserialize(flipped, "bucket", "pre/").err().code == EINVAL);
+  auto truncated = img;
+  truncated.resize(img.size() - 10);
+  CHECK_FALSE(fs::index::deserialize(truncated, "bucket", "pre/").ok());
+  CHECK_FALSE(fs::index::deserialize(std::span(img).first(20), "bucket", "pre/").ok());
+  CHECK(fs::index::deserialize(img, "other", "pre/").err().code == ESTALE);
+  CHECK(fs::index::deserialize(img, "bucket", "").err().code == ESTALE);
+  std::vector<std::byte> junk(200, std::byte{7});
+  CHECK_FALSE(fs::index::deserialize(junk, "bucket", "pre/").ok());
+
+  std::string file = "/tmp/ossuring_fs_index_test.idx";
+  REQUIRE(idx.save(file, "bucket", "pre/").ok());
+  auto loaded = fs::index::load(file, "bucket", "pre/");
+  REQUIRE(loaded.ok());
+  CHECK(walk(*loaded, "a/b") == b);
+  std::remove(file.c_str());
+  CHECK(fs::index::load(file, "bucket", "pre/").err().code == ENOENT);
+}
+
+TEST_CASE("split_key finds a key strictly between two others") {
+  auto check = [](std::string lo, std::string hi) {
+    auto m = split_key(lo, hi);
+    REQUIRE(m);
+    CHECK(lo < *m);
+    CHECK(*m < hi);
+  };
+  check("p/a", "p/\x7f");
+  check("p/img_0001", "p/img_9");
+  check("p/ab", "p/ac");  // adjacent bytes: split one level deeper
+  check("p/a", "p/a0");
+  CHECK_FALSE(split_key("p/b", "p/a"));
+  CHECK_FALSE(split_key("p/a", "p/a"));
+}
