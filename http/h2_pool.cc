@@ -47,6 +47,17 @@ struct h2_pool::stream_state {
 h2_pool::~h2_pool() = default;
 
 std::shared_ptr<h2_pool::conn> h2_pool::pick() {
+  // Connections past their idle time are closed here too, not only by the periodic tick.
+  auto now = client_clock::now();
+  std::vector<std::shared_ptr<conn>> expired;
+  for (const std::shared_ptr<conn>& c : _conns) {
+    if (c->sess->open_streams() == 0 && now - c->last_used >= _core.opts.idle_timeout) {
+      expired.push_back(c);
+    }
+  }
+  for (const std::shared_ptr<conn>& c : expired) {
+    connection_ended(*c, _core.peer_error(ECONNRESET, "http2: idle connection closed"));
+  }
   std::shared_ptr<conn> best;
   for (const std::shared_ptr<conn>& c : _conns) {
     if (!c->usable() || c->sess->available_streams() == 0) {
