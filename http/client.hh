@@ -66,7 +66,8 @@ class client {
   // ECONNREFUSED/ECONNRESET/EPIPE/ETIMEDOUT/ECANCELED/EPROTO with a message naming the peer.
   // Never retries by itself: retry policy belongs to the OSS layer, which knows idempotency.
   virtual task<result<response>> send(exchange& ex) = 0;
-  // Closes every connection; in-flight exchanges fail with ECANCELED.
+  // Closes every connection; in-flight exchanges fail with ECANCELED. Must be awaited before the
+  // client is destroyed once it has sent a request (its connection tasks live in its gate).
   virtual task<void> close() = 0;
   virtual client_stats stats() const = 0;
   // "h2", "http/1.1" or "" (no connection yet): what the last connection negotiated.

@@ -53,6 +53,11 @@ int main(int argc, char** argv) {
     std::printf("ossuring 0.1.0\n");
     return 0;
   }
+  if (name.rfind("oss://", 0) == 0) {
+    // mount(8) through mount.fuse3 runs `ossuring SOURCE MOUNTPOINT -o OPTIONS` for an fstab
+    // entry of type fuse.ossuring: the same as `ossuring mount`.
+    return ossuring::cli::cmd_mount(ossuring::cli::args(argv + 1, argv + argc));
+  }
   ossuring::cli::args rest(argv + 2, argv + argc);
   for (const command& c : commands) {
     if (name == c.name) {
