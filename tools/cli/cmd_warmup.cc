@@ -9,29 +9,13 @@
 #include <fstream>
 #include <string>
 
+#include "core/json.hh"
 #include "tools/cli/commands.hh"
 #include "tools/cli/control.hh"
 
 namespace ossuring::cli {
 
 namespace {
-
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
 
 std::string human_bytes(double b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -96,7 +80,7 @@ int cmd_warmup(const args& a) {
     if (p.rfind(root + "/", 0) == 0) {
       p = p.substr(root.size() + 1);
     }
-    body += (i ? ",\"" : "\"") + json_escape(p) + "\"";
+    body += (i ? "," : "") + json_quote(p);
   }
   body += "]}";
   simdjson::dom::parser parser;

@@ -3,6 +3,7 @@
 
 #include <ctime>
 
+#include "core/json.hh"
 #include "http/oss/time.hh"
 #include "tools/emu/content.hh"
 
@@ -29,17 +30,6 @@ std::string iso_seconds(int64_t t) {
     s = s.substr(0, dot) + "Z";
   }
   return s;
-}
-
-std::string json_string(std::string_view v) {
-  std::string s = "\"";
-  for (char c : v) {
-    if (c == '"' || c == '\\') {
-      s += '\\';
-    }
-    s += c;
-  }
-  return s + "\"";
 }
 
 }  // namespace
@@ -92,9 +82,9 @@ response ecs_endpoint::handle(const http::request& req) {
   if (path.starts_with(creds_prefix) && path.substr(creds_prefix.size()) == _cfg.role) {
     _credential_requests.fetch_add(1);
     std::lock_guard lock(_mu);
-    std::string body = "{\"AccessKeyId\":" + json_string(_cfg.creds.access_key_id) +
-                       ",\"AccessKeySecret\":" + json_string(_cfg.creds.access_key_secret) +
-                       ",\"SecurityToken\":" + json_string(_cfg.creds.security_token) +
+    std::string body = "{\"AccessKeyId\":" + json_quote(_cfg.creds.access_key_id) +
+                       ",\"AccessKeySecret\":" + json_quote(_cfg.creds.access_key_secret) +
+                       ",\"SecurityToken\":" + json_quote(_cfg.creds.security_token) +
                        ",\"Expiration\":\"" + iso_seconds(now + _cfg.ttl_sec) +
                        "\",\"LastUpdated\":\"" + iso_seconds(now) + "\",\"Code\":\"Success\"}";
     return text(200, std::move(body), "application/json");
