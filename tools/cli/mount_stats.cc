@@ -12,6 +12,7 @@
 
 #include "core/event.hh"
 #include "core/io.hh"
+#include "core/json.hh"
 #include "core/log.hh"
 #include "core/metrics.hh"
 
@@ -19,22 +20,7 @@ namespace ossuring::cli {
 
 namespace {
 
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
+using ossuring::json_quote;
 
 struct warm_file {
   uint64_t ino = 0;
@@ -156,7 +142,7 @@ std::string progress_line(const warm_state& st, double secs, bool done) {
                   ",\"bytes_per_second\":" + std::to_string(static_cast<uint64_t>(rate)) +
                   ",\"done\":" + (done ? "true" : "false");
   if (done && !st.first_error.empty()) {
-    s += ",\"first_error\":" + quote(st.first_error);
+    s += ",\"first_error\":" + json_quote(st.first_error);
   }
   return s + "}";
 }
@@ -186,7 +172,7 @@ task<void> warmup(mount_stats& view, std::string args, control_connection& out) 
   for (const std::string& p : paths) {
     result<fs::entry_reply> e = co_await resolve(view.fs, p);
     if (!e.ok()) {
-      co_await out.send_line("{\"error\":" + quote(e.err().message) + ",\"done\":true}");
+      co_await out.send_line("{\"error\":" + json_quote(e.err().message) + ",\"done\":true}");
       co_return;
     }
     if (S_ISDIR(e->attr.mode)) {
@@ -242,9 +228,9 @@ std::string mount_stats::to_json() const {
   const fs::fuse_ops_counters& o = ops.counters();
   double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::string s = "{";
-  s += "\"mount\":{\"bucket\":" + quote(cfg.bucket) + ",\"prefix\":" + quote(cfg.prefix) +
-       ",\"mountpoint\":" + quote(cfg.mountpoint) + ",\"mode\":" + quote(cfg.mode) +
-       ",\"open_mode\":" + quote(cfg.open_mode) +
+  s += "\"mount\":{\"bucket\":" + json_quote(cfg.bucket) + ",\"prefix\":" + json_quote(cfg.prefix) +
+       ",\"mountpoint\":" + json_quote(cfg.mountpoint) + ",\"mode\":" + json_quote(cfg.mode) +
+       ",\"open_mode\":" + json_quote(cfg.open_mode) +
        ",\"passthrough_granted\":" + (ops.session().passthrough ? "true" : "false") +
        ",\"uptime_seconds\":" + std::to_string(static_cast<uint64_t>(uptime)) + "}";
   s += ",\"fuse\":{\"requests\":" + std::to_string(o.requests) +
@@ -273,7 +259,7 @@ control_handler make_control_handler(mount_stats& view) {
     } else if (command == "warmup") {
       co_await warmup(view, std::move(args), out);
     } else {
-      co_await out.send_line("{\"error\":" + quote("unknown command '" + command + "'") + "}");
+      co_await out.send_line("{\"error\":" + json_quote("unknown command '" + command + "'") + "}");
     }
   };
 }
