@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <memory>
 #include <vector>
 
 #include "core/io.hh"
@@ -83,17 +84,21 @@ task<void> http_frontend::serve(http::request& req, http::responder& out,
   if (f.kind == fault_kind::stall) {
     co_await sleep_for(f.stall.count() > 0 ? f.stall : std::chrono::milliseconds(60000));
   }
-  std::vector<std::byte> buf(chunk_size);
+  // Sized to the body (not zero-filled) so a 4 KiB answer does not fault in 64 KiB of pages.
+  std::unique_ptr<std::byte[]> buf;
+  if (r.stream) {
+    buf.reset(new std::byte[std::min<uint64_t>(chunk_size, std::max<uint64_t>(limit, 1))]);
+  }
   uint64_t sent = 0;
   while (sent < limit) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(chunk_size, limit - sent));
     std::span<const char> piece;
     if (r.stream) {
-      n = r.stream->read(sent, std::span<std::byte>(buf.data(), n));
+      n = r.stream->read(sent, std::span<std::byte>(buf.get(), n));
       if (n == 0) {
         break;
       }
-      piece = {reinterpret_cast<const char*>(buf.data()), n};
+      piece = {reinterpret_cast<const char*>(buf.get()), n};
     } else {
       piece = {r.body.data() + sent, n};
     }
