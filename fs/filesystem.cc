@@ -90,9 +90,14 @@ filesystem::filesystem(oss::object_client& client, fs_options opts,
       _blobs(blobs ? std::move(blobs) : std::make_unique<memory_blob_store>()),
       _now(now ? std::move(now) : clock_fn([] { return fs_clock::now(); })),
       _inodes(_opts.prefix),
-      _negative(_opts.oss_negative_cache_timeout, _opts.oss_negative_cache_size) {}
+      _negative(_opts.oss_negative_cache_timeout, _opts.oss_negative_cache_size),
+      _background(std::make_unique<detail::task_group>()),
+      _room(std::make_shared<detail::async_event>()) {}
 
-filesystem::~filesystem() = default;
+filesystem::~filesystem() {
+  // Open files' read-ahead chunks count their bytes in _counters: they go first.
+  _files.clear();
+}
 
 // ---- index ----
 

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -19,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/abort.hh"
 #include "core/result.hh"
 #include "core/task.hh"
 #include "fs/blob_store.hh"
@@ -30,9 +32,14 @@ namespace ossuring::fs {
 
 namespace detail {
 class task_group;
-}
+class async_event;
+}  // namespace detail
 
 enum class fs_mode { index, lazy };
+
+// What opening a file prefetches (docs/semantics.md#prefetch): nothing, the next siblings in
+// listing order (a window of `prefetch_ahead` files), or every small file of its directory.
+enum class prefetch_policy { off, siblings, dir };
 
 struct fs_options {
   fs_mode mode = fs_mode::index;
@@ -51,8 +58,18 @@ struct fs_options {
   uint64_t small_file_threshold = 1 << 20;  // at or below: one whole-object GET into a blob
   uint64_t readahead_min = 1 << 20;         // large files: first ranged GET size
   uint64_t readahead_max = 16 << 20;        // doubles on sequential reads up to this
+  uint64_t readahead_chunk = 8 << 20;       // one ranged GET of the window at most this big
   unsigned list_parallelism = 16;           // ListObjectsV2 in flight during build_index
   bool verify_crc64 = true;
+  // Bytes of large-file read-ahead windows held at once (0 = unlimited); past it a read fetches
+  // only what it asked for. Blobs are budgeted by the blob store's own limit.
+  uint64_t buffer_limit = 0;
+  prefetch_policy prefetch = prefetch_policy::off;
+  unsigned prefetch_concurrency = 32;  // prefetch GETs in flight (reads never wait for these)
+  unsigned prefetch_ahead = 0;         // siblings policy: files ahead; 0 = 2 * concurrency
+  // directMode: no blobs, no read-ahead, no prefetch: each read is one ranged GET of exactly the
+  // kernel's read (offset and size), for pure random reads.
+  bool direct = false;
 };
 
 struct file_attr {
@@ -117,6 +134,10 @@ struct fs_counters {
   uint64_t shared_fetch_waits = 0;  // opens that joined a GET already in flight
   uint64_t blob_hits = 0;
   uint64_t negative_hits = 0;
+  uint64_t prefetch_gets = 0;    // whole-object GETs sent by prefetch
+  uint64_t prefetch_queued = 0;  // files queued for prefetch
+  uint64_t buffer_bytes = 0;     // read-ahead windows held now
+  uint64_t interrupted = 0;      // reads and opens ended by an abort (FUSE INTERRUPT)
 };
 
 class filesystem {
@@ -130,6 +151,9 @@ class filesystem {
   const fs_options& options() const { return _opts; }
   const fs_counters& counters() const { return _counters; }
   const index& current_index() const { return _index; }
+  blob_store_stats cache_stats() const { return _blobs->stats(); }
+  // Stops prefetch and waits for the background work; call before destroying.
+  task<void> close();
 
   // Index mode: lists the whole prefix (many ListObjectsV2 over disjoint key ranges, split
   // adaptively) and replaces the index. Also usable to install a loaded index: `adopt_index`.
@@ -151,9 +175,11 @@ class filesystem {
   task<status> readdir(uint64_t ino, uint64_t fh, uint64_t offset, bool plus, const dir_emit& emit);
   void releasedir(uint64_t ino, uint64_t fh);
 
-  task<result<open_reply>> open(uint64_t ino, int flags);
+  // `abort` (FUSE INTERRUPT) ends the wait with EINTR; a GET shared with other opens goes on.
+  task<result<open_reply>> open(uint64_t ino, int flags, abort_source* abort = nullptr);
   // Fills `dest` from `offset`; returns fewer bytes only at end of file.
-  task<result<size_t>> read(uint64_t ino, uint64_t fh, uint64_t offset, std::span<std::byte> dest);
+  task<result<size_t>> read(uint64_t ino, uint64_t fh, uint64_t offset, std::span<std::byte> dest,
+                            abort_source* abort = nullptr);
   void release(uint64_t ino, uint64_t fh);
 
   task<result<fs_statfs>> statfs(uint64_t ino);
@@ -169,15 +195,18 @@ class filesystem {
     uint64_t ino = 0;
     std::shared_ptr<const dir_listing> listing;  // lazy mode snapshot; null in index mode
   };
+  struct chunk;
   struct open_file {
     uint64_t ino = 0;
     std::string key;
     std::string etag;
     uint64_t size = 0;
-    std::shared_ptr<blob> whole;    // small files
-    std::vector<std::byte> window;  // large files: the last ranged GET
-    uint64_t window_off = 0;
-    uint64_t readahead = 0;
+    std::shared_ptr<blob> whole;  // small files
+    // Large files: ranged GETs done or in flight, by offset, contiguous from the reader on.
+    std::deque<std::shared_ptr<chunk>> chunks;
+    const chunk* last_chunk = nullptr;  // the chunk the reader was last served from
+    uint64_t next_off = 0;              // where a sequential reader continues
+    uint64_t window = 0;                // bytes kept in flight/ready ahead of the reader
   };
   struct fetch;
   struct build_state;
@@ -190,9 +219,22 @@ class filesystem {
 
   task<result<entry_reply>> lazy_lookup(uint64_t parent, std::string_view name);
   task<result<std::shared_ptr<const dir_listing>>> lazy_list_dir(uint64_t ino);
-  task<result<std::shared_ptr<blob>>> fetch_whole(const std::string& key, const std::string& etag,
-                                                  uint64_t size);
-  task<result<size_t>> read_large(open_file& f, uint64_t offset, std::span<std::byte> dest);
+  // `prefetch`: may use only half the blob budget for GETs in flight (opens get all of it).
+  std::shared_ptr<fetch> start_fetch(const std::string& key, const std::string& etag, uint64_t size,
+                                     bool prefetch = false);
+  task<result<std::shared_ptr<blob>>> get_whole(const std::string& key, const std::string& etag,
+                                                uint64_t size, const std::string& id, bool prefetch,
+                                                abort_source* cancel);
+  void signal_room();
+  task<result<size_t>> read_large(uint64_t fh, uint64_t offset, std::span<std::byte> dest,
+                                  abort_source* abort);
+  task<result<size_t>> read_direct(const open_file& f, uint64_t offset, std::span<std::byte> dest,
+                                   abort_source* abort);
+  std::shared_ptr<chunk> issue_chunk(open_file& f, uint64_t off, uint64_t len);
+  void fill_ahead(open_file& f, uint64_t pos);
+  void cancel_chunks(open_file& f, bool even_awaited);
+  void prefetch_after_open(uint64_t ino);
+  task<void> prefetch_worker();
   task<result<oss::object_info>> head_cached(uint64_t ino, const std::string& key);
   task<void> list_worker(build_state& st, std::string start_after, std::optional<std::string> last);
 
@@ -209,6 +251,18 @@ class filesystem {
   std::unordered_map<uint64_t, std::pair<oss::object_info, fs_clock::time_point>> _heads;
   uint64_t _next_fh = 1;
   fs_counters _counters;
+  struct prefetch_item {
+    std::string key;
+    std::string etag;
+    uint64_t size = 0;
+  };
+  std::deque<prefetch_item> _prefetch_queue;
+  std::unordered_map<uint64_t, uint64_t> _prefetch_cursor;  // dir ino -> next child to queue
+  uint64_t _prefetch_queued_bytes = 0;
+  unsigned _prefetch_running = 0;
+  bool _closing = false;
+  std::unique_ptr<detail::task_group> _background;
+  std::shared_ptr<detail::async_event> _room;  // set (and replaced) when GET budget frees up
 };
 
 // Returns a key strictly between `lo` and `hi` (lo < hi) made of printable ASCII at the split

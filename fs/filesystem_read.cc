@@ -1,49 +1,83 @@
-// filesystem, file data: whole-object GETs shared by concurrent opens into the blob store, and
-// ranged GETs with sequential read-ahead for large objects.
+// filesystem, file data: whole-object GETs shared by concurrent opens into the blob store, ranged
+// GETs with sequential read-ahead for large objects, direct-mode ranged reads. Prefetch across
+// files: filesystem_prefetch.cc.
 #include <fcntl.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include "fs/detail/async.hh"
+#include "fs/detail/fetch.hh"
 #include "fs/errors.hh"
 #include "fs/filesystem.hh"
 #include "http/oss/crc64.hh"
 
 namespace ossuring::fs {
 
-struct filesystem::fetch {
-  detail::async_event done;
-  std::optional<result<std::shared_ptr<blob>>> res;
-};
+namespace {
 
-// ---- files ----
+error interrupted(const std::string& what) {
+  return make_error(EINTR, what + " interrupted");
+}
 
-task<result<std::shared_ptr<blob>>> filesystem::fetch_whole(const std::string& key,
-                                                            const std::string& etag,
-                                                            uint64_t size) {
+// The client reports an aborted request as ECANCELED; to the process it was an interrupted call.
+error read_error(error e, abort_source* abort) {
+  if (abort && abort->aborted()) {
+    e.code = EINTR;
+    return e;
+  }
+  return to_fs_error(std::move(e));
+}
+
+}  // namespace
+
+// ---- whole objects ----
+
+std::shared_ptr<filesystem::fetch> filesystem::start_fetch(const std::string& key,
+                                                           const std::string& etag, uint64_t size,
+                                                           bool prefetch) {
   const std::string id = blob_store::blob_id(etag.empty() ? key : etag, size);
+  auto f = std::make_shared<fetch>();
   if (!etag.empty()) {
     if (auto b = _blobs->find(id)) {
       ++_counters.blob_hits;
-      co_return b;
+      f->res.emplace(std::move(b));
+      f->done.set();
+      return f;
     }
   }
   if (auto it = _fetching.find(id); it != _fetching.end()) {
-    // Another open is already fetching this object: wait for its GET instead of sending one.
-    std::shared_ptr<fetch> f = it->second;
+    // Another open (or prefetch) is already fetching this object: wait for its GET.
     ++_counters.shared_fetch_waits;
-    co_await f->done.wait();
-    co_return *f->res;
+    return it->second;
   }
-  auto f = std::make_shared<fetch>();
+  // The GET runs in the background so an interrupted opener can stop waiting while other
+  // openers (and the cache) still get the object.
   _fetching.emplace(id, f);
-  auto finish = [&](result<std::shared_ptr<blob>> r) {
-    f->res.emplace(r);
-    _fetching.erase(id);
-    f->done.set();
-    return r;
-  };
+  _background->spawn([](filesystem& fs, std::shared_ptr<fetch> fe, std::string k, std::string e,
+                        uint64_t sz, std::string bid, bool pf) -> task<void> {
+    fe->res.emplace(co_await fs.get_whole(k, e, sz, bid, pf, &fe->cancel));
+    fs._fetching.erase(bid);
+    fe->done.set();
+  }(*this, f, key, etag, size, id, prefetch));
+  return f;
+}
+
+task<result<std::shared_ptr<blob>>> filesystem::get_whole(const std::string& key,
+                                                          const std::string& etag, uint64_t size,
+                                                          const std::string& id, bool prefetch,
+                                                          abort_source* cancel) {
+  // GETs in flight hold budget: past it they wait for room (prefetch already at half of it, so
+  // opens a process waits on keep their share), then evict to fit as the bytes will arrive.
+  const uint64_t limit = _blobs->limit();
+  const uint64_t cap = prefetch ? limit / 2 : limit;
+  while (limit > 0 && _blobs->reserved() > 0 && _blobs->reserved() + size > cap) {
+    std::shared_ptr<detail::async_event> room = _room;
+    if (!co_await room->wait(cancel)) {
+      co_return make_error(ECANCELED, "fetch of " + key + " abandoned");
+    }
+  }
+  _blobs->reserve(size);
   std::vector<std::byte> buf(size);
   result<oss::get_result> r = oss::get_result{};
   if (size > 0) {
@@ -51,35 +85,44 @@ task<result<std::shared_ptr<blob>>> filesystem::fetch_whole(const std::string& k
     req.key = key;
     req.if_match = etag;
     ++_counters.get_requests;
-    r = co_await _client.get_object(req, buf);
+    r = co_await _client.get_object(req, buf, cancel);
   }
+  auto fail = [&](error e) -> result<std::shared_ptr<blob>> {
+    _blobs->unreserve(size);
+    signal_room();
+    return e;
+  };
   if (!r) {
-    co_return finish(to_fs_error(std::move(r).err()));
+    co_return fail(to_fs_error(std::move(r).err()));
   }
   if (size > 0) {
     if (!etag.empty() && !r->etag.empty() && r->etag != etag) {
-      co_return finish(make_error(
+      co_return fail(make_error(
           ESTALE, "object " + key + " changed (ETag " + r->etag + ", expected " + etag + ")",
           r->request_id));
     }
     if (r->bytes != size || (r->object_size != 0 && r->object_size != size)) {
-      co_return finish(make_error(ESTALE, "object " + key + " changed size", r->request_id));
+      co_return fail(make_error(ESTALE, "object " + key + " changed size", r->request_id));
     }
     if (_opts.verify_crc64 && r->crc64) {
       uint64_t c = oss::crc64_update(oss::crc64_init, buf.data(), buf.size());
       if (c != *r->crc64) {
-        co_return finish(make_error(EIO, "CRC-64 mismatch on " + key, r->request_id));
+        co_return fail(make_error(EIO, "CRC-64 mismatch on " + key, r->request_id));
       }
     }
   }
-  auto stored = _blobs->store(id, std::move(buf));
-  if (!stored) {
-    co_return finish(std::move(stored).err());
-  }
-  co_return finish(std::move(*stored));
+  auto stored = _blobs->store(id, std::move(buf), true);
+  signal_room();
+  co_return stored;
 }
 
-task<result<open_reply>> filesystem::open(uint64_t ino, int flags) {
+void filesystem::signal_room() {
+  std::shared_ptr<detail::async_event> room = std::exchange(_room, nullptr);
+  _room = std::make_shared<detail::async_event>();
+  room->set();
+}
+
+task<result<open_reply>> filesystem::open(uint64_t ino, int flags, abort_source* abort) {
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
     co_return make_error(EROFS, "read-only file system");
   }
@@ -96,61 +139,206 @@ task<result<open_reply>> filesystem::open(uint64_t ino, int flags) {
   f.etag = n->attrs.etag;
   f.size = n->attrs.size;
   open_reply rep;
-  if (f.size <= _opts.small_file_threshold) {
-    auto b = co_await fetch_whole(f.key, f.etag, f.size);
-    if (!b) {
-      co_return std::move(b).err();
+  if (!_opts.direct && f.size <= _opts.small_file_threshold) {
+    // The GET this open waits on goes out before any prefetch the open triggers.
+    std::shared_ptr<fetch> fe = start_fetch(f.key, f.etag, f.size);
+    prefetch_after_open(ino);
+    if (!co_await fe->done.wait(abort)) {
+      ++_counters.interrupted;
+      co_return interrupted("open of " + f.key);
     }
-    f.whole = std::move(*b);
+    if (!*fe->res) {
+      co_return fe->res->err();
+    }
+    f.whole = **fe->res;
     rep.backing_fd = f.whole->fd();
+  } else if (!_opts.direct) {
+    prefetch_after_open(ino);
   }
-  rep.keep_cache = !f.etag.empty();
+  rep.keep_cache = !_opts.direct && !f.etag.empty();
   rep.fh = _next_fh++;
   _files.emplace(rep.fh, std::move(f));
   co_return rep;
 }
 
-task<result<size_t>> filesystem::read_large(open_file& f, uint64_t offset,
-                                            std::span<std::byte> dest) {
-  size_t done = 0;
-  while (done < dest.size() && offset + done < f.size) {
-    uint64_t pos = offset + done;
-    if (pos >= f.window_off && pos < f.window_off + f.window.size()) {
-      size_t n = std::min<uint64_t>(dest.size() - done, f.window_off + f.window.size() - pos);
-      std::memcpy(dest.data() + done, f.window.data() + (pos - f.window_off), n);
-      done += n;
-      continue;
-    }
-    // Sequential (continues the last window): grow the read-ahead; a seek resets it.
-    bool sequential = !f.window.empty() && pos == f.window_off + f.window.size();
-    f.readahead = sequential ? std::min(f.readahead * 2, _opts.readahead_max) : _opts.readahead_min;
-    uint64_t want =
-        std::min<uint64_t>(std::max<uint64_t>(dest.size() - done, f.readahead), f.size - pos);
-    std::vector<std::byte> buf(want);
+// ---- large objects ----
+
+std::shared_ptr<filesystem::chunk> filesystem::issue_chunk(open_file& f, uint64_t off,
+                                                           uint64_t len) {
+  auto c = std::make_shared<chunk>(off, len, _counters.buffer_bytes);
+  f.chunks.push_back(c);
+  ++_counters.get_requests;
+  _background->spawn([](filesystem& fs, std::shared_ptr<chunk> ch, std::string key,
+                        std::string etag) -> task<void> {
     oss::get_request req;
-    req.key = f.key;
-    req.offset = pos;
-    req.length = want;
-    req.if_match = f.etag;
-    ++_counters.get_requests;
-    auto r = co_await _client.get_object(req, buf);
+    req.key = key;
+    req.offset = ch->off;
+    req.length = ch->data.size();
+    req.if_match = etag;
+    auto r = co_await fs._client.get_object(req, ch->data, &ch->cancel);
     if (!r) {
-      co_return to_fs_error(std::move(r).err());
+      ch->err = std::move(r).err();
+    } else if (!etag.empty() && !r->etag.empty() && r->etag != etag) {
+      ch->err = make_error(ESTALE, "object " + key + " changed", r->request_id);
+    } else if (r->bytes != ch->data.size()) {
+      ch->err = make_error(ESTALE, "object " + key + " shrank", r->request_id);
     }
-    if (!f.etag.empty() && !r->etag.empty() && r->etag != f.etag) {
-      co_return make_error(ESTALE, "object " + f.key + " changed", r->request_id);
+    ch->done.set();
+  }(*this, c, f.key, f.etag));
+  return c;
+}
+
+void filesystem::fill_ahead(open_file& f, uint64_t pos) {
+  uint64_t end = f.chunks.empty() ? pos : f.chunks.back()->end();
+  while (end < f.size && end < pos + f.window) {
+    uint64_t len = std::min({_opts.readahead_chunk, f.window, f.size - end});
+    if (_opts.buffer_limit > 0 && _counters.buffer_bytes + len > _opts.buffer_limit) {
+      break;  // the memory budget is spent: read-ahead waits for the reader to catch up
     }
-    if (r->bytes != want) {
-      co_return make_error(ESTALE, "object " + f.key + " shrank", r->request_id);
+    issue_chunk(f, end, len);
+    end += len;
+  }
+}
+
+void filesystem::cancel_chunks(open_file& f, bool even_awaited) {
+  // A chunk another read is waiting on keeps its GET (that read is no business of this one).
+  for (auto& c : f.chunks) {
+    if (!c->done.is_set() && (even_awaited || c->readers == 0)) {
+      c->cancel.request_abort();
     }
-    f.window = std::move(buf);
-    f.window_off = pos;
+  }
+  f.chunks.clear();
+  f.last_chunk = nullptr;
+}
+
+task<result<size_t>> filesystem::read_large(uint64_t fh, uint64_t offset, std::span<std::byte> dest,
+                                            abort_source* abort) {
+  size_t done = 0;
+  for (;;) {
+    // Looked up again after every wait: RELEASE may have come meanwhile.
+    auto it = _files.find(fh);
+    if (it == _files.end()) {
+      co_return make_error(EBADF, "file released during read");
+    }
+    open_file& f = it->second;
+    if (done >= dest.size() || offset + done >= f.size) {
+      break;
+    }
+    const uint64_t pos = offset + done;
+    const uint64_t need = std::min<uint64_t>(dest.size() - done, f.size - pos);
+    std::shared_ptr<chunk> c;
+    for (const auto& k : f.chunks) {
+      if (pos >= k->off && pos < k->end()) {
+        c = k;
+        break;
+      }
+    }
+    if (!c) {
+      // A miss: the first read, a seek, or a reader that outran the read-ahead. A sequential
+      // reader (from the start, or continuing the last read or the last GET) gets a window
+      // that doubles up to readahead_max; after a seek a read fetches just what the kernel asked
+      // (random reads stay cheap) until it proves sequential again.
+      const bool sequential = (pos == 0 && f.next_off == 0 && f.chunks.empty()) ||
+                              pos == f.next_off ||
+                              (!f.chunks.empty() && pos == f.chunks.back()->end());
+      if (sequential) {
+        std::erase_if(f.chunks, [&](const std::shared_ptr<chunk>& k) {
+          if (k->off < pos) {
+            return false;
+          }
+          if (!k->done.is_set() && k->readers == 0) {
+            k->cancel.request_abort();
+          }
+          return true;
+        });
+        f.window = std::min(std::max(_opts.readahead_min, f.window * 2), _opts.readahead_max);
+      } else {
+        cancel_chunks(f, false);
+        f.window = 0;
+      }
+      uint64_t len = std::min<uint64_t>(std::max(need, std::min(f.window, _opts.readahead_chunk)),
+                                        f.size - pos);
+      if (_opts.buffer_limit > 0) {
+        // Within the memory budget a read still always gets what it asked for.
+        uint64_t used = _counters.buffer_bytes;
+        uint64_t room = used < _opts.buffer_limit ? _opts.buffer_limit - used : 0;
+        len = std::max(need, std::min(len, room));
+      }
+      c = issue_chunk(f, pos, len);
+      f.last_chunk = c.get();
+    } else if (c.get() != f.last_chunk) {
+      // The reader moved on into the next chunk: the access is sequential, widen the window.
+      if (f.last_chunk && c->off > f.last_chunk->off) {
+        f.window = std::min(f.window * 2, _opts.readahead_max);
+      }
+      f.last_chunk = c.get();
+    }
+    fill_ahead(f, pos);
+    if (!c->done.is_set()) {
+      const std::string key = f.key;
+      ++c->readers;
+      bool ok = co_await c->done.wait(abort);
+      --c->readers;
+      if (!ok) {
+        ++_counters.interrupted;
+        if (auto again = _files.find(fh); again != _files.end()) {
+          cancel_chunks(again->second, false);
+        }
+        co_return interrupted("read of " + key);
+      }
+    }
+    auto again = _files.find(fh);
+    if (again == _files.end()) {
+      co_return make_error(EBADF, "file released during read");
+    }
+    open_file& g = again->second;
+    if (c->err) {
+      error e = *c->err;
+      std::erase(g.chunks, c);  // a retry fetches again
+      co_return read_error(std::move(e), nullptr);
+    }
+    size_t n = std::min<uint64_t>(need, c->end() - pos);
+    std::memcpy(dest.data() + done, c->data.data() + (pos - c->off), n);
+    done += n;
+    g.next_off = pos + n;
+    // Chunks wholly behind this read go, keeping one: concurrent kernel reads of the same
+    // stream may arrive slightly out of order.
+    while (g.chunks.size() >= 2 && g.chunks[1]->end() <= offset) {
+      g.chunks.pop_front();
+    }
   }
   co_return done;
 }
 
+task<result<size_t>> filesystem::read_direct(const open_file& f, uint64_t offset,
+                                             std::span<std::byte> dest, abort_source* abort) {
+  if (offset >= f.size || dest.empty()) {
+    co_return size_t{0};
+  }
+  // Exactly the kernel's read: no read-ahead, nothing kept.
+  const uint64_t want = std::min<uint64_t>(dest.size(), f.size - offset);
+  oss::get_request req;
+  req.key = f.key;
+  req.offset = offset;
+  req.length = want;
+  req.if_match = f.etag;
+  const std::string key = f.key;
+  ++_counters.get_requests;
+  auto r = co_await _client.get_object(req, dest.subspan(0, want), abort);
+  if (!r) {
+    if (abort && abort->aborted()) {
+      ++_counters.interrupted;
+    }
+    co_return read_error(std::move(r).err(), abort);
+  }
+  if (r->bytes != want) {
+    co_return make_error(ESTALE, "object " + key + " shrank", r->request_id);
+  }
+  co_return static_cast<size_t>(want);
+}
+
 task<result<size_t>> filesystem::read(uint64_t ino, uint64_t fh, uint64_t offset,
-                                      std::span<std::byte> dest) {
+                                      std::span<std::byte> dest, abort_source* abort) {
   auto it = _files.find(fh);
   if (it == _files.end() || it->second.ino != ino) {
     co_return make_error(EBADF, "bad file handle");
@@ -159,11 +347,17 @@ task<result<size_t>> filesystem::read(uint64_t ino, uint64_t fh, uint64_t offset
   if (f.whole) {
     co_return f.whole->read(offset, dest);
   }
-  co_return co_await read_large(f, offset, dest);
+  if (_opts.direct) {
+    co_return co_await read_direct(f, offset, dest, abort);  // uses `f` only before its GET
+  }
+  co_return co_await read_large(fh, offset, dest, abort);
 }
 
 void filesystem::release(uint64_t, uint64_t fh) {
-  _files.erase(fh);
+  if (auto it = _files.find(fh); it != _files.end()) {
+    cancel_chunks(it->second, true);
+    _files.erase(it);
+  }
 }
 
 }  // namespace ossuring::fs

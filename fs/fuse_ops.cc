@@ -31,6 +31,15 @@ void fuse_ops::on_init(const fuse_session_params& p) {
   }
 }
 
+void fuse_ops::drop_implicit_handle(uint64_t ino) {
+  // The kernel forgets an inode only after dropping its page cache: the implicit handle (and
+  // the blob it pins) is not needed any more.
+  if (auto it = _implicit_fh.find(ino); it != _implicit_fh.end()) {
+    _fs.release(ino, it->second);
+    _implicit_fh.erase(it);
+  }
+}
+
 task<void> fuse_ops::reply_error(fuse_channel& ch, uint64_t unique, const error& e,
                                  const char* op) {
   ++_counters.errors;
@@ -75,11 +84,13 @@ task<void> fuse_ops::handle(fuse_channel& ch, fuse_request& raw) {
     }
     fuse::encode_entry(out, unique, *e);
   } else if (auto* q = std::get_if<fuse::req::forget>(&r.body)) {
+    drop_implicit_handle(ino);
     _fs.forget(ino, q->nlookup);
     co_return;  // FORGET has no reply
   } else if (auto* q = std::get_if<fuse::req::batch_forget>(&r.body)) {
     for (uint32_t i = 0; i < q->count; ++i) {
       auto [id, n] = q->at(i);
+      drop_implicit_handle(id);
       _fs.forget(id, n);
     }
     co_return;
@@ -126,7 +137,7 @@ task<void> fuse_ops::handle(fuse_channel& ch, fuse_request& raw) {
       co_await ch.reply_error(unique, ENOSYS);
       co_return;
     }
-    result<open_reply> o = co_await _fs.open(ino, static_cast<int>(q->flags));
+    result<open_reply> o = co_await _fs.open(ino, static_cast<int>(q->flags), raw.abort);
     if (!o.ok()) {
       co_await reply_error(ch, unique, o.err(), "open");
       co_return;
@@ -134,15 +145,27 @@ task<void> fuse_ops::handle(fuse_channel& ch, fuse_request& raw) {
     uint32_t flags = fopen_noflush;
     int32_t backing_id = 0;
     if (_mode == open_mode::passthrough && _session.passthrough && o->backing_fd >= 0) {
-      result<int> id = ch.backing_open(o->backing_fd);
-      if (id.ok()) {
-        backing_id = *id;
-        _backing[o->fh] = *id;
+      // One backing id per inode, shared by its open files: the kernel refuses (EIO on open
+      // or read) a second, different backing file for an inode that already has one.
+      auto it = _inode_backing.find(ino);
+      if (it != _inode_backing.end() && it->second.fd == o->backing_fd) {
+        ++it->second.refs;
+        backing_id = it->second.id;
+      } else if (it == _inode_backing.end()) {
+        result<int> id = ch.backing_open(o->backing_fd);
+        if (id.ok()) {
+          backing_id = *id;
+          _inode_backing[ino] = inode_backing{*id, o->backing_fd, 1};
+        } else {
+          log_warn("passthrough_open_failed", {{"error", id.err().message}});
+        }
+      }
+      // else: the object changed while an older copy is open; this open is served by READs.
+      if (backing_id != 0) {
+        _backing_fh[o->fh] = ino;
         // Not FOPEN_KEEP_CACHE: combined with passthrough, reads failed with EIO (Linux 6.18).
         flags |= fopen_passthrough;
         ++_counters.passthrough_opens;
-      } else {
-        log_warn("passthrough_open_failed", {{"error", id.err().message}});
       }
     }
     if (backing_id == 0 && o->keep_cache) {
@@ -157,17 +180,22 @@ task<void> fuse_ops::handle(fuse_channel& ch, fuse_request& raw) {
       if (auto it = _implicit_fh.find(ino); it != _implicit_fh.end()) {
         fh = it->second;
       } else {
-        result<open_reply> o = co_await _fs.open(ino, O_RDONLY);
+        result<open_reply> o = co_await _fs.open(ino, O_RDONLY, raw.abort);
         if (!o.ok()) {
           co_await reply_error(ch, unique, o.err(), "read");
           co_return;
         }
-        fh = o->fh;
-        _implicit_fh[ino] = fh;
+        if (auto again = _implicit_fh.find(ino); again != _implicit_fh.end()) {
+          _fs.release(ino, o->fh);  // a concurrent READ opened it first
+          fh = again->second;
+        } else {
+          fh = o->fh;
+          _implicit_fh[ino] = fh;
+        }
       }
     }
     std::vector<std::byte> buf(q->size);
-    result<size_t> n = co_await _fs.read(ino, fh, q->offset, buf);
+    result<size_t> n = co_await _fs.read(ino, fh, q->offset, buf, raw.abort);
     if (!n.ok()) {
       co_await reply_error(ch, unique, n.err(), "read");
       co_return;
@@ -175,14 +203,21 @@ task<void> fuse_ops::handle(fuse_channel& ch, fuse_request& raw) {
     _counters.daemon_read_bytes += *n;
     fuse::encode_data(out, unique, std::span<const std::byte>(buf.data(), *n));
   } else if (auto* q = std::get_if<fuse::req::release>(&r.body)) {
-    if (auto it = _backing.find(q->fh); it != _backing.end()) {
-      ch.backing_close(it->second);
-      _backing.erase(it);
+    if (auto it = _backing_fh.find(q->fh); it != _backing_fh.end()) {
+      if (auto b = _inode_backing.find(it->second);
+          b != _inode_backing.end() && --b->second.refs == 0) {
+        ch.backing_close(b->second.id);
+        _inode_backing.erase(b);
+      }
+      _backing_fh.erase(it);
     }
     _fs.release(ino, q->fh);
     fuse::encode_empty(out, unique);
   } else if (std::get_if<fuse::req::flush>(&r.body)) {
-    fuse::encode_empty(out, unique);
+    // Nothing is ever dirty on a read-only mount: ENOSYS makes the kernel stop sending FLUSH
+    // (noopen mode cannot spare it with FOPEN_NOFLUSH, as it never answers an OPEN).
+    co_await ch.reply_error(unique, ENOSYS);
+    co_return;
   } else if (std::get_if<fuse::req::statfs>(&r.body)) {
     result<fs_statfs> s = co_await _fs.statfs(ino);
     if (!s.ok()) {
@@ -191,6 +226,12 @@ task<void> fuse_ops::handle(fuse_channel& ch, fuse_request& raw) {
     }
     fuse::encode_statfs(out, unique, *s);
   } else if (auto* q = std::get_if<fuse::req::getxattr>(&r.body)) {
+    // `ls -l` asks every file for security.* and system.* attributes: answer those at once,
+    // before the file system builds the object's key.
+    if (!q->name.starts_with("user.oss.")) {
+      co_await ch.reply_error(unique, ENODATA);
+      co_return;
+    }
     result<std::string> v = co_await _fs.getxattr(ino, q->name);
     if (!v.ok()) {
       co_await reply_error(ch, unique, v.err(), "getxattr");

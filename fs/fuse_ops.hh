@@ -47,15 +47,23 @@ class fuse_ops final : public fuse_dispatcher {
   open_mode mode() const { return _mode; }
 
  private:
+  void drop_implicit_handle(uint64_t ino);
   task<void> reply_error(fuse_channel& ch, uint64_t unique, const error& e, const char* op);
 
   filesystem& _fs;
   open_mode _mode;
   fuse_session_params _session;
   fuse_ops_counters _counters;
-  // Passthrough backing ids by file handle, closed at RELEASE (not earlier: the opener looks the
-  // id up after our reply).
-  std::unordered_map<uint64_t, int> _backing;
+  // Passthrough backing ids, one per inode (the kernel allows one backing file per inode), shared
+  // by that inode's open files and closed at the last RELEASE (not earlier: the opener looks the
+  // id up after our reply). `fd` identifies the blob: it stays open while the id is in use.
+  struct inode_backing {
+    int id = 0;
+    int fd = -1;
+    unsigned refs = 0;
+  };
+  std::unordered_map<uint64_t, inode_backing> _inode_backing;
+  std::unordered_map<uint64_t, uint64_t> _backing_fh;  // file handle -> inode
   // noopen mode: the kernel sends READ with fh 0; one implicit handle per inode.
   std::unordered_map<uint64_t, uint64_t> _implicit_fh;
 };

@@ -2,12 +2,14 @@
 // one-shot event. Stand-ins until core/gate.hh exists; both assume one reactor thread.
 #pragma once
 
+#include <algorithm>
 #include <coroutine>
 #include <cstddef>
 #include <exception>
 #include <utility>
 #include <vector>
 
+#include "core/abort.hh"
 #include "core/task.hh"
 
 namespace ossuring::fs::detail {
@@ -80,30 +82,48 @@ class task_group {
   std::coroutine_handle<> _waiter;
 };
 
-// A one-shot event: waiters suspend until `set()`, later waiters pass straight through.
+// A one-shot event: waiters suspend until `set()`, later waiters pass straight through. A wait
+// given an abort_source also ends when that source fires (the awaiter then yields false).
 class async_event {
  public:
   bool is_set() const noexcept { return _set; }
   void set() {
     _set = true;
-    std::vector<std::coroutine_handle<>> w = std::move(_waiters);
-    for (auto h : w) {
-      h.resume();
+    std::vector<node*> w = std::move(_waiters);
+    _waiters.clear();
+    for (node* n : w) {
+      n->sub.unlink();
+      n->h.resume();
     }
   }
-  auto wait() noexcept {
+  auto wait(abort_source* abort = nullptr) noexcept {
     struct awaiter {
       async_event* e;
-      bool await_ready() const noexcept { return e->_set; }
-      void await_suspend(std::coroutine_handle<> h) { e->_waiters.push_back(h); }
-      void await_resume() const noexcept {}
+      abort_source* abort;
+      node n;
+      bool await_ready() const noexcept { return e->_set || (abort && abort->aborted()); }
+      void await_suspend(std::coroutine_handle<> h) {
+        n.h = h;
+        e->_waiters.push_back(&n);
+        if (abort) {
+          n.sub.subscribe(abort, [this] {
+            std::erase(e->_waiters, &n);
+            n.h.resume();
+          });
+        }
+      }
+      bool await_resume() const noexcept { return e->_set; }
     };
-    return awaiter{this};
+    return awaiter{this, abort, {}};
   }
 
  private:
+  struct node {
+    std::coroutine_handle<> h;
+    abort_subscription sub;
+  };
   bool _set = false;
-  std::vector<std::coroutine_handle<>> _waiters;
+  std::vector<node*> _waiters;
 };
 
 }  // namespace ossuring::fs::detail

@@ -80,7 +80,8 @@ def test_each_small_file_read_costs_one_get_and_passthrough_serves_reads():
     cache = tempfile.mkdtemp(prefix="ossuring-cache-")
     try:
         with harness.Emulator({"data": IMAGENET}) as emu, \
-                harness.Mount(emu, "data", args=["--cache-dir", cache]) as m:
+                harness.Mount(emu, "data", args=["--cache-dir", cache, "--open-mode",
+                                                  "passthrough", "--prefetch", "off"]) as m:
             keys = sorted(walk_files(m.dir))[:50]
             before = emu.requests("GetObject")
             for k in keys:

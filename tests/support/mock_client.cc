@@ -148,11 +148,14 @@ task<result<oss::object_info>> mock_client::get_object_meta(std::string_view key
 }
 
 task<result<oss::get_result>> mock_client::get_object(const oss::get_request& req,
-                                                      std::span<std::byte> dest, abort_source*) {
+                                                      std::span<std::byte> dest,
+                                                      abort_source* abort) {
   ++calls.get;
   ++_request_seq;
   get_log.push_back(req);
-  co_await park();
+  if (co_await park(abort)) {
+    co_return make_error(ECANCELED, "mock: GET aborted", "mock-req");
+  }
   auto it = _objects.find(req.key);
   if (it == _objects.end()) {
     co_return no_such_key(req.key);

@@ -5,6 +5,7 @@
 // counted. GETs honour If-Match and can be parked until the test releases them.
 #pragma once
 
+#include <algorithm>
 #include <coroutine>
 #include <cstdint>
 #include <map>
@@ -12,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/abort.hh"
 #include "http/oss/object_client.hh"
 
 namespace ossuring::test {
@@ -82,14 +84,28 @@ class mock_client : public oss::object_client {
 
  private:
   oss::object_info info_of(const std::string& key, const object& o) const;
-  auto park() {
+  // Suspends while parking is on; an abort (FUSE INTERRUPT in the caller) ends the wait, and the
+  // awaiter then yields true.
+  auto park(abort_source* abort) {
     struct awaiter {
       mock_client* m;
-      bool await_ready() const noexcept { return !m->park_gets; }
-      void await_suspend(std::coroutine_handle<> h) { m->_parked.push_back(h); }
-      void await_resume() const noexcept {}
+      abort_source* abort;
+      abort_subscription sub;
+      std::coroutine_handle<> h;
+      bool await_ready() const noexcept { return !m->park_gets || (abort && abort->aborted()); }
+      void await_suspend(std::coroutine_handle<> hh) {
+        h = hh;
+        m->_parked.push_back(hh);
+        if (abort) {
+          sub.subscribe(abort, [this] {
+            std::erase(m->_parked, h);
+            h.resume();
+          });
+        }
+      }
+      bool await_resume() const noexcept { return abort && abort->aborted(); }
     };
-    return awaiter{this};
+    return awaiter{this, abort, {}, {}};
   }
 
   std::map<std::string, object> _objects;  // std::string orders bytes as unsigned: OSS order

@@ -6,10 +6,12 @@
 // when files are still open); an unmount from outside ends the daemon.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -80,15 +82,75 @@ fs::fs_options make_fs_options(const mount_config& cfg) {
   o.oss_negative_cache_size = cfg.negative_cache_size;
   o.small_file_threshold = cfg.small_file_threshold;
   o.list_parallelism = cfg.list_concurrency;
+  o.readahead_min = std::min<uint64_t>(1 << 20, std::max<uint64_t>(cfg.readahead_max, 4096));
+  o.readahead_max = std::max<uint64_t>(cfg.readahead_max, o.readahead_min);
+  o.readahead_chunk = std::max<uint64_t>(cfg.prefetch_chunk_size, o.readahead_min);
+  // Memory budget: without a cache folder, blobs take 3/4 of it and read-ahead windows 1/4;
+  // with one, windows may use half (blobs are on disk, budgeted by --cache-size).
+  o.buffer_limit = cfg.cache_dir.empty() ? cfg.memory_limit / 4 : cfg.memory_limit / 2;
+  o.prefetch_concurrency = std::max(1u, cfg.prefetch_concurrency);
+  o.prefetch = cfg.prefetch == "dir"        ? fs::prefetch_policy::dir
+               : cfg.prefetch == "siblings" ? fs::prefetch_policy::siblings
+                                            : fs::prefetch_policy::off;
+  o.direct = cfg.direct;
+  if (o.direct) {
+    o.prefetch = fs::prefetch_policy::off;
+  }
   return o;
 }
 
-std::unique_ptr<fs::blob_store> make_blob_store(const mount_config& cfg) {
-  if (cfg.cache_dir.empty()) {
-    return std::make_unique<fs::memory_blob_store>();
+// Every cached blob holds a file descriptor (memfd or cache file): raise the soft limit to the
+// hard one and keep the blob count well under it (the rest serves sockets and FUSE).
+uint64_t blob_fd_budget() {
+  struct rlimit rl {};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    return 512;
   }
-  ::mkdir(cfg.cache_dir.c_str(), 0700);
-  return std::make_unique<fs::directory_blob_store>(cfg.cache_dir);
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+    ::getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  uint64_t n = rl.rlim_cur == RLIM_INFINITY ? (1u << 20) : rl.rlim_cur;
+  return n > 8192 ? n - 4096 : n / 2;
+}
+
+std::unique_ptr<fs::blob_store> make_blob_store(const mount_config& cfg) {
+  std::unique_ptr<fs::blob_store> s;
+  if (cfg.cache_dir.empty()) {
+    s = std::make_unique<fs::memory_blob_store>(cfg.memory_limit - cfg.memory_limit / 4);
+  } else {
+    ::mkdir(cfg.cache_dir.c_str(), 0700);
+    uint64_t limit = cfg.cache_size ? cfg.cache_size : 10ull << 30;
+    s = std::make_unique<fs::directory_blob_store>(cfg.cache_dir + "/blobs", limit);
+  }
+  s->set_max_blobs(blob_fd_budget());
+  return s;
+}
+
+// The saved index of this endpoint/bucket/prefix, or "" when indexes are not kept. Kept only
+// where asked (--index-dir, or inside --cache-dir): a default system-wide folder would let a
+// different bucket behind the same endpoint name (a test emulator on a reused port) be served
+// from a foreign index younger than --index-max-age.
+std::string index_file(const mount_config& cfg) {
+  std::string dir = cfg.index_dir;
+  if (dir.empty() && !cfg.cache_dir.empty()) {
+    dir = cfg.cache_dir + "/index";
+  }
+  if (dir.empty() || dir == "off") {
+    return {};
+  }
+  ::mkdir(dir.c_str(), 0700);
+  uint64_t h = 1469598103934665603ull;  // FNV-1a: stable across runs and builds
+  for (const std::string& part : {cfg.endpoint, cfg.bucket, cfg.prefix}) {
+    for (unsigned char c : part) {
+      h = (h ^ c) * 1099511628211ull;
+    }
+    h = (h ^ 0xff) * 1099511628211ull;
+  }
+  char name[32];
+  std::snprintf(name, sizeof name, "%016llx.idx", static_cast<unsigned long long>(h));
+  return dir + "/" + name;
 }
 
 fs::open_mode parse_open_mode(const std::string& s) {
@@ -130,7 +192,16 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd) {
   int rc = 0;
   do {
     if (fsys.options().mode == fs::fs_mode::index) {
-      result<fs::index_stats> st = co_await fsys.build_index();
+      const std::string idx_file = index_file(cfg);
+      bool reused = false;
+      // Not a conditional expression with two co_awaits: GCC 12 destroys its temporary twice.
+      result<fs::index_stats> st = make_error(EINVAL, "no index");
+      if (idx_file.empty()) {
+        st = co_await fsys.build_index();
+      } else {
+        st = co_await fsys.load_or_build_index(idx_file, std::chrono::seconds(cfg.index_max_age_s),
+                                               &reused);
+      }
       if (!st.ok()) {
         ready.fail("indexing oss://" + cfg.bucket + "/" + cfg.prefix +
                    " failed: " + st.err().describe());
@@ -142,6 +213,7 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd) {
       log_info("index_built", {{"objects", std::to_string(st->objects)},
                                {"directories", std::to_string(st->directories)},
                                {"skipped_keys", std::to_string(st->skipped_keys)},
+                               {"reused", reused ? "yes" : "no"},
                                {"seconds", std::to_string(secs)}});
     } else {
       // Lazy mode: one cheap listing proves the endpoint, bucket and credentials now rather than
@@ -168,6 +240,7 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd) {
     result<fs::fuse_mount> m = fs::mount_fuse(mo);
     if (!m.ok()) {
       ready.fail(m.err().message);
+      co_await fsys.close();
       rc = 1;
       break;
     }
@@ -214,6 +287,7 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd) {
       log_error("fuse_channel_ended", {{"error", end.err().message}});
     }
     (void)m->unmount();
+    co_await fsys.close();
     stop_signals.request_abort();
     if (ctl.ok()) {
       co_await ctl->stop();
@@ -234,6 +308,11 @@ int cmd_mount(const args& a) {
     return 2;
   }
   mount_config cfg = std::move(*parsed);
+  if (cfg.prefetch != "off" && cfg.prefetch != "siblings" && cfg.prefetch != "dir") {
+    std::fprintf(stderr, "ossuring mount: bad --prefetch '%s' (off|siblings|dir)\n",
+                 cfg.prefetch.c_str());
+    return 2;
+  }
   log_level level;
   if (!parse_log_level(cfg.log_level, &level)) {
     std::fprintf(stderr, "ossuring mount: bad --log-level '%s'\n", cfg.log_level.c_str());

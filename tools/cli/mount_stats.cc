@@ -246,7 +246,19 @@ std::string mount_stats::to_json() const {
        ",\"shared_fetch_waits\":" + std::to_string(f.shared_fetch_waits) +
        ",\"blob_hits\":" + std::to_string(f.blob_hits) +
        ",\"negative_hits\":" + std::to_string(f.negative_hits) +
-       ",\"index_nodes\":" + std::to_string(fs.current_index().node_count()) + "}";
+       ",\"index_nodes\":" + std::to_string(fs.current_index().node_count()) +
+       ",\"prefetch_gets\":" + std::to_string(f.prefetch_gets) +
+       ",\"prefetch_queued\":" + std::to_string(f.prefetch_queued) +
+       ",\"buffer_bytes\":" + std::to_string(f.buffer_bytes) +
+       ",\"interrupted\":" + std::to_string(f.interrupted) + "}";
+  const fs::blob_store_stats c = fs.cache_stats();
+  s += ",\"cache\":{\"backend\":" + json_quote(cfg.cache_dir.empty() ? "memory" : "directory") +
+       ",\"limit\":" + std::to_string(c.limit) + ",\"bytes\":" + std::to_string(c.bytes) +
+       ",\"blobs\":" + std::to_string(c.blobs) + ",\"pinned\":" + std::to_string(c.pinned) +
+       ",\"evictions\":" + std::to_string(c.evictions) +
+       ",\"uncached\":" + std::to_string(c.uncached) +
+       ",\"reserved\":" + std::to_string(c.reserved) +
+       ",\"memory_limit\":" + std::to_string(cfg.memory_limit) + "}";
   s += ",\"oss\":" + client.stats_json();
   s += "}";
   return s;
