@@ -46,7 +46,22 @@ inline int errno_for(const error& e) {
     default:
       return e.http_status >= 500 ? EIO : (e.code > 0 ? e.code : EIO);
   }
-  return e.code > 0 ? e.code : EIO;
+  switch (e.code) {
+    // Transport failures mean nothing to a program reading a file: they are I/O errors (the log
+    // line keeps the real cause).
+    case ECONNREFUSED:
+    case ECONNRESET:
+    case ECONNABORTED:
+    case ETIMEDOUT:
+    case EPIPE:
+    case EPROTO:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case EBADMSG:
+      return EIO;
+    default:
+      return e.code > 0 ? e.code : EIO;
+  }
 }
 
 // The error with its errno normalised (what the FUSE adapter replies).

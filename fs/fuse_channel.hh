@@ -93,8 +93,9 @@ class fuse_channel {
   task<void> send_encoded(std::span<const std::byte> message);
   template <typename T>
   task<void> reply_struct(uint64_t unique, const T& value) {
+    // A coroutine, so `iov` lives in this frame until the write completed.
     iovec iov{const_cast<T*>(&value), sizeof(T)};
-    return reply(unique, 0, std::span<const iovec>(&iov, 1));
+    co_await reply(unique, 0, std::span<const iovec>(&iov, 1));
   }
 
   // Passthrough: registers `fd` as a backing file and returns its id (needs CAP_SYS_ADMIN and

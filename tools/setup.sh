@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what ossuring needs on Debian 12 (idempotent, quiet when all is present) and builds it.
 #   tools/setup.sh                 build into build/
-#   tools/setup.sh --sanitize      also build an address+undefined sanitizer tree into build-asan/
+#   tools/setup.sh --sanitize      build the address+undefined sanitizer tree build-asan/ instead
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,7 +55,9 @@ build() {
   ninja -C "$dir" >/dev/null || ninja -C "$dir"
 }
 
-build build
 if [[ ${1:-} == --sanitize ]]; then
+  # Only the sanitizer tree: tools/test.sh --sanitize runs the suite there alone.
   build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+else
+  build build
 fi

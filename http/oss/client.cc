@@ -45,6 +45,25 @@ std::string one_line(std::string_view s) {
   return out;
 }
 
+// The server's StringToSign echoes the signed headers, among them the STS token: blank its
+// value (header form "x-oss-security-token:T", query form "x-oss-security-token=T") so the
+// error message, which reaches logs, never carries a credential.
+std::string redact_token(std::string s) {
+  constexpr std::string_view name = "x-oss-security-token";
+  size_t at = 0;
+  while ((at = s.find(name, at)) != std::string::npos) {
+    size_t v = at + name.size();
+    if (v < s.size() && (s[v] == ':' || s[v] == '=')) {
+      ++v;
+      size_t end = s.find_first_of("\\&\n", v);  // after one_line() a newline is "\\n"
+      end = end == std::string::npos ? s.size() : end;
+      s.replace(v, end - v, "<redacted>");
+    }
+    at = v;
+  }
+  return s;
+}
+
 }  // namespace
 
 std::string_view api_name(api_id a) {
@@ -162,7 +181,7 @@ oss_client::failure oss_client::error_from_response(const call& c, const http::r
   failure f;
   f.err = make_oss_error(r.status, info, describe_call(c));
   if (info.code == "SignatureDoesNotMatch" && !info.string_to_sign.empty()) {
-    f.err.message += " (server StringToSign: " + one_line(info.string_to_sign) + ")";
+    f.err.message += " (server StringToSign: " + redact_token(one_line(info.string_to_sign)) + ")";
   }
   if (info.code == "RequestTimeTooSkewed") {
     // The server refused before acting, so even a non-idempotent request may go again once the

@@ -144,7 +144,10 @@ const std::vector<option_def>& table() {
        kind::size,
        "objects up to this are fetched whole (4M)",
        UINT(small_file_threshold)},
-      {{"open-mode"}, kind::str, "passthrough|noopen|read: how opens are served (passthrough)", STR(open_mode)},
+      {{"open-mode"},
+       kind::str,
+       "passthrough|noopen|read: how opens are served (passthrough)",
+       STR(open_mode)},
       {{"prefetch-concurrency", "prefetch_concurrency"},
        kind::uint,
        "prefetch GETs in flight",
@@ -394,6 +397,12 @@ status apply_config_file(mount_config& cfg, const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     return make_error(errno, "config file " + path + ": " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return make_error(EINVAL, "config file " + path + " is not a regular file");
+  }
+  if (st.st_size > (1 << 20)) {
+    return make_error(EFBIG, "config file " + path + " is larger than 1 MiB");
   }
   std::ifstream in(path);
   if (!in) {
