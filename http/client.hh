@@ -32,7 +32,7 @@ struct client_options {
   // text: prior-knowledge h2c).
   std::string http = "auto";
   bool verify_peer = true;
-  std::string ca_file;  // empty: the system bundle
+  std::string ca_file;               // empty: the system bundle
   unsigned max_h1_connections = 64;  // per client (one client per reactor and endpoint)
   unsigned h2_connections = 2;       // HTTP/2 connections to spread streams over
   std::chrono::milliseconds connect_timeout{5000};
@@ -44,10 +44,10 @@ struct client_options {
 // buffer), else into response.body.
 struct exchange {
   request req;
-  body_pull request_body;          // when set, streams the request body (req.body ignored)
+  body_pull request_body;            // when set, streams the request body (req.body ignored)
   uint64_t request_body_length = 0;  // Content-Length for a streamed body
   body_sink response_body;
-  abort_source* abort = nullptr;     // a cancelled caller frees its connection or stream
+  abort_source* abort = nullptr;         // a cancelled caller frees its connection or stream
   std::chrono::milliseconds timeout{0};  // whole exchange; 0 = first_byte_timeout only
 };
 

@@ -59,8 +59,8 @@ struct get_request {
 };
 
 struct get_result {
-  size_t bytes = 0;           // bytes written into the destination buffer
-  uint64_t object_size = 0;   // from Content-Range / Content-Length
+  size_t bytes = 0;          // bytes written into the destination buffer
+  uint64_t object_size = 0;  // from Content-Range / Content-Length
   std::string etag;
   std::optional<uint64_t> crc64;
   int64_t mtime_sec = 0;
@@ -92,8 +92,7 @@ class object_client {
   // object fills less). The body is written straight into `dest`, never copied whole elsewhere.
   virtual task<result<get_result>> get_object(const get_request& req, std::span<std::byte> dest,
                                               abort_source* abort = nullptr) = 0;
-  virtual task<result<put_result>> put_object(std::string_view key,
-                                              std::span<const std::byte> data,
+  virtual task<result<put_result>> put_object(std::string_view key, std::span<const std::byte> data,
                                               abort_source* abort = nullptr) = 0;
   virtual task<status> delete_object(std::string_view key, abort_source* abort = nullptr) = 0;
   virtual task<result<put_result>> copy_object(std::string_view src_key, std::string_view dst_key,
@@ -102,8 +101,7 @@ class object_client {
   virtual task<result<std::string>> initiate_multipart(std::string_view key,
                                                        abort_source* abort = nullptr) = 0;
   virtual task<result<part_etag>> upload_part(std::string_view key, std::string_view upload_id,
-                                              unsigned part_number,
-                                              std::span<const std::byte> data,
+                                              unsigned part_number, std::span<const std::byte> data,
                                               abort_source* abort = nullptr) = 0;
   virtual task<result<put_result>> complete_multipart(std::string_view key,
                                                       std::string_view upload_id,
