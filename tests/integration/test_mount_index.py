@@ -121,6 +121,23 @@ def test_odd_names_from_a_folder_bucket():
         shutil.rmtree(src)
 
 
+def test_metrics_port_serves_prometheus_text():
+    import socket
+    import urllib.request
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with harness.Emulator({"data": "flat:5:100"}) as emu, \
+            harness.Mount(emu, "data", args=["--metrics-port", str(port)]) as m:
+        for n in os.listdir(m.dir):
+            with open(m.path(n), "rb") as f:
+                f.read()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        assert "ossuring_fuse_requests_total" in text, text[:500]
+        assert 'ossuring_oss_requests_total{api="GetObject"} 5' in text, text[:2000]
+
+
 def test_read_only_mount_refuses_writes():
     with harness.Emulator({"data": "flat:10:100"}) as emu, harness.Mount(emu, "data") as m:
         name = os.listdir(m.dir)[0]
@@ -175,6 +192,7 @@ if __name__ == "__main__":
         test_metadata_after_index_costs_zero_requests,
         test_each_small_file_read_costs_one_get_and_passthrough_serves_reads,
         test_odd_names_from_a_folder_bucket,
+        test_metrics_port_serves_prometheus_text,
         test_read_only_mount_refuses_writes,
         test_unmount_with_open_files_and_remount,
         test_daemon_killed_readers_get_an_error_and_umount_cleans_up,

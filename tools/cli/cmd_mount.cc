@@ -27,6 +27,7 @@
 #include "tools/cli/client_setup.hh"
 #include "tools/cli/commands.hh"
 #include "tools/cli/control.hh"
+#include "tools/cli/metrics_endpoint.hh"
 #include "tools/cli/mount_stats.hh"
 
 namespace ossuring::cli {
@@ -265,6 +266,24 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd) {
     if (ctl.ok()) {
       bg.spawn(ctl->serve(make_control_handler(stats_view)));
     }
+    std::unique_ptr<metrics_endpoint> prom;
+    if (cfg.metrics_port != 0) {
+      auto ep = metrics_endpoint::listen(static_cast<uint16_t>(cfg.metrics_port), [&ops] {
+        const fs::fuse_ops_counters& c = ops.counters();
+        return prometheus_counter("ossuring_fuse_requests_total", "FUSE requests", c.requests) +
+               prometheus_counter("ossuring_fuse_passthrough_opens_total",
+                                  "opens handed to the kernel by passthrough",
+                                  c.passthrough_opens) +
+               prometheus_counter("ossuring_fuse_daemon_reads_total", "READs served by the daemon",
+                                  c.daemon_reads);
+      });
+      if (ep.ok()) {
+        prom = std::move(*ep);
+        bg.spawn(prom->serve());
+      } else {
+        log_warn("metrics_endpoint_unavailable", {{"error", ep.err().message}});
+      }
+    }
     // The mount is usable once the kernel's INIT is answered: report ready then.
     bg.spawn([](fs::fuse_channel& c, readiness& r, const mount_config& cf) -> task<void> {
       for (int i = 0; i < 1000 && c.params().kernel_major == 0; ++i) {
@@ -291,6 +310,9 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd) {
     stop_signals.request_abort();
     if (ctl.ok()) {
       co_await ctl->stop();
+    }
+    if (prom) {
+      co_await prom->stop();
     }
     co_await bg.close();
     log_info("unmounted", {{"mountpoint", cfg.mountpoint}});
