@@ -36,13 +36,9 @@ def assert_all_read(m, names):
 
 
 def failed_cleanly(o):
-    """A persistent failure reached the reader as an error, not a hang.
-
-    The brief asks for EIO. fs/errors.hh passes transport errnos through (a timed-out read
-    answers ETIMEDOUT, a refused connection ECONNREFUSED): reported to the lead; accepted here
-    until fs/ maps them, so this suite stays green while still catching hangs and bad bytes."""
-    return o.rc != 0 and not o.hung and (
-        o.eio or "Connection timed out" in o.err or "Connection refused" in o.err)
+    """A persistent failure reached the reader as EIO (fs/errors.hh maps transport errors to
+    EIO), not a hang and not a transport errno."""
+    return o.rc != 0 and not o.hung and o.eio
 
 
 def faults_fired(emu):
