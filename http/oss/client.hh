@@ -161,6 +161,8 @@ class oss_client final : public object_client {
                          std::string what, int code = EIO) const;
   // Fills the object attributes a HEAD/GET answer carries.
   static void parse_object_headers(const http::header_list& h, object_info& out);
+  // Sends a HEAD-style call (HeadObject, GetObjectMeta) and reads the object's attributes.
+  task<result<object_info>> head_attributes(call c, std::string_view key, abort_source* abort);
 
  private:
   struct api_metrics {

@@ -9,17 +9,7 @@ task<result<object_info>> oss_client::get_object_meta(std::string_view key, abor
   c.method = "HEAD";
   c.key = key;
   c.query.emplace_back("objectMeta", "");
-  result<http::response> r = co_await execute(c, abort);
-  if (!r) {
-    co_return std::move(r).err();
-  }
-  object_info info;
-  info.key = std::string(key);
-  parse_object_headers(r->headers, info);
-  if (!r->headers.has("content-length")) {
-    co_return make_check_error(c.api, key, *r, "HEAD answer without Content-Length");
-  }
-  co_return info;
+  co_return co_await head_attributes(std::move(c), key, abort);
 }
 
 }  // namespace ossuring::oss

@@ -8,6 +8,11 @@ task<result<object_info>> oss_client::head_object(std::string_view key, abort_so
   c.api = api_id::head_object;
   c.method = "HEAD";
   c.key = key;
+  co_return co_await head_attributes(std::move(c), key, abort);
+}
+
+task<result<object_info>> oss_client::head_attributes(call c, std::string_view key,
+                                                      abort_source* abort) {
   result<http::response> r = co_await execute(c, abort);
   if (!r) {
     co_return std::move(r).err();
