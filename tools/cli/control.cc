@@ -161,9 +161,11 @@ status control_request(const std::string& path, const std::string& line,
                              " (is the mount served by ossuring?)");
   }
   std::string out = line + "\n";
-  if (::send(fd.get(), out.data(), out.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(out.size())) {
-    return make_error(errno, "control socket write failed");
-  }
+  // A daemon that refuses the caller (another user) closes at once: the send may then fail
+  // with EPIPE, or the read find nothing. Both mean "no answer", reported alike below.
+  const bool sent =
+      ::send(fd.get(), out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size());
+  bool answered = false;
   std::string pending;
   char buf[65536];
   for (;;) {
@@ -171,9 +173,10 @@ status control_request(const std::string& path, const std::string& line,
     if (n < 0 && errno == EINTR) {
       continue;
     }
-    if (n <= 0) {
+    if (n <= 0 || !sent) {
       break;
     }
+    answered = true;
     pending.append(buf, static_cast<size_t>(n));
     size_t nl;
     while ((nl = pending.find('\n')) != std::string::npos) {
@@ -183,6 +186,11 @@ status control_request(const std::string& path, const std::string& line,
   }
   if (!pending.empty()) {
     on_line(pending);
+  }
+  if (!answered) {
+    return make_error(EACCES, "the daemon at " + path +
+                                  " closed the connection without answering (it answers only "
+                                  "the user that mounted)");
   }
   return {};
 }
