@@ -176,7 +176,11 @@ class filesystem {
   void releasedir(uint64_t ino, uint64_t fh);
 
   // `abort` (FUSE INTERRUPT) ends the wait with EINTR; a GET shared with other opens goes on.
-  task<result<open_reply>> open(uint64_t ino, int flags, abort_source* abort = nullptr);
+  // `pin`: the handle holds its small object's blob until release (a passthrough backing file
+  // needs it). An unpinned handle (noopen mode's long-lived implicit handles) leaves the blob to
+  // the store's LRU budget and fetches it again should it be evicted before a later read.
+  task<result<open_reply>> open(uint64_t ino, int flags, abort_source* abort = nullptr,
+                                bool pin = true);
   // Fills `dest` from `offset`; returns fewer bytes only at end of file.
   task<result<size_t>> read(uint64_t ino, uint64_t fh, uint64_t offset, std::span<std::byte> dest,
                             abort_source* abort = nullptr);
@@ -201,7 +205,9 @@ class filesystem {
     std::string key;
     std::string etag;
     uint64_t size = 0;
-    std::shared_ptr<blob> whole;  // small files
+    std::shared_ptr<blob> whole;   // small files, pinned handles
+    std::weak_ptr<blob> unpinned;  // small files, unpinned handles
+    bool small = false;            // read from a whole-object blob
     // Large files: ranged GETs done or in flight, by offset, contiguous from the reader on.
     std::deque<std::shared_ptr<chunk>> chunks;
     const chunk* last_chunk = nullptr;  // the chunk the reader was last served from
@@ -228,6 +234,8 @@ class filesystem {
   void signal_room();
   task<result<size_t>> read_large(uint64_t fh, uint64_t offset, std::span<std::byte> dest,
                                   abort_source* abort);
+  task<result<size_t>> read_unpinned(uint64_t fh, uint64_t offset, std::span<std::byte> dest,
+                                     abort_source* abort);
   task<result<size_t>> read_direct(const open_file& f, uint64_t offset, std::span<std::byte> dest,
                                    abort_source* abort);
   std::shared_ptr<chunk> issue_chunk(open_file& f, uint64_t off, uint64_t len);

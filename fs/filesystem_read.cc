@@ -122,7 +122,7 @@ void filesystem::signal_room() {
   room->set();
 }
 
-task<result<open_reply>> filesystem::open(uint64_t ino, int flags, abort_source* abort) {
+task<result<open_reply>> filesystem::open(uint64_t ino, int flags, abort_source* abort, bool pin) {
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
     co_return make_error(EROFS, "read-only file system");
   }
@@ -150,8 +150,13 @@ task<result<open_reply>> filesystem::open(uint64_t ino, int flags, abort_source*
     if (!*fe->res) {
       co_return fe->res->err();
     }
-    f.whole = **fe->res;
-    rep.backing_fd = f.whole->fd();
+    f.small = true;
+    if (pin) {
+      f.whole = **fe->res;
+      rep.backing_fd = f.whole->fd();
+    } else {
+      f.unpinned = **fe->res;
+    }
   } else if (!_opts.direct) {
     prefetch_after_open(ino);
   }
@@ -347,10 +352,36 @@ task<result<size_t>> filesystem::read(uint64_t ino, uint64_t fh, uint64_t offset
   if (f.whole) {
     co_return f.whole->read(offset, dest);
   }
+  if (f.small) {
+    co_return co_await read_unpinned(fh, offset, dest, abort);
+  }
   if (_opts.direct) {
     co_return co_await read_direct(f, offset, dest, abort);  // uses `f` only before its GET
   }
   co_return co_await read_large(fh, offset, dest, abort);
+}
+
+task<result<size_t>> filesystem::read_unpinned(uint64_t fh, uint64_t offset,
+                                               std::span<std::byte> dest, abort_source* abort) {
+  open_file& f = _files.at(fh);
+  std::shared_ptr<blob> b = f.unpinned.lock();
+  if (!b) {
+    // Evicted since the open: fetch it again (the ETag keeps it the same object).
+    const std::string key = f.key;
+    std::shared_ptr<fetch> fe = start_fetch(f.key, f.etag, f.size);
+    if (!co_await fe->done.wait(abort)) {
+      ++_counters.interrupted;
+      co_return interrupted("read of " + key);
+    }
+    if (!*fe->res) {
+      co_return fe->res->err();
+    }
+    b = **fe->res;
+    if (auto again = _files.find(fh); again != _files.end()) {
+      again->second.unpinned = b;
+    }
+  }
+  co_return b->read(offset, dest);
 }
 
 void filesystem::release(uint64_t, uint64_t fh) {

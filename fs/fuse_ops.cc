@@ -180,7 +180,8 @@ task<void> fuse_ops::handle(fuse_channel& ch, fuse_request& raw) {
       if (auto it = _implicit_fh.find(ino); it != _implicit_fh.end()) {
         fh = it->second;
       } else {
-        result<open_reply> o = co_await _fs.open(ino, O_RDONLY, raw.abort);
+        // Unpinned: the handle lives until FORGET, far longer than the blob needs to.
+        result<open_reply> o = co_await _fs.open(ino, O_RDONLY, raw.abort, false);
         if (!o.ok()) {
           co_await reply_error(ch, unique, o.err(), "read");
           co_return;

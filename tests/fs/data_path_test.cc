@@ -156,6 +156,38 @@ TEST_CASE("when pinned blobs fill the budget, new blobs are handed out uncached 
   CHECK(fs.cache_stats().bytes == 2000);  // the uncached ones went with their last holder
 }
 
+TEST_CASE("unpinned handles (noopen mode) leave blobs to the budget and refetch after eviction") {
+  test::mock_client mock;
+  put_files(mock, 12, 1000);
+  filesystem fs(mock, opts(), std::make_unique<memory_blob_store>(3000));
+  REQUIRE(sync_wait(fs.build_index()).ok());
+  // Twelve handles kept open, as the kernel keeps noopen's implicit handles until FORGET.
+  std::vector<std::pair<uint64_t, uint64_t>> open;
+  for (int i = 0; i < 12; ++i) {
+    uint64_t ino = ino_of(fs, name_of(i));
+    auto o = sync_wait(fs.open(ino, O_RDONLY, nullptr, false));
+    REQUIRE(o.ok());
+    CHECK(o->backing_fd == -1);
+    CHECK(read_str(fs, ino, o->fh, 0, 10) == std::string(10, static_cast<char>('a' + i)));
+    open.emplace_back(ino, o->fh);
+    CHECK(fs.cache_stats().bytes <= 3000);
+    CHECK(fs.cache_stats().pinned == 0);
+  }
+  CHECK(fs.cache_stats().blobs == 3);
+  CHECK(mock.calls.get == 12);
+  // The first file's blob was evicted: reading through its handle fetches it again, correctly.
+  auto [ino0, fh0] = open[0];
+  CHECK(read_str(fs, ino0, fh0, 990, 100) == std::string(10, 'a'));
+  CHECK(mock.calls.get == 13);
+  // ... and now it is cached again: no further GET.
+  CHECK(read_str(fs, ino0, fh0, 0, 4) == "aaaa");
+  CHECK(mock.calls.get == 13);
+  CHECK(fs.cache_stats().bytes <= 3000);
+  for (auto [ino, fh] : open) {
+    fs.release(ino, fh);
+  }
+}
+
 TEST_CASE("the cache folder keeps within --cache-size and adopts its files after a restart") {
   auto dir =
       std::filesystem::temp_directory_path() / ("ossuring_fs2_blobs_" + std::to_string(getpid()));
