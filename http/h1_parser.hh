@@ -137,6 +137,8 @@ class h1_request_parser : public detail::h1_framing {
   status feed_eof() { return feed_eof_bytes(); }
 
   const request& head() const { return _head_msg; }
+  // Moves the parsed head out (once complete; head() is empty afterwards).
+  request take_head() { return std::move(_head_msg); }
   bool keep_alive() const { return _keep_alive; }
   // "Expect: 100-continue" was sent: answer "100 Continue" (or a final status) before the body.
   bool expects_continue() const { return _expect_continue; }

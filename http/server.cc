@@ -27,20 +27,21 @@ constexpr size_t read_chunk = 64 * 1024;
 
 class h1_responder final : public responder {
  public:
-  h1_responder(byte_stream& s, bool keep_alive) : _s(s), _keep_alive(keep_alive) {}
+  // `out` is the connection's write buffer (reused across requests, empty between them).
+  h1_responder(byte_stream& s, std::string& out, bool keep_alive)
+      : _s(s), _out(out), _keep_alive(keep_alive) {}
 
   task<status> send_head(int code, const header_list& headers,
                          std::optional<uint64_t> content_length, bool head_only) override {
     _head_only = head_only;
     _announced = content_length.value_or(0);
-    std::string out;
     body_framing f =
         content_length ? body_framing::content_length(*content_length) : body_framing::none();
-    if (status st = write_response_head(out, code, headers, f, _keep_alive); !st.ok()) {
+    if (status st = write_response_head(_out, code, headers, f, _keep_alive); !st.ok()) {
       co_return st;
     }
     _head_sent = true;
-    co_return co_await _s.write_all(std::string_view(out));
+    co_return status{};  // held until the first body piece, flush() or finish()
   }
 
   task<status> send_body(std::span<const char> data) override {
@@ -48,7 +49,26 @@ class h1_responder final : public responder {
       co_return status{};
     }
     _sent += data.size();
+    if (_out.empty()) {
+      co_return co_await _s.write_all(data);
+    }
+    if (_out.size() + data.size() <= coalesce_limit) {
+      _out.append(data.data(), data.size());
+      co_return co_await flush();
+    }
+    if (status st = co_await flush(); !st.ok()) {
+      co_return st;
+    }
     co_return co_await _s.write_all(data);
+  }
+
+  task<status> flush() override {
+    if (_out.empty()) {
+      co_return status{};
+    }
+    status st = co_await _s.write_all(std::string_view(_out));
+    _out.clear();
+    co_return st;
   }
 
   task<status> finish() override {
@@ -56,11 +76,12 @@ class h1_responder final : public responder {
     if (!_head_only && _sent != _announced) {
       _keep_alive = false;  // the framing is broken (an emulated fault): end the connection
     }
-    co_return status{};
+    co_return co_await flush();
   }
 
   void abort() override {
     _aborted = true;
+    _out.clear();
     _s.reset_connection();
   }
   bool is_h2() const override { return false; }
@@ -71,7 +92,12 @@ class h1_responder final : public responder {
   bool keep_alive() const { return _keep_alive; }
 
  private:
+  // A body piece up to this size is copied behind the head so both leave in one send; bigger
+  // ones are sent from the caller's buffer after the head.
+  static constexpr size_t coalesce_limit = 64 * 1024;
+
   byte_stream& _s;
+  std::string& _out;
   bool _keep_alive;
   bool _head_only = false;
   bool _head_sent = false;
@@ -84,7 +110,9 @@ class h1_responder final : public responder {
 task<void> serve_h1(byte_stream& s, std::string leftover, const request_handler& handler,
                     const connection_info& info, const server_options& opts, abort_source* stop) {
   h1_request_parser parser;
-  std::vector<char> buf(read_chunk);
+  std::unique_ptr<char[]> buf(new char[read_chunk]);  // not zero-filled
+  std::span<char> in(buf.get(), read_chunk);
+  std::string out;  // the response being assembled (h1_responder)
   for (;;) {
     parser.start();
     std::string body;
@@ -101,7 +129,7 @@ task<void> serve_h1(byte_stream& s, std::string leftover, const request_handler&
     bool got_any = !leftover.empty();
     while (!parser.complete()) {
       if (leftover.empty()) {
-        result<size_t> n = co_await s.read_some(buf, {.abort = stop, .timeout = opts.idle_timeout});
+        result<size_t> n = co_await s.read_some(in, {.abort = stop, .timeout = opts.idle_timeout});
         if (!n.ok()) {
           co_return;  // reset, timeout or server stop: nothing to answer
         }
@@ -112,7 +140,7 @@ task<void> serve_h1(byte_stream& s, std::string leftover, const request_handler&
           co_return;
         }
         got_any = true;
-        leftover.assign(buf.data(), *n);
+        leftover.assign(buf.get(), *n);
       }
       result<size_t> used = parser.feed(leftover);
       if (!used.ok()) {
@@ -137,11 +165,14 @@ task<void> serve_h1(byte_stream& s, std::string leftover, const request_handler&
         }
       }
     }
-    request req = parser.head();
+    request req = parser.take_head();
     req.body = std::move(body);
-    h1_responder r(s, parser.keep_alive());
+    h1_responder r(s, out, parser.keep_alive());
     co_await handler(req, r, info);
     if (r.aborted()) {
+      co_return;
+    }
+    if (!(co_await r.flush()).ok()) {
       co_return;
     }
     if (!r.head_sent()) {
@@ -167,6 +198,7 @@ class h2_responder final : public responder {
   task<status> send_head(int status, const header_list& headers,
                          std::optional<uint64_t> content_length, bool head_only) override;
   task<status> send_body(std::span<const char> data) override;
+  task<status> flush() override { co_return status{}; }  // the writer sends as soon as it can
   task<status> finish() override;
   void abort() override;
   bool is_h2() const override { return true; }

@@ -33,6 +33,10 @@ class responder {
   virtual task<status> send_head(int code, const header_list& headers,
                                  std::optional<uint64_t> content_length, bool head_only) = 0;
   virtual task<status> send_body(std::span<const char> data) = 0;
+  // HTTP/1.1 holds the head back to send it with the first body piece (one write per small
+  // response); flush() sends what is held now, for a handler about to pause (time to first byte,
+  // a stall, pacing). finish() flushes too.
+  virtual task<status> flush() = 0;
   virtual task<status> finish() = 0;
   // Resets the connection (HTTP/1.1) or the stream (HTTP/2) at once.
   virtual void abort() = 0;

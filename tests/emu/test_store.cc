@@ -11,6 +11,7 @@
 
 #include "http/oss/crc64.hh"
 #include "http/oss/digest.hh"
+#include "http/oss/xml_render.hh"
 #include "tools/emu/content.hh"
 #include "tools/emu/listing.hh"
 #include "tools/emu/store.hh"
@@ -265,17 +266,22 @@ TEST_CASE("folder store persists odd keys, markers and object-plus-prefix keys")
     REQUIRE(src);
     CHECK(read_all(**src) == "data:" + k);
   }
-  // Persisted: a fresh store over the same folder sees every representable key.
+  // Persisted: a fresh store over the same folder (an emulator restart) sees every key, those
+  // the folder cannot hold included, and lists them like the first one.
   auto again = make_folder_store(dir.path.string());
   REQUIRE(again);
-  CHECK(read_all(**(*again)->open("a")) == "data:a");
-  CHECK(read_all(**(*again)->open("a/")) == "data:a/");
-  CHECK(read_all(**(*again)->open("a/b")) == "data:a/b");
-  CHECK(read_all(**(*again)->open("a/b/c")) == "data:a/b/c");
+  for (const auto& k : keys) {
+    CAPTURE(k);
+    auto src = (*again)->open(k);
+    REQUIRE(src);
+    CHECK(read_all(**src) == "data:" + k);
+  }
+  CHECK(all_keys(**again) == all_keys(**s));
   CHECK(std::filesystem::exists(dir.path / "a/.ossemu-object"));
   for (std::string delim : {"", "/"}) {
     for (std::string prefix : {"", "a", "a/", "LLL"}) {
       check_listing(**s, {prefix, delim, "", 2});
+      check_listing(**again, {prefix, delim, "", 2});
     }
   }
   CHECK((*s)->remove("a/b/c"));
@@ -302,4 +308,138 @@ TEST_CASE("folder ETags are MD5s, for files found on disk and for files written"
   auto c = (*s)->seek("found.txt", true);
   REQUIRE(c->valid());
   CHECK(c->entry().etag == upper_md5("on disk"));
+}
+
+TEST_CASE("folder objects keep content type, user metadata and multipart ETags across restarts") {
+  temp_dir dir;
+  std::ofstream(dir.path / "plain.txt") << "user file";
+  const std::string long_key = std::string(300, 'L') + "/meta";
+  const std::vector<std::string> keys = {
+      "photo.bin", "a", "a/b", "marker/", long_key, "x/../y", ".ossemu/not-the-sidecar",
+      "plain.txt"};
+  {
+    auto s = make_folder_store(dir.path.string());
+    REQUIRE(s);
+    for (const auto& k : keys) {
+      put_input in;
+      in.data = "bytes of " + k;
+      in.content_type = "image/x-test; k=" + k;
+      in.user_meta = {{"owner", "emu " + k}, {"multi\nline", "caf\xC3\xA9 \n %"}};
+      if (k == "photo.bin") {
+        in.type = object_type::multipart;
+        in.etag = "0123456789ABCDEF0123456789ABCDEF-3";
+      }
+      REQUIRE((*s)->put(k, std::move(in)));
+    }
+  }
+  auto s = make_folder_store(dir.path.string());
+  REQUIRE(s);
+  for (const auto& k : keys) {
+    CAPTURE(k);
+    auto m = (*s)->head(k);
+    REQUIRE(m);
+    CHECK(m->content_type == "image/x-test; k=" + k);
+    REQUIRE(m->user_meta.size() == 2);
+    CHECK(m->user_meta[0] == std::pair<std::string, std::string>{"owner", "emu " + k});
+    CHECK(m->user_meta[1].second == "caf\xC3\xA9 \n %");
+    CHECK(read_all(**(*s)->open(k)) == "bytes of " + k);
+  }
+  auto photo = (*s)->head("photo.bin");
+  CHECK(photo->entry.etag == "0123456789ABCDEF0123456789ABCDEF-3");
+  CHECK(photo->entry.type == object_type::multipart);
+  auto listed = all_keys(**s);
+  std::vector<std::string> want = keys;
+  std::sort(want.begin(), want.end());
+  CHECK(listed == want);  // the sidecar itself is never listed
+  auto c = (*s)->seek("photo.bin", true);
+  REQUIRE(c->valid());
+  CHECK(c->entry().etag == "0123456789ABCDEF0123456789ABCDEF-3");
+  CHECK(c->entry().type == object_type::multipart);
+
+  // A file changed behind the emulator's back drops its stale metadata.
+  std::ofstream(dir.path / "plain.txt") << "rewritten by hand, longer";
+  auto changed = (*s)->head("plain.txt");
+  REQUIRE(changed);
+  CHECK(changed->user_meta.empty());
+  CHECK(changed->content_type == "text/plain");
+
+  // Deletes forget the metadata and the sidecar bytes, also across a restart.
+  CHECK((*s)->remove(long_key));
+  CHECK((*s)->remove("photo.bin"));
+  auto after = make_folder_store(dir.path.string());
+  REQUIRE(after);
+  CHECK_FALSE((*after)->head(long_key));
+  CHECK_FALSE((*after)->head("photo.bin"));
+  put(**after, "photo.bin", "plain again");
+  CHECK((*after)->head("photo.bin")->entry.type == object_type::normal);
+  CHECK((*after)->head("photo.bin")->user_meta.empty());
+}
+
+TEST_CASE("listing XML is byte for byte what the DOM renderer writes") {
+  list_page page;
+  const std::vector<std::string> keys = {"plain",
+                                         "a&b<c>d",
+                                         "quote\"apos'",
+                                         "tab\tnl\ncr\r",
+                                         std::string("ctl\x01\x1f", 5),
+                                         "caf\xC3\xA9 +%",
+                                         std::string(1023, 'k')};
+  int64_t mtime = 1702743657;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    object_entry e;
+    e.key = keys[i];
+    e.size = i * 1000003;
+    e.mtime = mtime + static_cast<int64_t>(i / 3);  // runs of equal times, then a change
+    e.etag = i == 2 ? "0123456789ABCDEF0123456789ABCDEF-2" : "D41D8CD98F00B204E9800998ECF8427E";
+    e.type = i == 2 ? object_type::multipart : object_type::normal;
+    page.contents.push_back(e);
+  }
+  page.common_prefixes = {"dir/", "odd&<>/", ""};
+  for (bool v2 : {true, false}) {
+    for (bool url : {false, true}) {
+      for (bool truncated : {false, true}) {
+        for (bool empty : {false, true}) {
+          list_result_head h;
+          h.bucket = "bucket-1";
+          h.prefix = empty ? "" : "pre&fix/";
+          h.delimiter = empty ? "" : "/";
+          h.start_after = empty ? "" : "after<";
+          h.continuation_token = empty ? "" : "token";
+          h.marker = empty ? "" : "mark>";
+          h.next_token = truncated ? "next&" : "";
+          h.max_keys = 7;
+          h.truncated = truncated;
+          h.url_encode = url;
+          list_page p = empty ? list_page{} : page;
+          oss::list_render_input in;
+          in.bucket = h.bucket;
+          in.prefix = h.prefix;
+          in.delimiter = h.delimiter;
+          in.start_after = h.start_after;
+          in.continuation_token = h.continuation_token;
+          in.marker = h.marker;
+          in.next_token = h.next_token;
+          in.max_keys = h.max_keys;
+          in.truncated = h.truncated;
+          in.url_encode = h.url_encode;
+          for (const object_entry& e : p.contents) {
+            oss::object_info o;
+            o.key = e.key;
+            o.size = e.size;
+            o.mtime_sec = e.mtime;
+            o.etag = e.etag;
+            o.object_type = std::string(object_type_name(e.type));
+            in.objects.push_back(o);
+          }
+          in.common_prefixes = p.common_prefixes;
+          CAPTURE(v2);
+          CAPTURE(url);
+          CAPTURE(truncated);
+          CAPTURE(empty);
+          CHECK(render_list_result(h, p, v2) ==
+                (v2 ? oss::render_list_objects_v2(in) : oss::render_list_objects_v1(in)));
+        }
+      }
+    }
+  }
 }

@@ -1,6 +1,7 @@
 // Deterministic synthetic content, ETags and CRCs.
 #include "tools/emu/content.hh"
 
+#include <bit>
 #include <cstring>
 #include <vector>
 
@@ -9,20 +10,33 @@
 namespace ossuring::emu {
 
 void generate_content(uint64_t seed, uint64_t offset, std::span<std::byte> out) {
-  size_t done = 0;
-  uint64_t block = offset / 8;
-  size_t skip = offset % 8;
-  while (done < out.size()) {
+  // Byte i of the stream is byte (i % 8) of splitmix64(seed + i / 8), least significant first.
+  auto block_bytes = [seed](uint64_t block, unsigned char(&bytes)[8]) {
     uint64_t v = splitmix64(seed + block);
-    unsigned char bytes[8];
     for (int i = 0; i < 8; ++i) {
       bytes[i] = static_cast<unsigned char>(v >> (8 * i));
     }
-    size_t n = std::min<size_t>(8 - skip, out.size() - done);
-    std::memcpy(out.data() + done, bytes + skip, n);
-    done += n;
-    skip = 0;
-    ++block;
+  };
+  size_t done = 0;
+  uint64_t block = offset / 8;
+  if (size_t skip = offset % 8; skip != 0) {
+    unsigned char bytes[8];
+    block_bytes(block++, bytes);
+    done = std::min<size_t>(8 - skip, out.size());
+    std::memcpy(out.data(), bytes + skip, done);
+  }
+  // Whole blocks: on a little-endian machine the value's memory image is the byte order.
+  for (; out.size() - done >= 8; done += 8, ++block) {
+    uint64_t v = splitmix64(seed + block);
+    if constexpr (std::endian::native != std::endian::little) {
+      v = __builtin_bswap64(v);
+    }
+    std::memcpy(out.data() + done, &v, 8);
+  }
+  if (done < out.size()) {
+    unsigned char bytes[8];
+    block_bytes(block, bytes);
+    std::memcpy(out.data() + done, bytes, out.size() - done);
   }
 }
 

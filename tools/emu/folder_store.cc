@@ -1,19 +1,20 @@
-// The folder store: objects are regular files under a directory; keys a file system cannot hold
-// live in an in-memory overlay. Encoding (docs/emulator.md): `D/.ossemu-dir-marker` is the
-// object "D/", `D/.ossemu-object` is the object "D" when "D" is also a prefix.
+// The folder store: objects are regular files under a directory. Encoding (docs/emulator.md):
+// `D/.ossemu-dir-marker` is the object "D/", `D/.ossemu-object` is the object "D" when "D" is also
+// a prefix; metadata a file cannot carry, and keys the folder cannot hold, live in the sidecar
+// DIR/.ossemu/ (detail/folder_sidecar.hh), so everything written survives a restart.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
 
 #include "http/oss/crc64.hh"
 #include "tools/emu/content.hh"
+#include "tools/emu/detail/folder_sidecar.hh"
 #include "tools/emu/detail/merge_cursor.hh"
 #include "tools/emu/store.hh"
 
@@ -115,7 +116,8 @@ class snapshot_cursor final : public cursor {
 
 class folder_store final : public store {
  public:
-  explicit folder_store(std::string root) : _root(std::move(root)), _overlay(make_memory_store()) {}
+  folder_store(std::string root, std::unordered_map<std::string, detail::sidecar_record> records)
+      : _root(std::move(root)), _sidecar(_root), _records(std::move(records)) {}
 
   std::unique_ptr<cursor> seek(std::string_view from, bool inclusive) override {
     auto items = snapshot();
@@ -125,13 +127,17 @@ class folder_store final : public store {
       ++it;
     }
     size_t i = static_cast<size_t>(it - items->begin());
-    return detail::merge_cursors(std::make_unique<snapshot_cursor>(std::move(items), i),
-                                 _overlay->seek(from, inclusive), nullptr);
+    return std::make_unique<snapshot_cursor>(std::move(items), i);
   }
 
   result<object_meta> head(std::string_view key) override {
     if (!representable(key)) {
-      return _overlay->head(key);
+      std::lock_guard lock(_mu);
+      auto it = _records.find(std::string(key));
+      if (it == _records.end() || !it->second.in_sidecar) {
+        return make_error(ENOENT, "no such key");
+      }
+      return it->second.meta;
     }
     struct stat st;
     std::string path;
@@ -140,17 +146,30 @@ class folder_store final : public store {
     }
     object_meta m;
     m.entry = entry_for(key, st, &path);
-    m.content_type = content_type_for(key);
+    {
+      std::lock_guard lock(_mu);
+      if (const detail::sidecar_record* r = record_for(key, st)) {
+        m.content_type = r->meta.content_type;
+        m.user_meta = r->meta.user_meta;
+      }
+    }
+    if (m.content_type.empty()) {
+      m.content_type = content_type_for(key);
+    }
     return m;
   }
 
   result<std::shared_ptr<body_source>> open(std::string_view key) override {
-    if (!representable(key)) {
-      return _overlay->open(key);
-    }
     struct stat st;
     std::string path;
-    if (!locate(key, path, st)) {
+    if (!representable(key)) {
+      auto meta = head(key);
+      if (!meta) {
+        return std::move(meta).err();
+      }
+      path = _sidecar.data_path(key);
+      st.st_size = static_cast<off_t>(meta->entry.size);
+    } else if (!locate(key, path, st)) {
       return make_error(ENOENT, "no such key");
     }
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -162,9 +181,6 @@ class folder_store final : public store {
   }
 
   result<uint64_t> crc64(std::string_view key) override {
-    if (!representable(key)) {
-      return _overlay->crc64(key);
-    }
     auto meta = head(key);
     if (!meta) {
       return std::move(meta).err();
@@ -196,10 +212,23 @@ class folder_store final : public store {
   }
 
   result<object_entry> put(std::string_view key, put_input in) override {
-    if (!representable(key)) {
-      return _overlay->put(key, std::move(in));
-    }
+    detail::sidecar_record rec;
+    rec.meta.entry.key = std::string(key);
+    rec.meta.entry.size = in.data.size();
+    rec.meta.entry.etag = in.etag.empty() ? detail::md5_etag(in.data) : std::move(in.etag);
+    rec.meta.entry.type = in.type;
+    rec.meta.content_type = std::move(in.content_type);
+    rec.meta.user_meta = std::move(in.user_meta);
     invalidate();
+    if (!representable(key)) {
+      // Bytes first, then the record that makes them visible.
+      rec.in_sidecar = true;
+      rec.meta.entry.mtime = in.mtime != 0 ? in.mtime : static_cast<int64_t>(::time(nullptr));
+      if (auto s = _sidecar.save_data(key, in.data); !s) {
+        return std::move(s).err();
+      }
+      return commit(std::move(rec));
+    }
     auto parts = components(key);
     bool marker = parts.back().empty();
     if (marker) {
@@ -220,21 +249,28 @@ class folder_store final : public store {
       target += '/';
       target += self_name;  // "a" is also a prefix ("a/b" exists)
     }
-    std::string etag = in.etag.empty() ? detail::md5_etag(in.data) : std::move(in.etag);
-    if (auto s = write_file(target, in.data); !s) {
+    if (auto s = detail::write_file_atomically(target, in.data); !s) {
       return std::move(s).err();
     }
-    _overlay->remove(key);
     if (::stat(target.c_str(), &st) != 0) {
       return errno_error("stat " + target);
     }
-    remember_etag(std::string(key), st, std::move(etag));
-    return entry_for(key, st);
+    rec.meta.entry.mtime = st.st_mtim.tv_sec;
+    rec.file_mtime_ns = mtime_ns(st);
+    return commit(std::move(rec));
   }
 
   bool remove(std::string_view key) override {
     if (!representable(key)) {
-      return _overlay->remove(key);
+      std::lock_guard lock(_mu);
+      auto it = _records.find(std::string(key));
+      if (it == _records.end()) {
+        return false;
+      }
+      _records.erase(it);
+      _items.reset();
+      _sidecar.remove(key);
+      return true;
     }
     struct stat st;
     std::string path;
@@ -245,6 +281,7 @@ class folder_store final : public store {
     if (::unlink(path.c_str()) != 0) {
       return false;
     }
+    forget(key);
     // Prune directories left empty, as a prefix vanishes with its last object.
     std::string dir = path.substr(0, path.rfind('/'));
     while (dir.size() > _root.size() && ::rmdir(dir.c_str()) == 0) {
@@ -259,7 +296,8 @@ class folder_store final : public store {
   }
 
   // A key the folder can hold: non-empty components (a trailing '/' is a marker), none "." or
-  // "..", none longer than NAME_MAX, none using the reserved ".ossemu-" names.
+  // "..", none longer than NAME_MAX, none using the reserved ".ossemu-" names, and not under the
+  // sidecar ".ossemu/".
   static bool representable(std::string_view key) {
     if (key.empty() || key.front() == '/' || key.find('\0') != std::string_view::npos) {
       return false;
@@ -267,6 +305,9 @@ class folder_store final : public store {
     auto parts = components(key);
     if (parts.back().empty()) {
       parts.pop_back();
+    }
+    if (parts.front() == detail::folder_sidecar::dir_name) {
+      return false;
     }
     for (std::string_view p : parts) {
       if (p.empty() || p == "." || p == ".." || p.size() > NAME_MAX ||
@@ -278,6 +319,37 @@ class folder_store final : public store {
   }
 
  private:
+  // Persists the record (the object's metadata) and makes it current.
+  result<object_entry> commit(detail::sidecar_record rec) {
+    if (auto s = _sidecar.save(rec); !s) {
+      return std::move(s).err();
+    }
+    object_entry e = rec.meta.entry;
+    std::lock_guard lock(_mu);
+    _etags.erase(e.key);
+    _records.insert_or_assign(e.key, std::move(rec));
+    _items.reset();
+    return e;
+  }
+
+  void forget(std::string_view key) {
+    std::lock_guard lock(_mu);
+    if (_records.erase(std::string(key)) > 0) {
+      _sidecar.remove(key);
+    }
+  }
+
+  // The record of a folder file, when it still describes the file (same size and mtime). _mu held.
+  const detail::sidecar_record* record_for(std::string_view key, const struct stat& st) const {
+    auto it = _records.find(std::string(key));
+    if (it == _records.end() || it->second.in_sidecar ||
+        it->second.meta.entry.size != static_cast<uint64_t>(st.st_size) ||
+        it->second.file_mtime_ns != mtime_ns(st)) {
+      return nullptr;
+    }
+    return &it->second;
+  }
+
   // Finds the file holding `key` (plain file, self object or marker).
   bool locate(std::string_view key, std::string& path, struct stat& st) const {
     path = _root + '/' + std::string(key);
@@ -316,36 +388,8 @@ class folder_store final : public store {
     return {};
   }
 
-  // Write to a temporary name in the same directory, fsync-free, then rename over the target.
-  static status write_file(const std::string& target, std::string_view data) {
-    static std::atomic<uint64_t> counter{0};
-    std::string tmp = target.substr(0, target.rfind('/') + 1) + ".ossemu-tmp-" +
-                      std::to_string(::getpid()) + "-" + std::to_string(counter++);
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-      return errno_error("create " + tmp);
-    }
-    unique_fd guard(fd);
-    size_t done = 0;
-    while (done < data.size()) {
-      ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-      if (n < 0 && errno == EINTR) {
-        continue;
-      }
-      if (n <= 0) {
-        ::unlink(tmp.c_str());
-        return errno_error("write " + tmp);
-      }
-      done += static_cast<size_t>(n);
-    }
-    if (::rename(tmp.c_str(), target.c_str()) != 0) {
-      ::unlink(tmp.c_str());
-      return errno_error("rename " + tmp);
-    }
-    return {};
-  }
-
-  // ETags are cached per key with the (size, mtime) they belong to: a changed file is rehashed.
+  // ETags of files without a (current) record are cached per key with the (size, mtime) they
+  // belong to: a changed file is rehashed.
   struct etag_record {
     uint64_t size = 0;
     uint64_t mtime_ns = 0;
@@ -360,6 +404,11 @@ class folder_store final : public store {
     e.mtime = st.st_mtim.tv_sec;
     {
       std::lock_guard lock(_mu);
+      if (const detail::sidecar_record* r = record_for(key, st)) {
+        e.etag = r->meta.entry.etag;
+        e.type = r->meta.entry.type;
+        return e;
+      }
       auto it = _etags.find(e.key);
       if (it != _etags.end() && it->second.size == e.size && it->second.mtime_ns == mtime_ns(st)) {
         e.etag = it->second.etag;
@@ -377,14 +426,10 @@ class folder_store final : public store {
         }
       }
     }
-    remember_etag(e.key, st, e.etag);
-    return e;
-  }
-
-  void remember_etag(const std::string& key, const struct stat& st, std::string etag) {
     std::lock_guard lock(_mu);
-    _etags.insert_or_assign(
-        key, etag_record{static_cast<uint64_t>(st.st_size), mtime_ns(st), std::move(etag)});
+    _etags.insert_or_assign(e.key,
+                            etag_record{static_cast<uint64_t>(st.st_size), mtime_ns(st), e.etag});
+    return e;
   }
 
   static std::string content_type_for(std::string_view key) {
@@ -406,6 +451,14 @@ class folder_store final : public store {
     }
     auto items = std::make_shared<std::vector<object_entry>>();
     walk(_root, "", *items);
+    {
+      std::lock_guard lock(_mu);
+      for (const auto& [key, rec] : _records) {
+        if (rec.in_sidecar) {
+          items->push_back(rec.meta.entry);
+        }
+      }
+    }
     std::sort(items->begin(), items->end(),
               [](const object_entry& a, const object_entry& b) { return a.key < b.key; });
     std::lock_guard lock(_mu);
@@ -420,7 +473,8 @@ class folder_store final : public store {
     }
     while (struct dirent* de = ::readdir(d)) {
       std::string_view name = de->d_name;
-      if (name == "." || name == "..") {
+      if (name == "." || name == ".." ||
+          (rel.empty() && name == detail::folder_sidecar::dir_name)) {
         continue;
       }
       std::string path = dir + '/' + std::string(name);
@@ -444,8 +498,11 @@ class folder_store final : public store {
   }
 
   std::string _root;
-  std::shared_ptr<store> _overlay;
+  detail::folder_sidecar _sidecar;
   std::mutex _mu;
+  // Metadata of objects written through the emulator, and every sidecar object; mirrors
+  // DIR/.ossemu/meta.
+  std::unordered_map<std::string, detail::sidecar_record> _records;
   std::shared_ptr<const std::vector<object_entry>> _items;
   std::unordered_map<std::string, std::pair<std::string, uint64_t>> _crc;
   std::unordered_map<std::string, etag_record> _etags;
@@ -461,7 +518,12 @@ result<std::shared_ptr<store>> make_folder_store(std::string dir) {
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     return make_error(ENOTDIR, "bucket folder '" + dir + "' is not a directory");
   }
-  return std::shared_ptr<store>(std::make_shared<folder_store>(std::move(dir)));
+  auto records = detail::folder_sidecar(dir).load();
+  if (!records) {
+    return std::move(records).err();
+  }
+  return std::shared_ptr<store>(
+      std::make_shared<folder_store>(std::move(dir), std::move(*records)));
 }
 
 }  // namespace ossuring::emu

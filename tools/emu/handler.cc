@@ -138,12 +138,21 @@ response handler::error_response(context& c, int status, std::string_view code,
   return r;
 }
 
+const std::string& handler::date_header(int64_t now) {
+  if (now != _date_second) {  // formatted once per second, not per response
+    _date_second = now;
+    _date_text = oss::format_rfc1123(now);
+  }
+  return _date_text;
+}
+
 void handler::finish(context& c, response& r) {
   r.op = c.op;
   r.head = c.req.method == "HEAD";
-  r.headers.set("Server", "ossemu");
-  r.headers.set("Date", oss::format_rfc1123(_wall()));
-  r.headers.set("x-oss-request-id", c.request_id);
+  // Handlers never set these three: add, not set (set scans the whole list).
+  r.headers.add("Server", "ossemu");
+  r.headers.add("Date", date_header(c.now));
+  r.headers.add("x-oss-request-id", c.request_id);
   if (!r.headers.has("content-length")) {
     r.headers.add("Content-Length", std::to_string(r.stream ? r.stream->size() : r.body.size()));
   }
@@ -342,7 +351,7 @@ response handler::list_objects(context& c, bool v2) {
   if (!enc.empty() && enc != "url") {
     return error_response(c, 400, "InvalidArgument", "encoding-type must be url.");
   }
-  oss::list_render_input out;
+  list_result_head out;
   out.bucket = c.bucket;
   out.prefix = p.prefix;
   out.delimiter = p.delimiter;
@@ -368,20 +377,9 @@ response handler::list_objects(context& c, bool v2) {
   if (page.truncated) {
     out.next_token = v2 ? encode_continuation(page.next_marker) : page.next_marker;
   }
-  out.objects.reserve(page.contents.size());
-  for (object_entry& e : page.contents) {
-    oss::object_info o;
-    o.key = std::move(e.key);
-    o.size = e.size;
-    o.mtime_sec = e.mtime;
-    o.etag = std::move(e.etag);
-    o.object_type = std::string(object_type_name(e.type));
-    out.objects.push_back(std::move(o));
-  }
-  out.common_prefixes = std::move(page.common_prefixes);
   response r;
   r.headers.add("Content-Type", "application/xml");
-  r.body = v2 ? oss::render_list_objects_v2(out) : oss::render_list_objects_v1(out);
+  r.body = render_list_result(out, page, v2);
   return r;
 }
 

@@ -101,6 +101,7 @@ class handler {
                           std::string_view string_to_sign = {},
                           std::string_view canonical_request = {});
   void finish(context& c, response& r);
+  const std::string& date_header(int64_t now);
   std::string new_request_id();
   std::string new_upload_id();
   store* find_bucket(std::string_view name);
@@ -114,6 +115,8 @@ class handler {
   std::mutex _mu;  // uploads and id sequence
   std::map<std::string, upload, std::less<>> _uploads;
   uint64_t _sequence = 0;
+  int64_t _date_second = -1;  // the Date header of that second (handle() runs on one thread)
+  std::string _date_text;
 };
 
 }  // namespace ossuring::emu

@@ -1,12 +1,15 @@
 // Listing over a store cursor; a rolled-up common prefix costs one seek past its keys.
 #include "tools/emu/listing.hh"
 
+#include <algorithm>
+
 #include "http/oss/digest.hh"
 
 namespace ossuring::emu {
 
 list_page list_objects(store& s, const list_params& p) {
   list_page page;
+  page.contents.reserve(std::min<size_t>(p.max_keys, 1000));
   size_t count = 0;
   const std::string& marker = p.marker;
   std::unique_ptr<cursor> cur = marker >= p.prefix ? s.seek(marker, false) : s.seek(p.prefix, true);

@@ -12,7 +12,7 @@ namespace ossuring::emu {
 
 namespace {
 constexpr size_t chunk_size = 64 * 1024;
-}
+}  // namespace
 
 http::request_handler http_frontend::make_handler(bool admin) {
   return [this, admin](http::request& req, http::responder& out,
@@ -35,6 +35,21 @@ std::function<task<void>(const http::connection_info&)> http_frontend::on_connec
 
 std::function<void(const http::connection_info&)> http_frontend::on_disconnect() {
   return [this](const http::connection_info& c) { _conn_buckets.erase(c.id); };
+}
+
+std::unique_ptr<std::byte[]> http_frontend::take_buffer() {
+  if (_spare_buffers.empty()) {
+    return std::unique_ptr<std::byte[]>(new std::byte[chunk_size]);
+  }
+  std::unique_ptr<std::byte[]> b = std::move(_spare_buffers.back());
+  _spare_buffers.pop_back();
+  return b;
+}
+
+void http_frontend::return_buffer(std::unique_ptr<std::byte[]> b) {
+  if (b && _spare_buffers.size() < max_spare_buffers) {
+    _spare_buffers.push_back(std::move(b));
+  }
 }
 
 task<void> http_frontend::pace(uint64_t conn_id, size_t bytes) {
@@ -63,9 +78,8 @@ task<void> http_frontend::serve(http::request& req, http::responder& out,
   if (const std::string* cl = r.headers.find("Content-Length")) {
     std::from_chars(cl->data(), cl->data() + cl->size(), announced);
   }
-  http::header_list headers = r.headers;
-  headers.remove("Content-Length");
-  if (!(co_await out.send_head(r.status, headers, announced, r.head)).ok()) {
+  r.headers.remove("Content-Length");
+  if (!(co_await out.send_head(r.status, r.headers, announced, r.head)).ok()) {
     co_return;
   }
   if (r.head) {
@@ -78,17 +92,28 @@ task<void> http_frontend::serve(http::request& req, http::responder& out,
   if (f.kind == fault_kind::reset_after_bytes || f.kind == fault_kind::truncate_body) {
     limit = std::min<uint64_t>(body, f.bytes ? f.bytes : body / 2);
   }
+  // The head goes out before any pause, as a server that answers and then dawdles would send it.
+  bool pauses = r.ttfb.count() > 0 || f.kind == fault_kind::stall || _conn_buckets.contains(c.id) ||
+                _h.fault_model().total_bucket() != nullptr;
+  if (pauses && !(co_await out.flush()).ok()) {
+    co_return;
+  }
   if (r.ttfb.count() > 0) {
     co_await sleep_for(r.ttfb);
   }
   if (f.kind == fault_kind::stall) {
     co_await sleep_for(f.stall.count() > 0 ? f.stall : std::chrono::milliseconds(60000));
   }
-  // Sized to the body (not zero-filled) so a 4 KiB answer does not fault in 64 KiB of pages.
+  // From the spare list: no allocation (or zero-filling) per response.
   std::unique_ptr<std::byte[]> buf;
-  if (r.stream) {
-    buf.reset(new std::byte[std::min<uint64_t>(chunk_size, std::max<uint64_t>(limit, 1))]);
+  if (r.stream && limit > 0) {
+    buf = take_buffer();
   }
+  struct give_back {
+    http_frontend& f;
+    std::unique_ptr<std::byte[]>& b;
+    ~give_back() { f.return_buffer(std::move(b)); }
+  } returned{*this, buf};
   uint64_t sent = 0;
   while (sent < limit) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(chunk_size, limit - sent));

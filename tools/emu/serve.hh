@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <vector>
 
 #include "http/server.hh"
 #include "tools/emu/handler.hh"
@@ -25,9 +26,15 @@ class http_frontend {
   task<void> serve(http::request& req, http::responder& out, const http::connection_info& c,
                    bool admin);
   task<void> pace(uint64_t conn_id, size_t bytes);
+  // Body buffers (64 KiB) are recycled: a fresh one per response cost a large malloc each.
+  std::unique_ptr<std::byte[]> take_buffer();
+  void return_buffer(std::unique_ptr<std::byte[]> b);
+
+  static constexpr size_t max_spare_buffers = 64;
 
   handler& _h;
   std::map<uint64_t, std::unique_ptr<token_bucket>> _conn_buckets;
+  std::vector<std::unique_ptr<std::byte[]>> _spare_buffers;
 };
 
 }  // namespace ossuring::emu

@@ -1,5 +1,5 @@
 // Internal: a cursor merging two sorted cursors (the second wins on equal keys), used by the
-// layered store and by the folder store's overlay for keys a file system cannot hold.
+// layered store (a synthetic bucket's write overlay); also the shared MD5 ETag helper.
 #pragma once
 
 #include <memory>
