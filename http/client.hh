@@ -57,6 +57,9 @@ struct client_stats {
   uint64_t h2_requests = 0;
   uint64_t bytes_received = 0;
   uint64_t bytes_sent = 0;
+  uint64_t tls_sessions_resumed = 0;  // TLS handshakes that resumed a cached session
+  uint64_t h2_pings_sent = 0;         // keep-alive PINGs on idle HTTP/2 connections
+  uint64_t h2_ping_acks = 0;          // PING acknowledgements received
 };
 
 class client {

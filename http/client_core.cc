@@ -29,6 +29,9 @@ task<result<std::unique_ptr<byte_stream>>> client_core::connect(abort_source* ab
     co_return peer_error(e.code, "TLS handshake: " + e.message);
   }
   ++stats.connections_opened;
+  if (s->session_reused()) {
+    ++stats.tls_sessions_resumed;
+  }
   co_return s;
 }
 

@@ -256,7 +256,10 @@ status h2_pool::adopt(std::unique_ptr<byte_stream> s) {
     raw->goaway = true;
     notify();
   };
-  o.events.on_ping_ack = [raw] { raw->ping_outstanding = false; };
+  o.events.on_ping_ack = [this, raw] {
+    raw->ping_outstanding = false;
+    ++_core.stats.h2_ping_acks;
+  };
   o.events.on_settings = [this] { notify(); };
   auto sess = h2_client_session::create(std::move(o));
   if (!sess.ok()) {
@@ -366,6 +369,7 @@ void h2_pool::tick(std::chrono::nanoseconds period) {
       connection_ended(*c, _core.peer_error(ETIMEDOUT, "http2: PING unanswered"));
     } else if (!c->ping_outstanding && now - c->last_read >= period) {
       if (c->sess->ping().ok()) {
+        ++_core.stats.h2_pings_sent;
         c->ping_outstanding = true;
         c->ping_sent = now;
         c->kick();

@@ -40,6 +40,8 @@ class byte_stream {
   // Negotiated ALPN ("h2", "http/1.1") or "" (clear text, or none negotiated).
   std::string alpn() const { return _tls ? std::string(_tls->alpn()) : std::string(); }
   bool is_tls() const { return _tls != nullptr; }
+  // TLS: the handshake resumed a cached session.
+  bool session_reused() const { return _tls && _tls->session_reused(); }
   int fd() const { return _fd.get(); }
   uint64_t bytes_read() const { return _bytes_read; }
   uint64_t bytes_written() const { return _bytes_written; }

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +19,26 @@ sha1_digest hmac_sha1(std::string_view key, std::string_view data);
 sha256_digest hmac_sha256(std::string_view key, std::string_view data);
 sha256_digest sha256(std::string_view data);
 md5_digest md5(std::string_view data);
+
+namespace detail {
+struct mac_ctx_free {
+  void operator()(void* ctx) const;
+};
+}  // namespace detail
+
+// An HMAC key prepared once (the padded key hashed into the context) and reused for many
+// messages, so a signature costs only the message's hashing. Not thread-safe: one per thread.
+template <size_t N>  // 20: HMAC-SHA1, 32: HMAC-SHA256
+class hmac_key {
+ public:
+  explicit hmac_key(std::string_view key);
+  std::array<uint8_t, N> operator()(std::string_view data) const;
+
+ private:
+  std::unique_ptr<void, detail::mac_ctx_free> _ctx;
+};
+extern template class hmac_key<20>;
+extern template class hmac_key<32>;
 
 std::string hex_lower(const uint8_t* data, size_t len);
 template <size_t N>

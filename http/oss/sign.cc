@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 
 #include "http/oss/digest.hh"
 #include "http/oss/time.hh"
@@ -76,42 +77,89 @@ std::string_view trim(std::string_view v) {
   return v;
 }
 
+char lower_char(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
 std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
+    c = lower_char(c);
   }
   return out;
+}
+
+void append_lower(std::string& out, std::string_view s) {
+  for (char c : s) {
+    out += lower_char(c);
+  }
 }
 
 bool starts_with_x_oss(std::string_view lname) {
   return lname.starts_with("x-oss-");
 }
 
+// Case-insensitive "x-oss-" prefix test on a header name as sent.
+bool is_x_oss_header(std::string_view name) {
+  return name.size() >= 6 && http::iequals(name.substr(0, 6), "x-oss-");
+}
+
+// Orders names as their lower-case forms would sort.
+bool lower_less(std::string_view a, std::string_view b) {
+  size_t n = std::min(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    char x = lower_char(a[i]);
+    char y = lower_char(b[i]);
+    if (x != y) {
+      return static_cast<unsigned char>(x) < static_cast<unsigned char>(y);
+    }
+  }
+  return a.size() < b.size();
+}
+
 std::string_view header_value(const signing_input& in, std::string_view name) {
   return in.headers ? in.headers->get(name) : std::string_view();
 }
 
-// Lower-cased name -> trimmed value, sorted by name; the first of duplicate headers wins.
-std::vector<std::pair<std::string, std::string>> collect_headers(
-    const signing_input& in, const std::vector<std::string>& extra) {
-  std::vector<std::pair<std::string, std::string>> out;
+// A header to sign: name as sent (lower-cased when written out) and trimmed value, both views
+// into the request's header list.
+struct signed_header {
+  std::string_view name;
+  std::string_view value;
+};
+
+// The signed headers sorted by lower-cased name; the first of duplicate headers wins. Views
+// only, so signing copies no header.
+template <class Wanted>
+std::vector<signed_header> collect_headers(const signing_input& in, Wanted wanted) {
+  std::vector<signed_header> out;
   if (in.headers == nullptr) {
     return out;
   }
+  out.reserve(in.headers->size());
   for (const http::header& h : *in.headers) {
-    std::string name = lower(h.name);
-    bool wanted =
-        starts_with_x_oss(name) || std::find(extra.begin(), extra.end(), name) != extra.end();
-    bool seen = std::any_of(out.begin(), out.end(), [&](const auto& p) { return p.first == name; });
-    if (wanted && !seen) {
-      out.emplace_back(std::move(name), std::string(trim(h.value)));
+    if (wanted(std::string_view(h.name))) {
+      out.push_back({h.name, trim(h.value)});
     }
   }
-  std::sort(out.begin(), out.end());
+  std::stable_sort(out.begin(), out.end(), [](const signed_header& a, const signed_header& b) {
+    return lower_less(a.name, b.name);
+  });
+  out.erase(std::unique(out.begin(), out.end(),
+                        [](const signed_header& a, const signed_header& b) {
+                          return http::iequals(a.name, b.name);
+                        }),
+            out.end());
   return out;
+}
+
+void append_headers(std::string& s, const std::vector<signed_header>& headers) {
+  for (const signed_header& h : headers) {
+    append_lower(s, h.name);
+    s += ':';
+    s += h.value;
+    s += '\n';
+  }
 }
 
 std::string resource_path(const signing_input& in) {
@@ -137,6 +185,7 @@ bool v1_is_signed_subresource(std::string_view name) {
 
 std::string v1_string_to_sign(const signing_input& in) {
   std::string s;
+  s.reserve(256);
   s += in.method;
   s += '\n';
   s += trim(header_value(in, "content-md5"));
@@ -149,12 +198,7 @@ std::string v1_string_to_sign(const signing_input& in) {
   }
   s += date;
   s += '\n';
-  for (const auto& [name, value] : collect_headers(in, {})) {
-    s += name;
-    s += ':';
-    s += value;
-    s += '\n';
-  }
+  append_headers(s, collect_headers(in, is_x_oss_header));
   s += resource_path(in);
   std::vector<const std::pair<std::string, std::string>*> signed_params;
   for (const auto& p : in.query) {
@@ -177,8 +221,80 @@ std::string v1_string_to_sign(const signing_input& in) {
   return s;
 }
 
+namespace {
+
+// The prepared HMAC keys of the last few secrets (V1) and derived V4 signing keys, per thread
+// (each reactor is one thread, so no lock). A request then pays for one HMAC of its
+// string-to-sign; the V4 key derivation (four HMACs) runs once per secret, day and region.
+// Replacement is round-robin: a thread normally signs with one key, rarely with a handful.
+template <class Id, class Key>
+class key_cache {
+ public:
+  // The key whose id satisfies `matches`, else a new one (`make_id()`, `make_key()`) in place
+  // of the oldest. Lookups allocate nothing.
+  template <class Matches, class MakeId, class MakeKey>
+  const Key& get(Matches matches, MakeId make_id, MakeKey make_key) {
+    for (entry& e : _entries) {
+      if (e.key && matches(e.id)) {
+        return *e.key;
+      }
+    }
+    entry& e = _entries[_next];
+    _next = (_next + 1) % _entries.size();
+    e.key.reset();
+    e.key.emplace(make_key());
+    e.id = make_id();
+    return *e.key;
+  }
+
+ private:
+  struct entry {
+    Id id;
+    std::optional<Key> key;
+  };
+  std::array<entry, 4> _entries;
+  size_t _next = 0;
+};
+
+struct v4_key_id {
+  std::string secret;
+  std::string date8;
+  std::string region;
+};
+
+const hmac_key<20>& v1_key(std::string_view secret) {
+  thread_local key_cache<std::string, hmac_key<20>> cache;
+  return cache.get([&](const std::string& id) { return id == secret; },
+                   [&] { return std::string(secret); }, [&] { return hmac_key<20>(secret); });
+}
+
+const hmac_key<32>& v4_signing_key(std::string_view secret, std::string_view date8,
+                                   std::string_view region) {
+  thread_local key_cache<v4_key_id, hmac_key<32>> cache;
+  auto matches = [&](const v4_key_id& id) {
+    return id.date8 == date8 && id.region == region && id.secret == secret;
+  };
+  auto make_id = [&] {
+    return v4_key_id{std::string(secret), std::string(date8), std::string(region)};
+  };
+  return cache.get(matches, make_id, [&] {
+    auto as_view = [](const sha256_digest& d) {
+      return std::string_view(reinterpret_cast<const char*>(d.data()), d.size());
+    };
+    std::string k0 = "aliyun_v4";
+    k0 += secret;
+    sha256_digest k_date = hmac_sha256(k0, date8);
+    sha256_digest k_region = hmac_sha256(as_view(k_date), region);
+    sha256_digest k_service = hmac_sha256(as_view(k_region), "oss");
+    sha256_digest k_signing = hmac_sha256(as_view(k_service), "aliyun_v4_request");
+    return hmac_key<32>(as_view(k_signing));
+  });
+}
+
+}  // namespace
+
 std::string v1_signature(std::string_view secret, std::string_view string_to_sign) {
-  return base64_encode(hmac_sha1(secret, string_to_sign));
+  return base64_encode(v1_key(secret)(string_to_sign));
 }
 
 std::vector<std::string> v4_normalize_additional_headers(const std::vector<std::string>& names) {
@@ -199,6 +315,7 @@ std::vector<std::string> v4_normalize_additional_headers(const std::vector<std::
 std::string v4_canonical_request(const signing_input& in,
                                  const std::vector<std::string>& additional_headers) {
   std::string s;
+  s.reserve(512);
   s += in.method;
   s += '\n';
   s += uri_encode_path(resource_path(in));
@@ -226,20 +343,19 @@ std::string v4_canonical_request(const signing_input& in,
 
   // Additional headers absent from the request are neither signed nor listed.
   std::vector<std::string> extra;
-  for (const std::string& name : v4_normalize_additional_headers(additional_headers)) {
-    if (in.headers != nullptr && in.headers->has(name)) {
-      extra.push_back(name);
+  if (!additional_headers.empty()) {
+    for (const std::string& name : v4_normalize_additional_headers(additional_headers)) {
+      if (in.headers != nullptr && in.headers->has(name)) {
+        extra.push_back(name);
+      }
     }
   }
-  std::vector<std::string> signed_names = extra;
-  signed_names.push_back("content-type");
-  signed_names.push_back("content-md5");
-  for (const auto& [name, value] : collect_headers(in, signed_names)) {
-    s += name;
-    s += ':';
-    s += value;
-    s += '\n';
-  }
+  append_headers(s, collect_headers(in, [&](std::string_view name) {
+                   return is_x_oss_header(name) || http::iequals(name, "content-type") ||
+                          http::iequals(name, "content-md5") ||
+                          std::any_of(extra.begin(), extra.end(),
+                                      [&](const std::string& e) { return http::iequals(name, e); });
+                 }));
   s += '\n';
   for (size_t i = 0; i < extra.size(); ++i) {
     if (i != 0) {
@@ -256,6 +372,7 @@ std::string v4_canonical_request(const signing_input& in,
 std::string v4_string_to_sign(std::string_view canonical_request, std::string_view x_oss_date,
                               std::string_view region) {
   std::string s;
+  s.reserve(v4_algorithm.size() + x_oss_date.size() + region.size() + 112);
   s += v4_algorithm;
   s += '\n';
   s += x_oss_date;
@@ -270,16 +387,7 @@ std::string v4_string_to_sign(std::string_view canonical_request, std::string_vi
 
 std::string v4_signature(std::string_view secret, std::string_view date8, std::string_view region,
                          std::string_view string_to_sign) {
-  auto as_view = [](const sha256_digest& d) {
-    return std::string_view(reinterpret_cast<const char*>(d.data()), d.size());
-  };
-  std::string k0 = "aliyun_v4";
-  k0 += secret;
-  sha256_digest k_date = hmac_sha256(k0, date8);
-  sha256_digest k_region = hmac_sha256(as_view(k_date), region);
-  sha256_digest k_service = hmac_sha256(as_view(k_region), "oss");
-  sha256_digest k_signing = hmac_sha256(as_view(k_service), "aliyun_v4_request");
-  return hex_lower(hmac_sha256(as_view(k_signing), string_to_sign));
+  return hex_lower(v4_signing_key(secret, date8, region)(string_to_sign));
 }
 
 void sign_request_v1(http::request& req, signing_input in, const credentials& creds, time_t now) {
@@ -291,8 +399,14 @@ void sign_request_v1(http::request& req, signing_input in, const credentials& cr
   }
   in.headers = &req.headers;
   std::string sts = v1_string_to_sign(in);
-  req.headers.set("Authorization",
-                  "OSS " + creds.access_key_id + ":" + v1_signature(creds.access_key_secret, sts));
+  std::string sig = v1_signature(creds.access_key_secret, sts);
+  std::string auth;
+  auth.reserve(5 + creds.access_key_id.size() + sig.size());
+  auth += "OSS ";
+  auth += creds.access_key_id;
+  auth += ':';
+  auth += sig;
+  req.headers.set("Authorization", std::move(auth));
 }
 
 void sign_request_v4(http::request& req, signing_input in, const credentials& creds,
@@ -306,26 +420,39 @@ void sign_request_v4(http::request& req, signing_input in, const credentials& cr
   }
   in.headers = &req.headers;
   std::vector<std::string> extra;
-  for (const std::string& name : v4_normalize_additional_headers(additional_headers)) {
-    if (req.headers.has(name)) {
-      extra.push_back(name);
+  if (!additional_headers.empty()) {
+    for (const std::string& name : v4_normalize_additional_headers(additional_headers)) {
+      if (req.headers.has(name)) {
+        extra.push_back(name);
+      }
     }
   }
   std::string canonical = v4_canonical_request(in, extra);
-  std::string date8 = date.substr(0, 8);
+  std::string_view date8 = std::string_view(date).substr(0, 8);
   std::string sig = v4_signature(creds.access_key_secret, date8, region,
                                  v4_string_to_sign(canonical, date, region));
-  std::string auth(v4_algorithm);
-  auth += " Credential=" + creds.access_key_id + "/" + date8 + "/" + std::string(region) +
-          "/oss/aliyun_v4_request,";
+  std::string auth;
+  auth.reserve(v4_algorithm.size() + creds.access_key_id.size() + region.size() + sig.size() + 64);
+  auth += v4_algorithm;
+  auth += " Credential=";
+  auth += creds.access_key_id;
+  auth += '/';
+  auth += date8;
+  auth += '/';
+  auth += region;
+  auth += "/oss/aliyun_v4_request,";
   if (!extra.empty()) {
     auth += "AdditionalHeaders=";
     for (size_t i = 0; i < extra.size(); ++i) {
-      auth += (i ? ";" : "") + extra[i];
+      if (i != 0) {
+        auth += ';';
+      }
+      auth += extra[i];
     }
     auth += ',';
   }
-  auth += "Signature=" + sig;
+  auth += "Signature=";
+  auth += sig;
   req.headers.set("Authorization", std::move(auth));
 }
 

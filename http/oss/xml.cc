@@ -1,6 +1,7 @@
 // OSS XML bodies read with pugixml: strict about numbers, booleans and URL-encoding.
 #include "http/oss/xml.hh"
 
+#include <algorithm>
 #include <charconv>
 #include <pugixml.hpp>
 
@@ -17,16 +18,28 @@ error bad_xml(std::string_view what) {
   return make_error(EIO, "malformed OSS response: " + std::string(what));
 }
 
-// No end-of-line normalisation: a key holding '\r' must come back as it was.
-constexpr unsigned parse_flags = pugi::parse_default & ~pugi::parse_eol;
+// No end-of-line normalisation: a key holding '\r' must come back as it was. Text is kept in
+// its element (embed_pcdata) rather than in a child node: half the nodes for a listing, and
+// xml_text reads either form.
+constexpr unsigned parse_flags =
+    (pugi::parse_default & ~pugi::parse_eol) | pugi::parse_embed_pcdata;
 
-// Parses `xml` and returns its root element, which must be named `root`.
-result<pugi::xml_node> load(pugi::xml_document& doc, std::string_view xml, const char* root) {
+// Parses `xml` and returns its root element, which must be named `root`. With `in_place`, the
+// parser works inside `xml` (which it overwrites) instead of a copy.
+result<pugi::xml_node> load(pugi::xml_document& doc, std::string_view xml, const char* root,
+                            char* in_place = nullptr) {
   if (xml.size() > max_xml_body) {
     return bad_xml("body of " + std::to_string(xml.size()) + " bytes is too large");
   }
+  // XML has no NUL character, and pugixml takes one for the end of input: in place, with the
+  // buffer's real last byte '>', it would accept a document cut short at the NUL.
+  if (size_t nul = xml.find('\0'); nul != std::string_view::npos) {
+    return bad_xml("NUL byte at offset " + std::to_string(nul));
+  }
   pugi::xml_parse_result r =
-      doc.load_buffer(xml.data(), xml.size(), parse_flags, pugi::encoding_utf8);
+      in_place != nullptr
+          ? doc.load_buffer_inplace(in_place, xml.size(), parse_flags, pugi::encoding_utf8)
+          : doc.load_buffer(xml.data(), xml.size(), parse_flags, pugi::encoding_utf8);
   if (!r) {
     return bad_xml(std::string(r.description()) + " at offset " + std::to_string(r.offset));
   }
@@ -41,15 +54,26 @@ std::string_view text(pugi::xml_node parent, const char* name) {
   return parent.child(name).text().get();
 }
 
-result<std::string> maybe_decode(std::string_view v, bool url, const char* field) {
-  if (!url) {
-    return std::string(v);
+// Decodes into `out` (reusing its storage); keys without escapes are copied as they are.
+status decode_into(std::string& out, std::string_view v, bool url, const char* field) {
+  if (!url || std::none_of(v.begin(), v.end(), [](char c) { return c == '%' || c == '+'; })) {
+    out.assign(v);
+    return {};
   }
   auto d = uri_decode(v, true);
   if (!d) {
     return bad_xml(std::string("bad URL-encoding in ") + field + ": " + d.err().message);
   }
-  return d;
+  out = std::move(*d);
+  return {};
+}
+
+result<std::string> maybe_decode(std::string_view v, bool url, const char* field) {
+  std::string out;
+  if (status s = decode_into(out, v, url, field); !s) {
+    return std::move(s).err();
+  }
+  return out;
 }
 
 result<uint64_t> parse_u64(std::string_view v, const char* field) {
@@ -71,23 +95,68 @@ result<bool> parse_bool(std::string_view v, const char* field) {
   return bad_xml(std::string("invalid ") + field + " \"" + std::string(v.substr(0, 32)) + "\"");
 }
 
-result<object_info> parse_contents(pugi::xml_node c, bool url) {
-  object_info info;
-  auto key = maybe_decode(text(c, "Key"), url, "Key");
-  if (!key) {
-    return std::move(key).err();
+// name == want, for a NUL-terminated element name; inlined against each literal (a listing
+// compares ~10 names per key).
+inline bool named(const char* name, std::string_view want) {
+  for (char c : want) {
+    if (*name++ != c) {
+      return false;  // also stops at the name's NUL
+    }
   }
-  if (key->empty()) {
+  return *name == '\0';
+}
+
+// One <Contents>: its children are walked once (a child(name) lookup per field would rescan
+// them for each). The first of duplicate fields counts, as child(name) would have it.
+status parse_contents(pugi::xml_node c, bool url, object_info& info) {
+  const char* key = nullptr;
+  const char* size = nullptr;
+  const char* last_modified = nullptr;
+  const char* etag = nullptr;
+  const char* type = nullptr;
+  const char* storage_class = nullptr;
+  for (pugi::xml_node f = c.first_child(); f; f = f.next_sibling()) {
+    if (f.type() != pugi::node_element) {
+      continue;
+    }
+    const char* n = f.name();
+    const char** slot = nullptr;
+    switch (n[0]) {
+      case 'K':
+        slot = named(n, "Key") ? &key : nullptr;
+        break;
+      case 'S':
+        slot = named(n, "Size") ? &size : named(n, "StorageClass") ? &storage_class : nullptr;
+        break;
+      case 'L':
+        slot = named(n, "LastModified") ? &last_modified : nullptr;
+        break;
+      case 'E':
+        slot = named(n, "ETag") ? &etag : nullptr;
+        break;
+      case 'T':
+        slot = named(n, "Type") ? &type : nullptr;
+        break;
+      default:
+        break;
+    }
+    if (slot != nullptr && *slot == nullptr) {
+      *slot = f.text().get();
+    }
+  }
+  auto view = [](const char* v) { return v != nullptr ? std::string_view(v) : std::string_view(); };
+  if (status s = decode_into(info.key, view(key), url, "Key"); !s) {
+    return s;
+  }
+  if (info.key.empty()) {
     return bad_xml("Contents without Key");
   }
-  info.key = std::move(*key);
-  auto size = parse_u64(text(c, "Size"), "Size");
-  if (!size) {
-    return std::move(size).err();
+  auto n = parse_u64(view(size), "Size");
+  if (!n) {
+    return std::move(n).err();
   }
-  info.size = *size;
-  std::string_view lm = text(c, "LastModified");
-  if (!lm.empty()) {
+  info.size = *n;
+  if (std::string_view lm = view(last_modified); !lm.empty()) {
     auto t = parse_iso8601(lm);
     if (!t) {
       return bad_xml("invalid LastModified of " + info.key);
@@ -95,10 +164,10 @@ result<object_info> parse_contents(pugi::xml_node c, bool url) {
     info.mtime_sec = t->sec;
     info.mtime_nsec = t->nsec;
   }
-  info.etag = std::string(strip_etag_quotes(text(c, "ETag")));
-  info.object_type = std::string(text(c, "Type"));
-  info.storage_class = std::string(text(c, "StorageClass"));
-  return info;
+  info.etag.assign(strip_etag_quotes(view(etag)));
+  info.object_type.assign(view(type));
+  info.storage_class.assign(view(storage_class));
+  return {};
 }
 
 // The parts V1 and V2 listings share: Contents, CommonPrefixes, IsTruncated.
@@ -108,19 +177,34 @@ status parse_listing_body(pugi::xml_node root, bool url, list_page& page) {
     return std::move(truncated).err();
   }
   page.truncated = *truncated;
-  for (pugi::xml_node c : root.children("Contents")) {
-    auto info = parse_contents(c, url);
-    if (!info) {
-      return std::move(info).err();
+  // Counted first so the page's vectors are allocated once, at their final size.
+  size_t objects = 0;
+  size_t prefixes = 0;
+  for (pugi::xml_node c = root.first_child(); c; c = c.next_sibling()) {
+    const char* n = c.name();
+    if (n[0] == 'C') {
+      objects += named(n, "Contents");
+      prefixes += named(n, "CommonPrefixes");
     }
-    page.objects.push_back(std::move(*info));
   }
-  for (pugi::xml_node cp : root.children("CommonPrefixes")) {
-    auto p = maybe_decode(text(cp, "Prefix"), url, "CommonPrefixes/Prefix");
-    if (!p) {
-      return std::move(p).err();
+  page.objects.reserve(objects);
+  page.common_prefixes.reserve(prefixes);
+  for (pugi::xml_node c = root.first_child(); c; c = c.next_sibling()) {
+    const char* n = c.name();
+    if (n[0] != 'C') {
+      continue;
     }
-    page.common_prefixes.push_back(std::move(*p));
+    if (named(n, "Contents")) {
+      if (status s = parse_contents(c, url, page.objects.emplace_back()); !s) {
+        return s;
+      }
+    } else if (named(n, "CommonPrefixes")) {
+      if (status s = decode_into(page.common_prefixes.emplace_back(), text(c, "Prefix"), url,
+                                 "CommonPrefixes/Prefix");
+          !s) {
+        return s;
+      }
+    }
   }
   return {};
 }
@@ -138,9 +222,11 @@ std::string_view strip_etag_quotes(std::string_view etag) {
   return etag;
 }
 
-result<list_page> parse_list_objects_v2(std::string_view xml) {
+namespace {
+
+result<list_page> parse_v2(std::string_view xml, char* in_place) {
   pugi::xml_document doc;
-  auto root = load(doc, xml, "ListBucketResult");
+  auto root = load(doc, xml, "ListBucketResult", in_place);
   if (!root) {
     return std::move(root).err();
   }
@@ -160,9 +246,9 @@ result<list_page> parse_list_objects_v2(std::string_view xml) {
   return page;
 }
 
-result<list_page> parse_list_objects_v1(std::string_view xml) {
+result<list_page> parse_v1(std::string_view xml, char* in_place) {
   pugi::xml_document doc;
-  auto root = load(doc, xml, "ListBucketResult");
+  auto root = load(doc, xml, "ListBucketResult", in_place);
   if (!root) {
     return std::move(root).err();
   }
@@ -189,6 +275,24 @@ result<list_page> parse_list_objects_v1(std::string_view xml) {
     page.next_continuation_token = std::move(last);
   }
   return page;
+}
+
+}  // namespace
+
+result<list_page> parse_list_objects_v2(std::string_view xml) {
+  return parse_v2(xml, nullptr);
+}
+
+result<list_page> parse_list_objects_v2_in_place(std::string& xml) {
+  return parse_v2(xml, xml.data());
+}
+
+result<list_page> parse_list_objects_v1(std::string_view xml) {
+  return parse_v1(xml, nullptr);
+}
+
+result<list_page> parse_list_objects_v1_in_place(std::string& xml) {
+  return parse_v1(xml, xml.data());
 }
 
 result<oss_error_info> parse_error_body(std::string_view xml) {

@@ -21,6 +21,10 @@ result<list_page> parse_list_objects_v2(std::string_view xml);
 // ListObjects (V1). next_continuation_token carries the marker for the next page: NextMarker, or
 // when a truncated page omits it (no delimiter), the last key listed.
 result<list_page> parse_list_objects_v1(std::string_view xml);
+// The same, parsing inside `xml` instead of a copy of it (a 1,000-key page is ~200 KB); `xml`
+// is overwritten.
+result<list_page> parse_list_objects_v2_in_place(std::string& xml);
+result<list_page> parse_list_objects_v1_in_place(std::string& xml);
 
 // The parts of an <Error> body.
 struct oss_error_info {

@@ -413,6 +413,28 @@ TEST_CASE("connections idle for longer than idle_timeout are closed and replaced
   }
 }
 
+TEST_CASE("an idle HTTP/2 connection sends keep-alive PINGs, the server answers, and it stays") {
+  with_server(nullptr, [](test_env& env) -> task<void> {
+    client_options o = options("2");
+    o.idle_timeout = 2s;  // the keep-alive period is a quarter of it: 500 ms
+    auto c = make_client(env.ep(false), o);
+    REQUIRE((co_await get(*c, "/size/10")).ok());
+    CHECK(c->stats().h2_pings_sent == 0);
+    for (int i = 0; i < 36 && c->stats().h2_ping_acks == 0; ++i) {
+      co_await sleep_for(50ms);
+    }
+    CHECK(c->stats().h2_pings_sent >= 1);
+    CHECK(c->stats().h2_ping_acks >= 1);
+    // Answered PINGs keep the connection: the next request reuses it.
+    result<response> r = co_await get(*c, "/size/10");
+    REQUIRE(r.ok());
+    CHECK(matches_pattern(r->body, 10));
+    CHECK(env.srv->connections_accepted() == 1);
+    CHECK(c->stats().connections_opened == 1);
+    co_await c->close();
+  });
+}
+
 TEST_CASE("a connection the server closed while idle is not reused") {
   with_server(nullptr, [](test_env& env) -> task<void> {
     auto c = make_client(env.ep(false), options("1.1"));

@@ -36,16 +36,21 @@ TEST_CASE("without an endpoint the region's public endpoint is used; without eit
   CHECK(ep->port == 443);
 }
 
-TEST_CASE("oss_config carries bucket, addressing, signing, attempts and the shared limiter") {
+TEST_CASE(
+    "oss_config carries bucket, addressing, signing, attempts, timeout and the shared limiter") {
   mount_config cfg;
   cfg.bucket = "b";
   cfg.endpoint = "http://127.0.0.1:9000";
   cfg.path_style = true;
   cfg.sign_version = "v1";
   cfg.retries = 5;
+  cfg.request_timeout_ms = 1234;
   auto ep = resolve_endpoint(cfg);
   REQUIRE(ep.ok());
   oss::client_config c = oss_config(cfg, *ep);
+  // --request-timeout bounds each whole attempt, and is the first-byte and stall period too.
+  CHECK(c.request_timeout == std::chrono::milliseconds(1234));
+  CHECK(http_options(cfg).first_byte_timeout == std::chrono::milliseconds(1234));
   CHECK(c.bucket == "b");
   CHECK(c.path_style);
   CHECK(c.sign_version == 1);

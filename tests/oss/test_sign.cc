@@ -1,6 +1,7 @@
 // Unit tests of OSS V1/V4 signing against the official SDK vectors, and Authorization parsing.
 #include <doctest/doctest.h>
 
+#include "http/oss/digest.hh"
 #include "http/oss/sign.hh"
 
 using namespace ossuring;
@@ -161,6 +162,54 @@ TEST_CASE("v4 pieces compose into the signature a server recomputes") {
   std::string sts = v4_string_to_sign(canonical, req.headers.get("x-oss-date"), auth->region);
   CHECK(v4_signature("sk", auth->date8, auth->region, sts) == auth->signature);
   CHECK(v4_signature("wrong", auth->date8, auth->region, sts) != auth->signature);
+}
+
+TEST_CASE("a prepared HMAC key gives the one-shot HMAC for message after message") {
+  hmac_key<32> k256("key");
+  hmac_key<20> k1("key");
+  hmac_key<32> empty_key("");
+  for (std::string msg : {"", "The quick brown fox jumps over the lazy dog", "", "abc"}) {
+    CHECK(k256(msg) == hmac_sha256("key", msg));
+    CHECK(k1(msg) == hmac_sha1("key", msg));
+    CHECK(empty_key(msg) == hmac_sha256("", msg));
+  }
+  // RFC 2104 / Wikipedia vector.
+  CHECK(hex_lower(k256("The quick brown fox jumps over the lazy dog")) ==
+        "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8");
+}
+
+TEST_CASE("v4 signatures follow the secret, day and region when signing keys are reused") {
+  auto derived = [](std::string secret, std::string date8, std::string region,
+                    std::string_view sts) {
+    auto view = [](const sha256_digest& d) {
+      return std::string_view(reinterpret_cast<const char*>(d.data()), d.size());
+    };
+    sha256_digest k = hmac_sha256("aliyun_v4" + secret, date8);
+    k = hmac_sha256(view(k), region);
+    k = hmac_sha256(view(k), "oss");
+    k = hmac_sha256(view(k), "aliyun_v4_request");
+    return hex_lower(hmac_sha256(view(k), sts));
+  };
+  // More distinct keys than any cache would hold, visited twice in different orders.
+  std::vector<std::array<std::string, 3>> keys;
+  for (std::string secret : {"sk", "sk2", "a-much-longer-secret-than-sso-holds"}) {
+    for (std::string date : {"20231216", "20231217"}) {
+      for (std::string region : {"cn-hangzhou", "us-east-1"}) {
+        keys.push_back({secret, date, region});
+      }
+    }
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const auto& [secret, date, region] = keys[round == 0 ? i : keys.size() - 1 - i];
+      std::string sts = "string to sign " + std::to_string(i);
+      CHECK(v4_signature(secret, date, region, sts) == derived(secret, date, region, sts));
+      CHECK(v4_signature(secret, date, region, sts) == derived(secret, date, region, sts));
+    }
+  }
+  for (std::string secret : {"s1", "s2", "s3", "s4", "s5", "s1", "s5"}) {
+    CHECK(v1_signature(secret, "sts") == base64_encode(hmac_sha1(secret, "sts")));
+  }
 }
 
 TEST_CASE("v4 additional header names are lower-cased, deduplicated and sorted") {

@@ -62,6 +62,52 @@ TEST_CASE("ListObjectsV2 pages are parsed and URL-decoded") {
   CHECK(page->common_prefixes == std::vector<std::string>{"a/b c/sub/"});
 }
 
+TEST_CASE("listings parsed in place equal listings parsed from a copy") {
+  std::string buffer = v2_page;
+  auto copy = parse_list_objects_v2(v2_page);
+  auto in_place = parse_list_objects_v2_in_place(buffer);
+  REQUIRE(copy);
+  REQUIRE(in_place);
+  REQUIRE(in_place->objects.size() == copy->objects.size());
+  for (size_t i = 0; i < copy->objects.size(); ++i) {
+    CHECK(in_place->objects[i].key == copy->objects[i].key);
+    CHECK(in_place->objects[i].etag == copy->objects[i].etag);
+    CHECK(in_place->objects[i].mtime_sec == copy->objects[i].mtime_sec);
+  }
+  CHECK(in_place->common_prefixes == copy->common_prefixes);
+  CHECK(in_place->next_continuation_token == copy->next_continuation_token);
+  std::string bad = "<ListBucketResult><IsTruncated>maybe</IsTruncated></ListBucketResult>";
+  CHECK_FALSE(parse_list_objects_v1_in_place(bad));
+}
+
+TEST_CASE("a NUL byte fails a listing, in place or not, instead of ending it early") {
+  // Found by the fuzzer: in place, pugixml took the NUL for the end of input and, the buffer's
+  // last byte being '>', accepted the page without the second key.
+  using namespace std::string_literals;
+  std::string xml =
+      "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>a</Key><Size>1</Size>"
+      "</Contents></ListBucketResult\0<Contents><Key>b</Key><Size>2</Size></Contents>>"s;
+  CHECK_FALSE(parse_list_objects_v2(xml));
+  std::string buffer = xml;
+  auto in_place = parse_list_objects_v2_in_place(buffer);
+  REQUIRE_FALSE(in_place);
+  CHECK(in_place.err().message.find("NUL") != std::string::npos);
+  buffer = xml;
+  CHECK_FALSE(parse_list_objects_v1_in_place(buffer));
+}
+
+TEST_CASE("a Contents field given twice counts once, the first, in any order of fields") {
+  auto page = parse_list_objects_v2(
+      "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Size>7</Size><!-- c -->"
+      "<Owner><ID>1</ID></Owner><Key>b</Key><Key>ignored</Key><Size>9</Size>"
+      "<ETag><![CDATA[\"e\"]]></ETag></Contents></ListBucketResult>");
+  REQUIRE(page);
+  REQUIRE(page->objects.size() == 1);
+  CHECK(page->objects[0].key == "b");
+  CHECK(page->objects[0].size == 7);
+  CHECK(page->objects[0].etag == "e");
+}
+
 TEST_CASE("ListObjectsV2 keys are taken verbatim without EncodingType") {
   auto page = parse_list_objects_v2(
       "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>a%20b</Key><Size>1</Size>"

@@ -137,6 +137,7 @@ oss::client_config oss_config(const mount_config& cfg, const http::endpoint& ep)
   c.region = resolve_region(cfg, ep);
   c.sign_version = cfg.sign_version == "v1" ? 1 : 4;
   c.retry.max_attempts = cfg.retries == 0 ? 1 : cfg.retries;
+  c.request_timeout = std::chrono::milliseconds(cfg.request_timeout_ms);
   c.limiter = process_rate_limiter(cfg.qps_limit);
   return c;
 }
