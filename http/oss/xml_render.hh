@@ -10,9 +10,9 @@
 
 namespace ossuring::oss {
 
-// One listing page as the server answers it. With url_encode, every key, prefix, marker and
-// token is written percent-encoded and <EncodingType>url</EncodingType> is included.
-struct list_render_input {
+// What a ListBucketResult says besides its entries. With url_encode, every key, prefix, marker
+// and token is written percent-encoded and <EncodingType>url</EncodingType> is included.
+struct list_result_head {
   std::string bucket;
   std::string prefix;
   std::string delimiter;
@@ -23,6 +23,10 @@ struct list_render_input {
   unsigned max_keys = 1000;
   bool truncated = false;
   bool url_encode = false;
+};
+
+// One listing page as the server answers it.
+struct list_render_input : list_result_head {
   std::vector<object_info> objects;  // key, size, mtime, etag (unquoted), type, storage class
   std::vector<std::string> common_prefixes;
 };

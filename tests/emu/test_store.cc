@@ -412,16 +412,7 @@ TEST_CASE("listing XML is byte for byte what the DOM renderer writes") {
           h.url_encode = url;
           list_page p = empty ? list_page{} : page;
           oss::list_render_input in;
-          in.bucket = h.bucket;
-          in.prefix = h.prefix;
-          in.delimiter = h.delimiter;
-          in.start_after = h.start_after;
-          in.continuation_token = h.continuation_token;
-          in.marker = h.marker;
-          in.next_token = h.next_token;
-          in.max_keys = h.max_keys;
-          in.truncated = h.truncated;
-          in.url_encode = h.url_encode;
+          static_cast<list_result_head&>(in) = h;
           for (const object_entry& e : p.contents) {
             oss::object_info o;
             o.key = e.key;

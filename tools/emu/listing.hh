@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "http/oss/xml_render.hh"
 #include "tools/emu/store.hh"
 
 namespace ossuring::emu {
@@ -25,20 +26,8 @@ struct list_page {
 
 list_page list_objects(store& s, const list_params& p);
 
-// What a ListBucketResult says besides its entries. With url_encode, every key, prefix, marker
-// and token is written percent-encoded and <EncodingType>url</EncodingType> is included.
-struct list_result_head {
-  std::string bucket;
-  std::string prefix;
-  std::string delimiter;
-  std::string start_after;         // V2 StartAfter
-  std::string continuation_token;  // V2 ContinuationToken (as received)
-  std::string marker;              // V1 Marker
-  std::string next_token;          // V2 NextContinuationToken / V1 NextMarker; "" when complete
-  unsigned max_keys = 1000;
-  bool truncated = false;
-  bool url_encode = false;
-};
+// What a ListBucketResult says besides its entries (shared with the client's test renderer).
+using list_result_head = oss::list_result_head;
 
 // ListBucketResult XML (V2 or V1) written straight into a string: byte for byte what
 // oss::render_list_objects_v2/v1 produce through a DOM, at a fraction of the cost (a 1,000-key
