@@ -37,6 +37,9 @@ class abort_source {
   abort_source(const abort_source&) = delete;
   abort_source& operator=(const abort_source&) = delete;
   ~abort_source() {
+    if (_alive) {
+      *_alive = false;  // a callback of request_abort() destroyed us: it must stop
+    }
     while (_head) {
       _head->unlink();
     }
@@ -44,13 +47,22 @@ class abort_source {
 
   bool aborted() const noexcept { return _aborted; }
 
-  // Runs every subscriber once; later subscribers are called at subscription time.
+  // Runs every subscriber once; later subscribers are called at subscription time. A subscriber
+  // may resume a coroutine that destroys this source (its frame held it): the loop notices and
+  // stops touching it; the subscriptions still linked were unlinked by the destructor.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+// `_alive` points at a local only while this runs: reset before returning, or `this` is gone.
+#pragma GCC diagnostic ignored "-Wdangling-pointer"
+#endif
   void request_abort() {
     if (_aborted) {
       return;
     }
     _aborted = true;
-    while (_head) {
+    bool alive = true;
+    _alive = &alive;
+    while (alive && _head) {
       abort_subscription* s = _head;
       std::function<void()> fn = std::move(s->_fn);
       s->unlink();
@@ -58,12 +70,19 @@ class abort_source {
         fn();
       }
     }
+    if (alive) {
+      _alive = nullptr;
+    }
   }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
  private:
   friend class abort_subscription;
   abort_subscription* _head = nullptr;
   bool _aborted = false;
+  bool* _alive = nullptr;  // set while request_abort() runs
 };
 
 inline void abort_subscription::subscribe(abort_source* src, std::function<void()> fn) {

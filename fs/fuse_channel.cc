@@ -42,6 +42,15 @@ task<void> fuse_channel::reply(uint64_t unique, int error, std::span<const iovec
     }
   }
   out.len = static_cast<uint32_t>(len);
+  if (_recording) {
+    _recorded.clear();
+    _recorded.reserve(len);
+    for (size_t i = 0; i < n; ++i) {
+      const auto* b = static_cast<const std::byte*>(iov[i].iov_base);
+      _recorded.insert(_recorded.end(), b, b + iov[i].iov_len);
+    }
+    co_return;
+  }
   int rc = co_await make_op([&](io_uring_sqe* s) {
     io_uring_prep_writev(s, _fd, iov, static_cast<unsigned>(n), static_cast<uint64_t>(-1));
   });
@@ -54,6 +63,10 @@ task<void> fuse_channel::reply(uint64_t unique, int error, std::span<const iovec
 }
 
 task<void> fuse_channel::send_encoded(std::span<const std::byte> message) {
+  if (_recording) {
+    _recorded.assign(message.begin(), message.end());
+    co_return;
+  }
   int rc = co_await ossuring::write(_fd, message.data(), static_cast<unsigned>(message.size()));
   if (rc < 0 && rc != -ENOENT) {
     log_warn("fuse_reply_failed", {{"bytes", std::to_string(message.size())},
@@ -92,6 +105,10 @@ task<void> fuse_channel::answer_init(const fuse_request& req) {
   if (_wishes.no_open) {
     want |= FUSE_NO_OPEN_SUPPORT;
   }
+  // The kernel drops an inode's cached pages when its mtime or size changes: a lazy-mode inode
+  // whose object was rewritten (the file system folds the ETag into mtime's nanoseconds) never
+  // serves stale pages from a kept page cache (noopen mode, FOPEN_KEEP_CACHE).
+  want |= FUSE_AUTO_INVAL_DATA;
   if (_wishes.writeback_cache) {
     want |= FUSE_WRITEBACK_CACHE;
   } else if (_wishes.passthrough) {
@@ -177,7 +194,7 @@ task<void> fuse_channel::reader() {
       log_warn("fuse_short_request", {{"bytes", std::to_string(n)}});
       continue;
     }
-    ++_requests;
+    _request_counter->fetch_add(1, std::memory_order_relaxed);
     fuse_request req;
     std::memcpy(&req.header, buf.data(), sizeof(fuse_in_header));
     req.raw.assign(buf.begin(), buf.begin() + n);
@@ -191,6 +208,9 @@ task<void> fuse_channel::reader() {
           std::memcpy(&in, req.args().data(), sizeof(in));
           if (auto it = _in_flight.find(in.unique); it != _in_flight.end()) {
             it->second->request_abort();
+          } else if (_route_interrupt) {
+            // Read here, but the target was read on another channel of the connection.
+            _route_interrupt(req.header.unique, in.unique);
           }
         }
         continue;  // INTERRUPT itself gets no reply
@@ -221,6 +241,16 @@ task<status> fuse_channel::run(fuse_dispatcher& d, unsigned readers) {
   co_await _readers.close();
   co_await _handlers.close();
   co_return _end;
+}
+
+void fuse_channel::interrupt(uint64_t unique, uint64_t target) {
+  if (auto it = _in_flight.find(target); it != _in_flight.end()) {
+    it->second->request_abort();
+    return;
+  }
+  if (!_stopping && !_handlers.closed()) {
+    _handlers.spawn(reply_error(unique, EAGAIN));
+  }
 }
 
 void fuse_channel::stop() {

@@ -6,13 +6,20 @@
 // a dispatcher as a coroutine spawned into the channel's gate. Replies are written with one
 // writev through the ring. `run()` returns when the kernel ends the connection (unmount, ENODEV)
 // or `stop()` is called, after every handler has finished.
+//
+// One connection may be served by several channels, one per reactor, each on its own /dev/fuse
+// fd cloned from the session's (fs/fuse_clones.hh). The kernel takes a reply only on the fd the
+// request was read from, so a channel writes the replies to what it read; INIT comes before any
+// clone exists; an INTERRUPT may be read on any fd and is routed to every channel.
 #pragma once
 
 #include <linux/fuse.h>
 #include <sys/uio.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <unordered_map>
 #include <vector>
@@ -73,11 +80,38 @@ class fuse_dispatcher {
   virtual void on_destroy() {}
 };
 
+// Selects the recording constructor of fuse_channel.
+struct record_replies_t {};
+inline constexpr record_replies_t record_replies{};
+
 class fuse_channel {
  public:
   fuse_channel(int fd, fuse_init_wishes wishes) : _fd(fd), _wishes(wishes) {}
+  // A channel that records the reply instead of writing it, for a handler run on another reactor
+  // than the channel that read the request (fs/fuse_clones.hh). Backing ids are registered
+  // through `fd`: any fd of the connection will do.
+  fuse_channel(int fd, record_replies_t) : _fd(fd), _recording(true) {}
   fuse_channel(const fuse_channel&) = delete;
   fuse_channel& operator=(const fuse_channel&) = delete;
+
+  // A cloned channel joins a session whose INIT the first channel answered.
+  void adopt(const fuse_session_params& p) {
+    _params = p;
+    _initialized = true;
+  }
+  // Called with an INTERRUPT's own unique and its target when the target is not in flight on
+  // this channel: the owner hands it to the other channels of the connection (on their reactors).
+  void set_interrupt_router(std::function<void(uint64_t unique, uint64_t target)> route) {
+    _route_interrupt = std::move(route);
+  }
+  // On this channel's reactor: aborts `target` when it is in flight here; otherwise answers the
+  // INTERRUPT with EAGAIN on this fd, which makes the kernel queue it again when the target was
+  // read here but not yet seen by the loop (and fails harmlessly with ENOENT when it was not).
+  void interrupt(uint64_t unique, uint64_t target);
+  // Counts requests read into `c` (read from any thread) instead of the channel's own counter.
+  void count_requests_into(std::atomic<uint64_t>* c) noexcept { _request_counter = c; }
+  // The reply recorded by a recording channel (empty when none was sent).
+  std::vector<std::byte> take_recorded() { return std::move(_recorded); }
 
   // Serves until the kernel ends the connection or stop() is called. `readers` reads in flight.
   task<status> run(fuse_dispatcher& d, unsigned readers = 4);
@@ -103,7 +137,9 @@ class fuse_channel {
   result<int> backing_open(int fd);
   void backing_close(int id);
 
-  uint64_t requests_read() const noexcept { return _requests; }
+  uint64_t requests_read() const noexcept {
+    return _request_counter->load(std::memory_order_relaxed);
+  }
 
  private:
   task<void> reader();
@@ -119,8 +155,12 @@ class fuse_channel {
   abort_source _stop;
   bool _stopping = false;
   bool _initialized = false;
+  bool _recording = false;
   status _end;
-  uint64_t _requests = 0;
+  std::atomic<uint64_t> _requests{0};
+  std::atomic<uint64_t>* _request_counter = &_requests;
+  std::vector<std::byte> _recorded;
+  std::function<void(uint64_t, uint64_t)> _route_interrupt;
   std::unordered_map<uint64_t, abort_source*> _in_flight;  // unique -> its abort source
 };
 

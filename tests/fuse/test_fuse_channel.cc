@@ -1,4 +1,5 @@
-// The FUSE channel on a real kernel mount: INIT, lookups, readdir, reads, passthrough, unmount.
+// The FUSE channel on a real kernel mount: INIT, lookups, readdir, reads, passthrough, unmount,
+// and cloned channels on a reactor pool.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <dirent.h>
 #include <doctest/doctest.h>
@@ -13,9 +14,12 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/io.hh"
+#include "core/reactor_pool.hh"
 #include "fs/fuse_channel.hh"
+#include "fs/fuse_clones.hh"
 #include "fs/mount.hh"
 
 using namespace ossuring;
@@ -226,6 +230,80 @@ TEST_CASE("with passthrough granted the kernel reads the backing file without RE
   CHECK(res.content == hello_text);
   CHECK(fs_impl.opens.load() == 1);
   CHECK(fs_impl.reads.load() == 0);
+}
+
+TEST_CASE("cloned channels on two reactors share one session and reply on their own fds") {
+  std::string dir = "/tmp/ossuring-fuse-clones-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  hello_fs fs_impl(false, -1);
+  reactor_pool pool(reactor_pool_config{.cpus = {0, 1}, .pin = false});
+  auto m = mount_fuse({.mountpoint = dir, .source = "test"});
+  REQUIRE_MESSAGE(m.ok(), (m.ok() ? "" : m.err().message));
+  std::atomic<bool> cloned{false};
+  std::atomic<int> wrong{0};
+  std::vector<fuse_channel_stats> per_channel;
+  std::thread user([&] {
+    while (!cloned.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    // Misses are never cached by hello_fs: each stat is one LOOKUP, spread over the channels.
+    std::vector<std::thread> workers;
+    for (int w = 0; w < 4; ++w) {
+      workers.emplace_back([&, w] {
+        struct stat st {};
+        for (int i = 0; i < 1500; ++i) {
+          std::string missing = dir + "/nope-" + std::to_string(w) + "-" + std::to_string(i);
+          if (::stat(missing.c_str(), &st) == 0 || errno != ENOENT) {
+            ++wrong;
+          }
+          if (i % 50 == 0) {
+            int fd = ::open((dir + "/hello").c_str(), O_RDONLY);
+            char buf[64];
+            ssize_t n = fd >= 0 ? ::pread(fd, buf, sizeof(buf), 0) : -1;
+            if (n != static_cast<ssize_t>(hello_text.size()) ||
+                std::string(buf, static_cast<size_t>(n)) != hello_text) {
+              ++wrong;
+            }
+            if (fd >= 0) {
+              ::close(fd);
+            }
+          }
+        }
+      });
+    }
+    for (auto& t : workers) {
+      t.join();
+    }
+    (void)m->unmount();
+  });
+  status end = pool.run_sync(0, [&]() -> task<status> {
+    fuse_channel ch(m->fd(), {.passthrough = false, .readdirplus = false});
+    fuse_clones clones(pool, 0, m->fd(), ch, fs_impl);
+    gate g;
+    g.spawn([](fuse_channel& c, fuse_clones& cl, std::atomic<bool>& done) -> task<void> {
+      while (c.params().kernel_major == 0) {
+        co_await sleep_for(std::chrono::milliseconds(5));
+      }
+      CHECK(cl.start({.passthrough = false, .readdirplus = false}, 4) == 2);
+      done = true;
+    }(ch, clones, cloned));
+    status st = co_await ch.run(fs_impl);
+    clones.stop();
+    co_await clones.wait();
+    co_await g.close();
+    per_channel = clones.stats();
+    co_return st;
+  });
+  user.join();
+  pool.stop();
+  std::filesystem::remove(dir);
+  CHECK(end.ok());
+  CHECK(wrong.load() == 0);
+  REQUIRE(per_channel.size() == 2);
+  INFO("home " << per_channel[0].requests << ", clone " << per_channel[1].requests);
+  CHECK(per_channel[0].requests > 0);
+  CHECK(per_channel[1].requests > 0);
+  CHECK(per_channel[0].requests + per_channel[1].requests >= 6000);
 }
 
 int main(int argc, char** argv) {

@@ -1,0 +1,247 @@
+// fuse_clones: cloning the session fd per reactor, relaying handlers to the home reactor.
+#include "fs/fuse_clones.hh"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <utility>
+
+#include "core/log.hh"
+#include "core/net.hh"
+#include "fs/fuse_abi.hh"
+
+namespace ossuring::fs {
+
+struct fuse_clones::state {
+  explicit state(reactor_pool& p)
+      : pool(p),
+        slots(p.size(), nullptr),
+        stop_requested(p.size(), 0),
+        requests(new std::atomic<uint64_t>[p.size()]),
+        fds(p.size()) {
+    for (unsigned i = 0; i < p.size(); ++i) {
+      requests[i].store(0, std::memory_order_relaxed);
+    }
+  }
+  reactor_pool& pool;
+  // Element k is touched only on reactor k (distinct bytes: no word shared between threads).
+  std::vector<fuse_channel*> slots;
+  std::vector<char> stop_requested;
+  // Written by the channel of reactor k, read by the stats on the home reactor.
+  std::unique_ptr<std::atomic<uint64_t>[]> requests;
+  // Home reactor only: the clone fds, closed once their channels have ended.
+  std::vector<unique_fd> fds;
+};
+
+namespace {
+
+// Hands an INTERRUPT that channel `from` could not match to every other channel.
+std::function<void(uint64_t, uint64_t)> make_router(std::shared_ptr<fuse_clones::state> st,
+                                                    unsigned from) {
+  return [st = std::move(st), from](uint64_t unique, uint64_t target) {
+    for (unsigned j = 0; j < st->slots.size(); ++j) {
+      if (j == from) {
+        continue;
+      }
+      st->pool.at(j).post([st, j, unique, target] {
+        if (fuse_channel* c = st->slots[j]) {
+          c->interrupt(unique, target);
+        }
+      });
+    }
+  };
+}
+
+// A relayed request's link to its handler on the home reactor; touched only there.
+struct relay_call {
+  abort_source* abort = nullptr;
+  bool aborted = false;
+};
+
+// The dispatcher of a clone channel: the handler runs on the home reactor, the reply is written
+// here, on the fd the request was read from.
+class relay final : public fuse_dispatcher {
+ public:
+  relay(reactor_pool& pool, unsigned home, int home_fd, fuse_dispatcher& handler,
+        std::shared_ptr<fuse_clones::state> st)
+      : _pool(pool), _home(home), _home_fd(home_fd), _handler(handler), _st(std::move(st)) {}
+
+  task<void> handle(fuse_channel& ch, fuse_request& req) override {
+    auto call = std::make_shared<relay_call>();
+    reactor& home = _pool.at(_home);
+    abort_subscription on_abort;
+    on_abort.subscribe(req.abort, [&home, call] {
+      home.post([call] {
+        call->aborted = true;
+        if (call->abort) {
+          call->abort->request_abort();
+        }
+      });
+    });
+    // Written on the home reactor while this coroutine waits (the post orders it before we read
+    // it). The awaiter is built in its own statement (GCC 12, core/reactor_pool.hh).
+    std::vector<std::byte> reply;
+    auto relayed =
+        _pool.submit_to(_home, [this, &req, &call, &reply] { return on_home(req, call, reply); });
+    co_await relayed;
+    on_abort.unlink();
+    if (!reply.empty()) {
+      co_await ch.send_encoded(reply);
+    }
+  }
+
+  // DESTROY read on a clone ends the whole session, as on the home channel.
+  void on_destroy() override {
+    _pool.at(_home).post([st = _st, home = _home, h = &_handler] {
+      if (fuse_channel* c = st->slots[home]) {  // null once the session is stopping
+        h->on_destroy();
+        c->stop();
+      }
+    });
+  }
+
+ private:
+  task<void> on_home(fuse_request& req, std::shared_ptr<relay_call> call,
+                     std::vector<std::byte>& reply) {
+    abort_source abort;
+    call->abort = &abort;
+    if (call->aborted) {
+      abort.request_abort();
+    }
+    fuse_channel recorder(_home_fd, record_replies);
+    abort_source* own = std::exchange(req.abort, &abort);
+    std::exception_ptr failure;
+    try {
+      co_await _handler.handle(recorder, req);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    req.abort = own;
+    call->abort = nullptr;
+    if (failure) {
+      std::rethrow_exception(failure);  // the clone's channel answers EIO
+    }
+    reply = recorder.take_recorded();
+  }
+
+  reactor_pool& _pool;
+  unsigned _home;
+  int _home_fd;
+  fuse_dispatcher& _handler;
+  std::shared_ptr<fuse_clones::state> _st;
+};
+
+}  // namespace
+
+fuse_clones::fuse_clones(reactor_pool& pool, unsigned home, int session_fd, fuse_channel& home_ch,
+                         fuse_dispatcher& handler)
+    : _pool(pool),
+      _home(home),
+      _session_fd(session_fd),
+      _home_ch(home_ch),
+      _handler(handler),
+      _st(std::make_shared<state>(pool)) {
+  _home_ch.count_requests_into(&_st->requests[_home]);
+}
+
+fuse_clones::~fuse_clones() {
+  _st->slots[_home] = nullptr;
+  for (unique_fd& fd : _st->fds) {
+    fd.reset();
+  }
+}
+
+unsigned fuse_clones::start(const fuse_init_wishes& wishes, unsigned readers) {
+  if (_stopped) {
+    return 1;
+  }
+  const fuse_session_params params = _home_ch.params();
+  _st->slots[_home] = &_home_ch;
+  _home_ch.set_interrupt_router(make_router(_st, _home));
+  unsigned serving = 1;
+  for (unsigned k = 0; k < _pool.size(); ++k) {
+    if (k == _home) {
+      continue;
+    }
+    unique_fd fd(::open("/dev/fuse", O_RDWR | O_CLOEXEC | O_NONBLOCK));
+    uint32_t session = static_cast<uint32_t>(_session_fd);
+    if (!fd || ::ioctl(fd.get(), abi::dev_ioc_clone, &session) != 0) {
+      log_warn("fuse_clone_failed", {{"reactor", std::to_string(k)},
+                                     {"error", std::strerror(errno)},
+                                     {"effect", "this reactor reads no FUSE requests"}});
+      continue;
+    }
+    const int raw = fd.get();
+    _st->fds[k] = std::move(fd);
+    ++serving;
+    _clones.spawn([](fuse_clones& self, unsigned k, int fd, fuse_init_wishes w,
+                     fuse_session_params p, unsigned n) -> task<void> {
+      try {
+        auto serving = self._pool.submit_to(
+            k, [&self, k, fd, w, p, n] { return self.serve_clone(k, fd, w, p, n); });
+        co_await serving;
+      } catch (const std::exception& e) {  // reactor k is shutting down
+        log_warn("fuse_clone_failed", {{"reactor", std::to_string(k)}, {"error", e.what()}});
+      }
+    }(*this, k, raw, wishes, params, readers));
+  }
+  log_info("fuse_channels",
+           {{"channels", std::to_string(serving)}, {"reactors", std::to_string(_pool.size())}});
+  return serving;
+}
+
+task<void> fuse_clones::serve_clone(unsigned k, int fd, fuse_init_wishes wishes,
+                                    fuse_session_params params, unsigned readers) {
+  std::shared_ptr<state> st = _st;
+  fuse_channel ch(fd, wishes);
+  ch.adopt(params);
+  ch.count_requests_into(&st->requests[k]);
+  ch.set_interrupt_router(make_router(st, k));
+  relay r(_pool, _home, _session_fd, _handler, st);
+  st->slots[k] = &ch;
+  if (st->stop_requested[k]) {
+    ch.stop();
+  }
+  status end = co_await ch.run(r, readers);
+  st->slots[k] = nullptr;
+  if (!end.ok()) {
+    log_warn("fuse_channel_ended", {{"reactor", std::to_string(k)}, {"error", end.err().message}});
+  }
+}
+
+void fuse_clones::stop() {
+  _stopped = true;
+  _st->slots[_home] = nullptr;
+  for (unsigned k = 0; k < _pool.size(); ++k) {
+    if (k == _home || !_st->fds[k]) {
+      continue;
+    }
+    _pool.at(k).post([st = _st, k] {
+      st->stop_requested[k] = 1;
+      if (fuse_channel* c = st->slots[k]) {
+        c->stop();
+      }
+    });
+  }
+}
+
+task<void> fuse_clones::wait() {
+  co_await _clones.close();
+}
+
+std::vector<fuse_channel_stats> fuse_clones::stats() const {
+  std::vector<fuse_channel_stats> out;
+  for (unsigned k = 0; k < _pool.size(); ++k) {
+    if (k == _home || _st->fds[k]) {
+      out.push_back({k, _pool.cpu(k), _st->requests[k].load(std::memory_order_relaxed)});
+    }
+  }
+  return out;
+}
+
+}  // namespace ossuring::fs
