@@ -27,23 +27,20 @@ namespace {
 constexpr std::string_view xattr_prefix = "user.oss.";
 constexpr std::string_view xattr_meta_prefix = "user.oss.meta.";
 
-// A fake but stable inode number for plain readdir entries of lazy mode that have no inode yet.
-uint64_t name_hash_ino(std::string_view key) {
+uint64_t fnv1a64(std::string_view s) {
   uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : key) {
+  for (unsigned char c : s) {
     h = (h ^ c) * 1099511628211ull;
   }
-  return h | (1ull << 63);
+  return h;
+}
+
+// A fake but stable inode number for plain readdir entries of lazy mode that have no inode yet.
+uint64_t name_hash_ino(std::string_view key) {
+  return fnv1a64(key) | (1ull << 63);
 }
 
 }  // namespace
-
-struct filesystem::build_state {
-  index_builder builder;
-  detail::task_group group;
-  std::optional<error> failure;
-  uint64_t requests = 0;
-};
 
 std::optional<std::string> split_key(std::string_view lo, std::string_view hi) {
   constexpr int first = 0x20;
@@ -92,113 +89,15 @@ filesystem::filesystem(oss::object_client& client, fs_options opts,
       _inodes(_opts.prefix),
       _negative(_opts.oss_negative_cache_timeout, _opts.oss_negative_cache_size),
       _background(std::make_unique<detail::task_group>()),
-      _room(std::make_shared<detail::async_event>()) {}
+      _room(std::make_shared<detail::async_event>()) {
+  index_gen& g = _gens[0];
+  g.idx = std::make_shared<const index>();
+  _cur = &g;
+}
 
 filesystem::~filesystem() {
   // Open files' read-ahead chunks count their bytes in _counters: they go first.
   _files.clear();
-}
-
-// ---- index ----
-
-task<void> filesystem::list_worker(build_state& st, std::string start_after,
-                                   std::optional<std::string> last) {
-  oss::list_request req;
-  req.prefix = _opts.prefix;
-  req.start_after = std::move(start_after);
-  req.max_keys = 1000;
-  const std::string sentinel = _opts.prefix + "\x7f";
-  while (!st.failure) {
-    auto page = co_await _client.list_objects_v2(req);
-    ++st.requests;
-    ++_counters.list_requests;
-    if (!page) {
-      if (!st.failure) {
-        st.failure = to_fs_error(std::move(page).err());
-      }
-      co_return;
-    }
-    std::string last_key;
-    bool past_end = false;
-    for (const auto& o : page->objects) {
-      if (last && o.key > *last) {
-        past_end = true;
-        break;
-      }
-      st.builder.add(o);
-    }
-    if (!page->objects.empty()) {
-      last_key = page->objects.back().key;
-    }
-    if (past_end || !page->truncated) {
-      co_return;
-    }
-    req.continuation_token = page->next_continuation_token;
-    // Adaptive split: hand the upper part of what is left to a new listing while there is room.
-    if (st.group.pending() < _opts.list_parallelism && !last_key.empty()) {
-      std::string_view hi = last ? std::string_view(*last) : std::string_view(sentinel);
-      if (last_key < hi) {
-        if (auto mid = split_key(last_key, hi)) {
-          std::optional<std::string> upper = last;
-          last = *mid;
-          st.group.spawn(list_worker(st, *mid, std::move(upper)));
-        }
-      }
-    }
-  }
-}
-
-task<result<index_stats>> filesystem::build_index() {
-  build_state st{index_builder(_opts.prefix), {}, std::nullopt, 0};
-  st.group.spawn(list_worker(st, std::string(), std::nullopt));
-  co_await st.group.wait();
-  if (st.failure) {
-    co_return std::move(*st.failure);
-  }
-  _index = std::move(st.builder).finish(static_cast<int64_t>(std::time(nullptr)));
-  const index_stats& s = _index.stats();
-  if (s.skipped_keys > 0) {
-    log_warn("index_skipped_keys", {{"count", std::to_string(s.skipped_keys)},
-                                    {"first", s.first_skipped},
-                                    {"rule", "docs/semantics.md#key-names"}});
-  }
-  log_info("index_built", {{"objects", std::to_string(s.objects)},
-                           {"directories", std::to_string(s.directories)},
-                           {"list_requests", std::to_string(st.requests)}});
-  co_return s;
-}
-
-void filesystem::adopt_index(index idx) {
-  _index = std::move(idx);
-}
-
-task<result<index_stats>> filesystem::load_or_build_index(const std::string& file,
-                                                          std::chrono::seconds max_age,
-                                                          bool* reused) {
-  if (reused) {
-    *reused = false;
-  }
-  auto loaded = index::load(file, _opts.bucket, _opts.prefix);
-  const int64_t wall = static_cast<int64_t>(std::time(nullptr));
-  if (loaded && wall - loaded->build_time() < max_age.count() && loaded->build_time() <= wall) {
-    _index = std::move(*loaded);
-    if (reused) {
-      *reused = true;
-    }
-    log_info("index_reused", {{"file", file}, {"objects", std::to_string(_index.stats().objects)}});
-    co_return _index.stats();
-  }
-  if (!loaded && loaded.err().code != ENOENT) {
-    log_warn("index_file_refused", {{"file", file}, {"reason", loaded.err().message}});
-  }
-  auto built = co_await build_index();
-  if (!built) {
-    co_return built;
-  }
-  if (auto saved = _index.save(file, _opts.bucket, _opts.prefix); !saved) {
-    log_warn("index_save_failed", {{"file", file}, {"reason", saved.err().message}});
-  }
-  co_return built;
 }
 
 // ---- attributes ----
@@ -209,6 +108,9 @@ file_attr filesystem::make_attr(uint64_t ino, const object_attrs& a) const {
   f.size = a.is_dir ? 4096 : a.size;
   f.blocks = (f.size + 511) / 512;
   f.mtime_sec = a.mtime_sec;
+  // OSS times have whole seconds: the nanoseconds carry a hash of the ETag, so that a rewrite
+  // within the same second still changes mtime (and the kernel drops its cached pages).
+  f.mtime_nsec = a.is_dir ? 0 : static_cast<uint32_t>(fnv1a64(a.etag) % 1000000000);
   f.mode = a.is_dir ? (S_IFDIR | (_opts.dir_mode & ~_opts.umask & 07777))
                     : (S_IFREG | (_opts.file_mode & ~_opts.umask & 07777));
   f.nlink = a.is_dir ? 2 : 1;
@@ -221,24 +123,25 @@ entry_reply filesystem::make_entry(uint64_t ino, const object_attrs& a) const {
   return entry_reply{make_attr(ino, a), _opts.entry_timeout, _opts.attr_timeout};
 }
 
-object_attrs filesystem::index_attrs(uint64_t ino) const {
+object_attrs filesystem::index_attrs(const index& idx, uint64_t node) {
   object_attrs a;
-  a.is_dir = _index.is_dir(ino);
-  a.size = _index.size(ino);
-  a.mtime_sec = _index.mtime(ino);
-  a.etag = _index.etag(ino);
-  a.storage = _index.storage(ino);
+  a.is_dir = idx.is_dir(node);
+  a.size = idx.size(node);
+  a.mtime_sec = idx.mtime(node);
+  a.etag = idx.etag(node);
+  a.storage = idx.storage(node);
   return a;
 }
 
 result<filesystem::node_info> filesystem::resolve(uint64_t ino) {
   if (_opts.mode == fs_mode::index) {
-    if (!_index.valid(ino)) {
+    auto r = find_node(ino);
+    if (!r) {
       return make_error(ESTALE, "unknown inode " + std::to_string(ino));
     }
     node_info n;
-    n.attrs = index_attrs(ino);
-    n.key = _opts.prefix + _index.path(ino);
+    n.attrs = index_attrs(r->idx(), r->node);
+    n.key = _opts.prefix + r->idx().path(r->node);
     if (n.attrs.is_dir && ino != index::root_ino) {
       n.key += '/';
     }
@@ -255,33 +158,52 @@ task<result<entry_reply>> filesystem::lookup(uint64_t parent, std::string_view n
   if (_opts.mode == fs_mode::lazy) {
     co_return co_await lazy_lookup(parent, name);
   }
-  if (!_index.valid(parent)) {
+  auto p = find_node(parent);
+  if (!p) {
     co_return make_error(ESTALE, "unknown inode " + std::to_string(parent));
   }
-  if (!_index.is_dir(parent)) {
+  if (!p->idx().is_dir(p->node)) {
     co_return make_error(ENOTDIR, "not a directory");
   }
-  auto ino = _index.lookup(parent, name);
-  if (!ino) {
+  // Always answered from the newest index, whatever generation the parent came from.
+  auto dir = current_node_of(*p);
+  if (!dir) {
     co_return enoent(name);
   }
-  co_return make_entry(*ino, index_attrs(*ino));
+  const index& idx = *_cur->idx;
+  auto node = idx.lookup(*dir, name);
+  if (!node) {
+    co_return enoent(name);
+  }
+  const uint64_t ino = kernel_ino(*_cur, *node);
+  ++_cur->lookups;
+  co_return entry_reply{make_attr(ino, index_attrs(idx, *node)), entry_timeout_of(*_cur),
+                        attr_timeout_of(*_cur)};
 }
 
 void filesystem::forget(uint64_t ino, uint64_t nlookup) {
-  // Index inodes live as long as the index; only lazy inodes are counted and freed.
   if (_opts.mode == fs_mode::lazy) {
     _inodes.forget(ino, nlookup);
     _heads.erase(ino);
+    return;
+  }
+  _heads.erase(ino);
+  if (ino == index::root_ino) {
+    return;
+  }
+  if (auto r = find_node(ino)) {
+    r->gen->lookups -= std::min(nlookup, r->gen->lookups);
+    maybe_drop(*r->gen);
   }
 }
 
 task<result<attr_reply>> filesystem::getattr(uint64_t ino) {
   if (_opts.mode == fs_mode::index) {
-    if (!_index.valid(ino)) {
+    auto r = find_node(ino);
+    if (!r) {
       co_return make_error(ESTALE, "unknown inode " + std::to_string(ino));
     }
-    co_return attr_reply{make_attr(ino, index_attrs(ino)), _opts.attr_timeout};
+    co_return attr_reply{make_attr(ino, index_attrs(r->idx(), r->node)), attr_timeout_of(*r->gen)};
   }
   lazy_inode* i = _inodes.get(ino);
   if (!i) {
@@ -331,12 +253,21 @@ task<result<uint64_t>> filesystem::opendir(uint64_t ino) {
   dir_handle h;
   h.ino = ino;
   if (_opts.mode == fs_mode::index) {
-    if (!_index.valid(ino)) {
+    auto r = find_node(ino);
+    if (!r) {
       co_return make_error(ESTALE, "unknown inode " + std::to_string(ino));
     }
-    if (!_index.is_dir(ino)) {
+    if (!r->idx().is_dir(r->node)) {
       co_return make_error(ENOTDIR, "not a directory");
     }
+    // Listed from the newest index, whatever generation the kernel's inode came from.
+    auto node = current_node_of(*r);
+    if (!node) {
+      co_return make_error(ENOENT, "directory gone from the refreshed index");
+    }
+    h.gen = _cur;
+    h.node = *node;
+    ++h.gen->holds;
   } else {
     auto l = co_await lazy_list_dir(ino);
     if (!l) {
@@ -362,7 +293,7 @@ task<status> filesystem::readdir(uint64_t ino, uint64_t fh, uint64_t offset, boo
     lazy_inode* d = _inodes.get(ino);
     parent_ino = d ? d->parent : ino;
   } else {
-    parent_ino = _index.parent(ino);
+    parent_ino = kernel_ino(*h.gen, h.gen->idx->parent(h.node));
   }
   // Offsets: 0 ".", 1 "..", 2 + i the i-th child; an entry's cookie is its offset + 1.
   object_attrs dir_attrs;
@@ -380,22 +311,27 @@ task<status> filesystem::readdir(uint64_t ino, uint64_t fh, uint64_t offset, boo
   }
   uint64_t first = std::max<uint64_t>(offset, 2) - 2;
   if (!lazy) {
-    uint64_t base = _index.first_child(ino);
-    uint32_t count = _index.child_count(ino);
+    index_gen& g = *h.gen;
+    const index& idx = *g.idx;
+    uint64_t base = idx.first_child(h.node);
+    uint32_t count = idx.child_count(h.node);
     for (uint64_t i = first; i < count; ++i) {
       uint64_t child = base + i;
       dir_entry e;
-      e.name = _index.name(child);
-      e.ino = child;
-      e.is_dir = _index.is_dir(child);
+      e.name = idx.name(child);
+      e.ino = kernel_ino(g, child);
+      e.is_dir = idx.is_dir(child);
       e.next_offset = i + 3;
       if (plus) {
-        e.attr = make_attr(child, index_attrs(child));
-        e.entry_timeout = _opts.entry_timeout;
-        e.attr_timeout = _opts.attr_timeout;
+        e.attr = make_attr(e.ino, index_attrs(idx, child));
+        e.entry_timeout = entry_timeout_of(g);
+        e.attr_timeout = attr_timeout_of(g);
       }
       if (!emit(e)) {
         break;
+      }
+      if (plus) {
+        ++g.lookups;  // the kernel counts a lookup for every entry it took
       }
     }
     co_return status{};
@@ -437,7 +373,16 @@ task<status> filesystem::readdir(uint64_t ino, uint64_t fh, uint64_t offset, boo
 }
 
 void filesystem::releasedir(uint64_t, uint64_t fh) {
-  _dirs.erase(fh);
+  auto it = _dirs.find(fh);
+  if (it == _dirs.end()) {
+    return;
+  }
+  index_gen* g = it->second.gen;
+  _dirs.erase(it);
+  if (g) {
+    --g->holds;
+    maybe_drop(*g);
+  }
 }
 
 // ---- statfs, xattr ----
@@ -448,7 +393,7 @@ task<result<fs_statfs>> filesystem::statfs(uint64_t) {
   // free-space checks of copying tools happy.
   s.blocks = 1ull << 40;
   s.bfree = s.bavail = 0;
-  s.files = _opts.mode == fs_mode::index ? _index.node_count() : _inodes.size();
+  s.files = _opts.mode == fs_mode::index ? current_index().node_count() : _inodes.size();
   s.ffree = 0;
   co_return s;
 }

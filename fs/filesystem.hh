@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -138,6 +139,7 @@ struct fs_counters {
   uint64_t prefetch_queued = 0;  // files queued for prefetch
   uint64_t buffer_bytes = 0;     // read-ahead windows held now
   uint64_t interrupted = 0;      // reads and opens ended by an abort (FUSE INTERRUPT)
+  uint64_t index_refreshes = 0;  // indexes listed again and installed under the live mount
 };
 
 class filesystem {
@@ -150,7 +152,9 @@ class filesystem {
 
   const fs_options& options() const { return _opts; }
   const fs_counters& counters() const { return _counters; }
-  const index& current_index() const { return _index; }
+  const index& current_index() const { return *_cur->idx; }
+  // Index generations alive (the current one and older ones the kernel still holds).
+  size_t index_generations() const { return _gens.size(); }
   blob_store_stats cache_stats() const { return _blobs->stats(); }
   // Stops prefetch and waits for the background work; call before destroying.
   task<void> close();
@@ -159,9 +163,19 @@ class filesystem {
   // adaptively) and replaces the index. Also usable to install a loaded index: `adopt_index`.
   task<result<index_stats>> build_index();
   void adopt_index(index idx);
+  // Lists the prefix again while the mount serves and installs the result as a new index
+  // generation (filesystem_index.cc); saves it where the last one came from. On failure the
+  // current index goes on serving. EALREADY while another refresh runs.
+  task<result<index_stats>> refresh_index();
+  // How long the kernel may remember a failed lookup (index mode: the entry timeout, short while
+  // the index is a reused one not yet confirmed by a refresh).
+  std::chrono::nanoseconds negative_timeout() const;
+  // A reused index is trusted by the kernel for at most this long until a refresh confirms it.
+  static constexpr std::chrono::seconds provisional_timeout{5};
   // Reuses the index saved in `file` when it belongs to this bucket/prefix, is intact and is
   // younger than `max_age`; otherwise builds one and saves it there (a failed save is logged,
-  // not fatal). `reused` tells which happened.
+  // not fatal). `reused` tells which happened. A reused index is provisional: the caller should
+  // refresh it soon (kernel timeouts stay short until then).
   task<result<index_stats>> load_or_build_index(const std::string& file,
                                                 std::chrono::seconds max_age,
                                                 bool* reused = nullptr);
@@ -174,6 +188,10 @@ class filesystem {
   // Emits entries from `offset` (0 = start; "." and ".." first) until `emit` refuses one.
   task<status> readdir(uint64_t ino, uint64_t fh, uint64_t offset, bool plus, const dir_emit& emit);
   void releasedir(uint64_t ino, uint64_t fh);
+  // Whether the kernel may keep what it cached of this directory's listing (index mode: until a
+  // refresh changed it; the root keeps its inode number across refreshes, so it is asked once
+  // per refresh). Call at each opendir.
+  bool keep_dir_cache(uint64_t ino);
 
   // `abort` (FUSE INTERRUPT) ends the wait with EINTR; a GET shared with other opens goes on.
   // `pin`: the handle holds its small object's blob until release (a passthrough backing file
@@ -185,6 +203,10 @@ class filesystem {
   task<result<size_t>> read(uint64_t ino, uint64_t fh, uint64_t offset, std::span<std::byte> dest,
                             abort_source* abort = nullptr);
   void release(uint64_t ino, uint64_t fh);
+  // Whether an open handle still reads the object its inode now describes (lazy mode: attributes
+  // refreshed after attr_timeout may name a rewritten object). Long-lived handles (noopen mode's
+  // implicit ones) are reopened when not.
+  bool is_current(uint64_t fh);
 
   task<result<fs_statfs>> statfs(uint64_t ino);
   task<result<std::string>> getxattr(uint64_t ino, std::string_view name);
@@ -195,9 +217,25 @@ class filesystem {
     std::string key;  // full key; directories end with '/'
     object_attrs attrs;
   };
+  // One installed index (filesystem_index.cc, "Index generations"): kernel inode numbers
+  // base + node (node >= 2; the root is always 1, of the newest generation).
+  struct index_gen {
+    std::shared_ptr<const index> idx;
+    uint64_t base = 0;
+    uint64_t lookups = 0;      // entries handed to the kernel and not yet forgotten
+    uint64_t holds = 0;        // open directory handles
+    bool provisional = false;  // loaded from disk and not yet confirmed by a refresh
+  };
+  struct node_ref {
+    index_gen* gen;
+    uint64_t node;
+    const index& idx() const { return *gen->idx; }
+  };
   struct dir_handle {
     uint64_t ino = 0;
     std::shared_ptr<const dir_listing> listing;  // lazy mode snapshot; null in index mode
+    index_gen* gen = nullptr;                    // index mode: held until releasedir
+    uint64_t node = 0;
   };
   struct chunk;
   struct open_file {
@@ -218,7 +256,18 @@ class filesystem {
   struct build_state;
 
   result<node_info> resolve(uint64_t ino);  // builds the key: for opens and xattrs only
-  object_attrs index_attrs(uint64_t ino) const;
+  static object_attrs index_attrs(const index& idx, uint64_t node);
+  std::optional<node_ref> find_node(uint64_t ino);
+  static uint64_t kernel_ino(const index_gen& g, uint64_t node) {
+    return node == index::root_ino ? node : g.base + node;
+  }
+  void install_index(index idx, bool provisional);
+  void maybe_drop(index_gen& g);
+  std::optional<uint64_t> current_node_of(const node_ref& r) const;
+  std::chrono::nanoseconds entry_timeout_of(const index_gen& g) const;
+  std::chrono::nanoseconds attr_timeout_of(const index_gen& g) const;
+  task<result<index>> list_index();
+  void save_index();
   file_attr make_attr(uint64_t ino, const object_attrs& a) const;
   entry_reply make_entry(uint64_t ino, const object_attrs& a) const;
   fs_clock::time_point now() const { return _now(); }
@@ -250,7 +299,13 @@ class filesystem {
   fs_options _opts;
   std::unique_ptr<blob_store> _blobs;
   clock_fn _now;
-  index _index;
+  std::map<uint64_t, index_gen> _gens;  // by base
+  index_gen* _cur;                      // the newest generation (never null)
+  std::string _index_file;              // where the index is saved ("" = nowhere)
+  bool _refreshing = false;
+  uint64_t _installs = 0;            // indexes installed so far
+  uint64_t _root_cache_install = 0;  // _installs when the kernel last cached the root listing
+  abort_source _list_abort;          // fired by close(): listings in flight end
   inode_table _inodes;
   negative_cache _negative;
   std::unordered_map<uint64_t, dir_handle> _dirs;

@@ -16,12 +16,18 @@ namespace ossuring::fs {
 
 void filesystem::prefetch_after_open(uint64_t ino) {
   if (_opts.prefetch == prefetch_policy::off || _opts.mode != fs_mode::index || _closing ||
-      !_index.valid(ino) || ino == index::root_ino) {
+      ino == index::root_ino) {
     return;
   }
-  const uint64_t dir = _index.parent(ino);
-  const uint64_t first = _index.first_child(dir);
-  const uint64_t count = _index.child_count(dir);
+  auto r = find_node(ino);
+  if (!r || r->gen != _cur) {
+    return;  // an inode of a replaced index: its siblings are no longer where they were
+  }
+  const index& idx = r->idx();
+  ino = r->node;
+  const uint64_t dir = idx.parent(ino);
+  const uint64_t first = idx.first_child(dir);
+  const uint64_t count = idx.child_count(dir);
   if (ino < first || ino >= first + count) {
     return;
   }
@@ -39,21 +45,21 @@ void filesystem::prefetch_after_open(uint64_t ino) {
   }
   for (; cursor < end; ++cursor) {
     const uint64_t child = first + cursor;
-    if (_index.is_dir(child)) {
+    if (idx.is_dir(child)) {
       continue;
     }
-    const uint64_t size = _index.size(child);
+    const uint64_t size = idx.size(child);
     if (size == 0 || size > _opts.small_file_threshold) {
       continue;  // large files are read ahead within themselves, not prefetched whole
     }
     if (limit > 0 && _prefetch_queued_bytes + size > limit / 2) {
       break;  // resumes from here at a later open
     }
-    std::string etag(_index.etag(child));
+    std::string etag(idx.etag(child));
     if (etag.empty()) {
       continue;  // without an ETag a blob can never be found again: nothing to gain
     }
-    _prefetch_queue.push_back({_opts.prefix + _index.path(child), std::move(etag), size});
+    _prefetch_queue.push_back({_opts.prefix + idx.path(child), std::move(etag), size});
     _prefetch_queued_bytes += size;
     ++_counters.prefetch_queued;
   }
@@ -81,6 +87,7 @@ task<void> filesystem::prefetch_worker() {
 
 task<void> filesystem::close() {
   _closing = true;
+  _list_abort.request_abort();  // a refresh in flight ends now
   for (const prefetch_item& it : _prefetch_queue) {
     _prefetch_queued_bytes -= it.size;
   }

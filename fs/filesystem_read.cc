@@ -384,6 +384,15 @@ task<result<size_t>> filesystem::read_unpinned(uint64_t fh, uint64_t offset,
   co_return b->read(offset, dest);
 }
 
+bool filesystem::is_current(uint64_t fh) {
+  auto it = _files.find(fh);
+  if (it == _files.end()) {
+    return false;
+  }
+  auto n = resolve(it->second.ino);
+  return n && n->attrs.etag == it->second.etag && n->attrs.size == it->second.size;
+}
+
 void filesystem::release(uint64_t, uint64_t fh) {
   if (auto it = _files.find(fh); it != _files.end()) {
     cancel_chunks(it->second, true);

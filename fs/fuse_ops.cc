@@ -71,8 +71,7 @@ task<void> fuse_ops::handle(fuse_channel& ch, fuse_request& raw) {
     ++_counters.lookups;
     result<entry_reply> e = co_await _fs.lookup(ino, q->name);
     if (!e.ok()) {
-      auto neg = _fs.options().mode == fs_mode::index ? _fs.options().entry_timeout
-                                                      : _fs.options().negative_timeout;
+      auto neg = _fs.negative_timeout();
       if (e.err().code == ENOENT && neg.count() > 0) {
         // A negative entry: the kernel remembers the miss and asks again only after `neg`.
         fuse::encode_negative_entry(out, unique, neg);
@@ -108,9 +107,12 @@ task<void> fuse_ops::handle(fuse_channel& ch, fuse_request& raw) {
       co_await reply_error(ch, unique, fh.err(), "opendir");
       co_return;
     }
-    // The listing of an index-mode directory cannot change under the kernel: cache it.
-    uint32_t flags =
-        _fs.options().mode == fs_mode::index ? abi::fopen_cache_dir | fopen_keep_cache : 0;
+    // An index-mode listing changes only with a refresh: the kernel caches it, and keeps that
+    // cache across opens until a refresh replaced it.
+    uint32_t flags = 0;
+    if (_fs.options().mode == fs_mode::index) {
+      flags = abi::fopen_cache_dir | (_fs.keep_dir_cache(ino) ? fopen_keep_cache : 0);
+    }
     fuse::encode_open(out, unique, *fh, flags);
   } else if (auto* q = std::get_if<fuse::req::readdir>(&r.body)) {
     ++_counters.readdirs;
@@ -177,6 +179,12 @@ task<void> fuse_ops::handle(fuse_channel& ch, fuse_request& raw) {
     uint64_t fh = q->fh;
     if (fh == 0) {
       // noopen mode: one implicit handle per inode, opened on first read.
+      if (auto it = _implicit_fh.find(ino);
+          it != _implicit_fh.end() && !_fs.is_current(it->second)) {
+        // The object was rewritten since (the kernel dropped its pages on the new mtime).
+        _fs.release(ino, it->second);
+        _implicit_fh.erase(it);
+      }
       if (auto it = _implicit_fh.find(ino); it != _implicit_fh.end()) {
         fh = it->second;
       } else {

@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "fs/filesystem.hh"
+#include "tests/fs/fs_reads.hh"
 #include "tests/support/mock_client.hh"
 #include "tests/support/sync_wait.hh"
 
@@ -59,12 +60,7 @@ std::string read_str(filesystem& fs, uint64_t ino, uint64_t fh, uint64_t off, si
 
 // Opens, reads whole, releases; returns the bytes.
 std::string cat(filesystem& fs, const std::string& name) {
-  uint64_t ino = ino_of(fs, name);
-  auto o = sync_wait(fs.open(ino, O_RDONLY));
-  REQUIRE(o.ok());
-  std::string s = read_str(fs, ino, o->fh, 0, 1 << 16);
-  fs.release(ino, o->fh);
-  return s;
+  return test::cat_ino(fs, ino_of(fs, name));
 }
 
 }  // namespace

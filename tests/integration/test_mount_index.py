@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 
 import harness
 
@@ -121,6 +122,79 @@ def test_odd_names_from_a_folder_bucket():
         shutil.rmtree(src)
 
 
+def test_refresh_shows_bucket_changes_under_a_live_mount():
+    import urllib.request
+
+    with harness.Emulator({"live": "flat:0"}, anonymous=True) as emu:
+
+        def oss(method, key, data=None):
+            req = urllib.request.Request(f"{emu.endpoint}/live/{key}", data=data, method=method)
+            with urllib.request.urlopen(req, timeout=30) as r:
+                assert r.status in (200, 204), r.status
+
+        oss("PUT", "a.txt", b"one")
+        oss("PUT", "d/x.txt", b"x")
+        with harness.Mount(emu, "live", args=["--refresh", "2", "--access-key-id", harness.AK,
+                                              "--access-key-secret", harness.SK]) as m:
+            assert sorted(os.listdir(m.dir)) == ["a.txt", "d"]
+            assert os.listdir(m.path("d")) == ["x.txt"]
+            with open(m.path("a.txt"), "rb") as f:
+                assert f.read() == b"one"
+            # The bucket changes behind the mount.
+            oss("PUT", "a.txt", b"three")
+            oss("PUT", "b.txt", b"bee")
+            oss("PUT", "d/y.txt", b"why")
+            oss("DELETE", "d/x.txt")
+            emu.reset()
+            out = subprocess.run([harness.OSSURING, "refresh", m.dir], capture_output=True,
+                                 text=True, timeout=60)
+            assert out.returncode == 0, out.stderr
+            assert '"objects":3' in out.stdout, out.stdout
+            assert emu.requests("ListObjectsV2") >= 1
+            # Listings change at once (the kernel is told to drop its cached ones)...
+            assert sorted(os.listdir(m.dir)) == ["a.txt", "b.txt", "d"]
+            assert os.listdir(m.path("d")) == ["y.txt"]
+            # ...and names the kernel already resolved, within the --refresh interval.
+            time.sleep(2.5)
+            with open(m.path("a.txt"), "rb") as f:
+                assert f.read() == b"three"
+            with open(m.path("d", "y.txt"), "rb") as f:
+                assert f.read() == b"why"
+            assert not os.path.exists(m.path("d", "x.txt"))
+            assert m.stats()["fs"]["index_refreshes"] >= 1
+            assert "index_refreshed" in m.log_text()
+
+
+def test_mount_through_mount_fuse3_as_fstab_does():
+    # An fstab line of type fuse.ossuring makes mount(8) run mount.fuse3, which runs
+    # `ossuring oss://... MNT -o OPTIONS` found in PATH. The build's binary is not in PATH, so
+    # this names it in the source (`PROGRAM#SOURCE` with type fuse): the same mount.fuse3 path.
+    with harness.Emulator({"data": "flat:20:300"}) as emu:
+        mnt = tempfile.mkdtemp(prefix="ossuring-fstab-")
+        opts = (f"ro,oss_endpoint={emu.endpoint},use_path_request_style,"
+                f"oss_access_key_id={harness.AK},oss_access_key_secret={harness.SK}")
+        # Output to a file, not a pipe: the daemon keeps stderr for its log.
+        log = tempfile.TemporaryFile(mode="w+")
+        rc = subprocess.run(["mount", "-t", "fuse", f"{harness.OSSURING}#oss://data/", mnt,
+                             "-o", opts], stdout=log, stderr=log, timeout=60).returncode
+        try:
+            log.seek(0)
+            assert rc == 0, log.read()
+            assert os.path.ismount(mnt)
+            with open("/proc/self/mounts") as f:
+                line = next(l for l in f if f" {mnt} " in l)
+            assert line.split()[2] == "fuse.ossuring", line  # as our mount(2) names it
+            assert harness.SK not in line  # the secret is not shown in the mount table
+            names = sorted(os.listdir(mnt))
+            assert len(names) == 20
+            with open(os.path.join(mnt, names[3]), "rb") as f:
+                assert f.read() == harness.synthetic_content(names[3], 300)
+        finally:
+            subprocess.run([harness.OSSURING, "umount", mnt], capture_output=True, timeout=60)
+            if os.path.ismount(mnt):
+                subprocess.run(["umount", "-l", mnt], capture_output=True)
+            os.rmdir(mnt)
+
 def test_metrics_port_serves_prometheus_text():
     import socket
     import urllib.request
@@ -192,6 +266,8 @@ if __name__ == "__main__":
         test_metadata_after_index_costs_zero_requests,
         test_each_small_file_read_costs_one_get_and_passthrough_serves_reads,
         test_odd_names_from_a_folder_bucket,
+        test_refresh_shows_bucket_changes_under_a_live_mount,
+        test_mount_through_mount_fuse3_as_fstab_does,
         test_metrics_port_serves_prometheus_text,
         test_read_only_mount_refuses_writes,
         test_unmount_with_open_files_and_remount,

@@ -48,6 +48,23 @@ def test_a_change_is_seen_after_attr_timeout_and_not_before():
                 assert f.read() == b"y" * 250
 
 
+def test_rewritten_content_is_read_after_attr_timeout_in_every_open_mode():
+    # Same size, rewritten: only the ETag (folded into mtime's nanoseconds) tells the kernel to
+    # drop the pages it kept (noopen and read modes keep the page cache across opens).
+    for mode in ["noopen", "read", "passthrough"]:
+        with harness.Emulator({"mem": "memory"}) as emu:
+            put(emu, "mem", "f.bin", b"a" * 5000)
+            args = ["--mode", "lazy", "--attr-timeout", "1", "--open-mode", mode]
+            with harness.Mount(emu, "mem", args=args) as m:
+                p = m.path("f.bin")
+                for _ in range(2):
+                    with open(p, "rb") as f:
+                        assert f.read() == b"a" * 5000, mode
+                put(emu, "mem", "f.bin", b"b" * 5000)
+                time.sleep(1.6)
+                with open(p, "rb") as f:
+                    assert f.read() == b"b" * 5000, mode
+
 def test_negative_cache_obeys_its_timeout():
     with harness.Emulator({"mem": "memory"}) as emu:
         put(emu, "mem", "present.txt", b"here")
@@ -72,5 +89,6 @@ if __name__ == "__main__":
     harness.run_tests([
         test_ls_l_costs_one_listing_and_no_head_per_entry,
         test_a_change_is_seen_after_attr_timeout_and_not_before,
+        test_rewritten_content_is_read_after_attr_timeout_in_every_open_mode,
         test_negative_cache_obeys_its_timeout,
     ])

@@ -4,7 +4,12 @@
 // Without -f the command forks: the parent returns 0 once the mount is ready (the kernel's INIT
 // answered), or prints the child's error and returns 1. SIGINT/SIGTERM unmount cleanly (lazily
 // when files are still open); an unmount from outside ends the daemon.
+//
+// With --cpus (or resourceLimit) the daemon runs one reactor per listed CPU: reactor 0 is home
+// (file system, OSS client, control socket, the session's channel); every other reactor serves a
+// clone of the FUSE session (fs/fuse_clones.hh).
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -15,13 +20,17 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "core/event.hh"
 #include "core/io.hh"
 #include "core/log.hh"
 #include "core/metrics.hh"
+#include "core/reactor_pool.hh"
 #include "fs/fuse_channel.hh"
+#include "fs/fuse_clones.hh"
 #include "fs/fuse_ops.hh"
 #include "fs/mount.hh"
 #include "tools/cli/client_setup.hh"
@@ -35,6 +44,9 @@ namespace ossuring::cli {
 namespace {
 
 using namespace std::chrono_literals;
+
+// Reads of /dev/fuse in flight per channel.
+constexpr unsigned fuse_readers = 4;
 
 // Tells the waiting parent how the start went: "ok\n" or an error line.
 class readiness {
@@ -154,6 +166,32 @@ std::string index_file(const mount_config& cfg) {
   return dir + "/" + name;
 }
 
+// The reactor CPUs of --cpus (or resourceLimit) that this process may run on; a listed CPU
+// outside the affinity mask (resourceLimit 4c on a 2-CPU machine) is dropped with a warning.
+result<std::vector<int>> reactor_cpus(const std::string& list) {
+  result<std::vector<int>> parsed = parse_cpu_list(list);
+  if (!parsed.ok()) {
+    return parsed;
+  }
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (::sched_getaffinity(0, sizeof(allowed), &allowed) != 0) {
+    return parsed;
+  }
+  std::vector<int> cpus;
+  for (int c : *parsed) {
+    if (c < CPU_SETSIZE && CPU_ISSET(c, &allowed)) {
+      cpus.push_back(c);
+    } else {
+      std::fprintf(stderr, "ossuring mount: CPU %d is not available here; no reactor for it\n", c);
+    }
+  }
+  if (cpus.empty()) {
+    return make_error(EINVAL, "none of the CPUs '" + list + "' is available");
+  }
+  return cpus;
+}
+
 fs::open_mode parse_open_mode(const std::string& s) {
   if (s == "noopen") {
     return fs::open_mode::noopen;
@@ -180,7 +218,25 @@ task<void> watch_signals(int sfd, fs::fuse_mount& m, fs::fuse_channel& ch, abort
   ch.stop();
 }
 
-task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd) {
+// Re-lists the index every `interval` (0: never), and once at the start when `soon` (a reused
+// index to confirm). A failed refresh is logged by the file system and retried next time.
+task<void> refresh_loop(fs::filesystem& fsys, std::chrono::seconds interval, bool soon,
+                        abort_source& stop) {
+  if (soon) {
+    result<fs::index_stats> r = co_await fsys.refresh_index();
+    (void)r;
+  }
+  while (interval.count() > 0 && !stop.aborted()) {
+    int slept = co_await sleep_for(interval, &stop);
+    if (slept != 0) {
+      break;  // unmounting
+    }
+    result<fs::index_stats> r = co_await fsys.refresh_index();
+    (void)r;
+  }
+}
+
+task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reactor_pool* pool) {
   auto started = std::chrono::steady_clock::now();
   result<std::unique_ptr<oss_session>> session = make_oss_session(cfg);
   if (!session.ok()) {
@@ -191,10 +247,11 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd) {
   fs::filesystem fsys(*oss.client, make_fs_options(cfg), make_blob_store(cfg));
 
   int rc = 0;
+  bool index_reused = false;
   do {
     if (fsys.options().mode == fs::fs_mode::index) {
       const std::string idx_file = index_file(cfg);
-      bool reused = false;
+      bool& reused = index_reused;
       // Not a conditional expression with two co_awaits: GCC 12 destroys its temporary twice.
       result<fs::index_stats> st = make_error(EINVAL, "no index");
       if (idx_file.empty()) {
@@ -252,6 +309,11 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd) {
     wishes.readdirplus = cfg.readdirplus;
     fs::fuse_channel ch(m->fd(), wishes);
     fs::fuse_ops ops(fsys, mode);
+    // Destroyed before `ch` and `ops`: the clones' channels relay to both.
+    std::optional<fs::fuse_clones> clones;
+    if (pool && pool->size() > 1) {
+      clones.emplace(*pool, 0, m->fd(), ch, ops);
+    }
 
     std::string ctl_path =
         cfg.control_socket.empty() ? control_socket_path(cfg.mountpoint) : cfg.control_socket;
@@ -259,10 +321,23 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd) {
     if (!ctl.ok()) {
       log_warn("control_socket_unavailable", {{"error", ctl.err().message}});
     }
-    mount_stats stats_view{cfg, fsys, ops, *oss.client, started};
+    auto channel_stats = [&]() -> std::vector<fs::fuse_channel_stats> {
+      if (clones) {
+        return clones->stats();
+      }
+      return {{0, pool ? pool->cpu(0) : -1, ch.requests_read()}};
+    };
+    mount_stats stats_view{cfg, fsys, ops, *oss.client, started, channel_stats};
     abort_source stop_signals;
     gate bg;
     bg.spawn(watch_signals(sfd, *m, ch, stop_signals));
+    // Index refresh: every --refresh seconds, and once right after a reused index is served.
+    abort_source stop_refresh;
+    gate refresher;
+    if (fsys.options().mode == fs::fs_mode::index && (cfg.refresh_s > 0 || index_reused)) {
+      refresher.spawn(
+          refresh_loop(fsys, std::chrono::seconds(cfg.refresh_s), index_reused, stop_refresh));
+    }
     if (ctl.ok()) {
       bg.spawn(ctl->serve(make_control_handler(stats_view)));
     }
@@ -284,8 +359,10 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd) {
         log_warn("metrics_endpoint_unavailable", {{"error", ep.err().message}});
       }
     }
-    // The mount is usable once the kernel's INIT is answered: report ready then.
-    bg.spawn([](fs::fuse_channel& c, readiness& r, const mount_config& cf) -> task<void> {
+    // The mount is usable once the kernel's INIT is answered: report ready then. The clones
+    // join the session once INIT has settled its parameters.
+    bg.spawn([](fs::fuse_channel& c, readiness& r, const mount_config& cf, fs::fuse_clones* cl,
+                fs::fuse_init_wishes w) -> task<void> {
       for (int i = 0; i < 1000 && c.params().kernel_major == 0; ++i) {
         co_await sleep_for(10ms);
       }
@@ -293,20 +370,30 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd) {
         r.fail("the kernel did not send FUSE INIT within 10 s");
         co_return;
       }
+      if (cl) {
+        cl->start(w, fuse_readers);
+      }
       log_info("mounted", {{"mountpoint", cf.mountpoint},
                            {"bucket", cf.bucket},
                            {"prefix", cf.prefix},
                            {"mode", cf.mode},
                            {"passthrough", c.params().passthrough ? "yes" : "no"}});
       r.ok();
-    }(ch, ready, cfg));
+    }(ch, ready, cfg, clones ? &*clones : nullptr, wishes));
 
-    status end = co_await ch.run(ops, 4);
+    status end = co_await ch.run(ops, fuse_readers);
     if (!end.ok()) {
       log_error("fuse_channel_ended", {{"error", end.err().message}});
     }
+    stop_refresh.request_abort();
+    if (clones) {
+      // Their handlers relay to this reactor, which keeps serving them until they have ended.
+      clones->stop();
+      co_await clones->wait();
+    }
     (void)m->unmount();
-    co_await fsys.close();
+    co_await fsys.close();  // ends a listing in flight
+    co_await refresher.close();
     stop_signals.request_abort();
     if (ctl.ok()) {
       co_await ctl->stop();
@@ -341,6 +428,15 @@ int cmd_mount(const args& a) {
     return 2;
   }
   set_log_level(level);
+  std::vector<int> cpus;  // empty: one unpinned reactor
+  if (!cfg.cpus.empty()) {
+    result<std::vector<int>> c = reactor_cpus(cfg.cpus);
+    if (!c.ok()) {
+      std::fprintf(stderr, "ossuring mount: --cpus: %s\n", c.err().message.c_str());
+      return 2;
+    }
+    cpus = std::move(*c);
+  }
   struct stat st {};
   if (::stat(cfg.mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     std::fprintf(stderr, "ossuring mount: mountpoint %s is not a directory\n",
@@ -403,8 +499,15 @@ int cmd_mount(const args& a) {
   readiness ready(pipefd[1]);
   int rc = 1;
   try {
-    reactor r;
-    rc = r.run(serve_mount(cfg, ready, sfd));
+    if (cpus.empty()) {
+      reactor r;
+      rc = r.run(serve_mount(cfg, ready, sfd, nullptr));
+    } else {
+      // Created after the signal mask is set: the reactor threads inherit it.
+      reactor_pool pool(reactor_pool_config{.cpus = cpus});
+      rc = pool.run_sync(0, [&] { return serve_mount(cfg, ready, sfd, &pool); });
+      pool.stop();
+    }
   } catch (const std::exception& e) {
     ready.fail(e.what());
     log_error("mount_failed", {{"what", e.what()}});

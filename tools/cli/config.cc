@@ -146,7 +146,7 @@ const std::vector<option_def>& table() {
        UINT(small_file_threshold)},
       {{"open-mode"},
        kind::str,
-       "passthrough|noopen|read: how opens are served (passthrough)",
+       "noopen|passthrough|read: how opens are served (noopen)",
        STR(open_mode)},
       {{"prefetch-concurrency", "prefetch_concurrency"},
        kind::uint,

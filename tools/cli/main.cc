@@ -1,4 +1,5 @@
-// The `ossuring` command: mount, umount, stats, warmup and object commands (ls, stat, get, put).
+// The `ossuring` command: mount, umount, stats, warmup, refresh and object commands (ls, stat, get,
+// put).
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -21,6 +22,8 @@ const command commands[] = {
     {"stats", ossuring::cli::cmd_stats, "stats MOUNTPOINT [--json]"},
     {"warmup", ossuring::cli::cmd_warmup,
      "warmup MOUNTPOINT [PATH...] [--files LIST] [--no-progress]"},
+    {"refresh", ossuring::cli::cmd_refresh,
+     "refresh MOUNTPOINT (index mode: list the bucket again now)"},
     {"ls", ossuring::cli::cmd_ls, "ls oss://bucket[/prefix] [-r] [connection options]"},
     {"stat", ossuring::cli::cmd_stat, "stat oss://bucket/key [connection options]"},
     {"get", ossuring::cli::cmd_get, "get oss://bucket/key [FILE] [connection options]"},

@@ -36,10 +36,14 @@ struct warm_state {
   uint64_t bytes_done = 0;
   uint64_t files_failed = 0;
   std::string first_error;
+  // Inodes this warmup looked up (lookups and readdirplus entries count as the kernel's would):
+  // forgotten at the end, so that the inode table and old index generations can be released.
+  std::vector<uint64_t> looked_up;
 };
 
 // Resolves a mount-relative path to an inode by lookups from the root.
-task<result<fs::entry_reply>> resolve(fs::filesystem& fsys, const std::string& path) {
+task<result<fs::entry_reply>> resolve(fs::filesystem& fsys, const std::string& path,
+                                      std::vector<uint64_t>& looked_up) {
   fs::entry_reply cur;
   cur.attr.ino = 1;
   cur.attr.mode = S_IFDIR;
@@ -56,6 +60,7 @@ task<result<fs::entry_reply>> resolve(fs::filesystem& fsys, const std::string& p
     if (!e.ok()) {
       co_return make_error(e.err().code, "warmup: " + path + ": " + e.err().message);
     }
+    looked_up.push_back(e->attr.ino);
     cur = *e;
   }
   co_return cur;
@@ -72,11 +77,15 @@ task<void> collect(fs::filesystem& fsys, uint64_t ino, const std::string& path, 
   for (;;) {
     size_t got = 0;
     status s = co_await fsys.readdir(ino, *fh, offset, true, [&](const fs::dir_entry& e) {
+      if (got >= 4096) {
+        return false;  // this entry is not taken: the next round starts with it
+      }
       offset = e.next_offset;
       ++got;
       if (e.name == "." || e.name == "..") {
         return true;
       }
+      st.looked_up.push_back(e.ino);
       warm_file f{e.ino, e.attr.size,
                   path.empty() ? std::string(e.name) : path + "/" + std::string(e.name)};
       if (e.is_dir) {
@@ -86,7 +95,7 @@ task<void> collect(fs::filesystem& fsys, uint64_t ino, const std::string& path, 
         st.bytes_total += f.size;
         st.queue.push_back(std::move(f));
       }
-      return got < 4096;
+      return true;
     });
     if (!s.ok() || got == 0) {
       break;
@@ -169,9 +178,16 @@ task<void> warmup(mount_stats& view, std::string args, control_connection& out) 
     paths.push_back("");  // the whole mount
   }
   warm_state st;
+  auto forget_all = [&] {
+    for (uint64_t ino : st.looked_up) {
+      view.fs.forget(ino, 1);
+    }
+    st.looked_up.clear();
+  };
   for (const std::string& p : paths) {
-    result<fs::entry_reply> e = co_await resolve(view.fs, p);
+    result<fs::entry_reply> e = co_await resolve(view.fs, p, st.looked_up);
     if (!e.ok()) {
+      forget_all();
       co_await out.send_line("{\"error\":" + json_quote(e.err().message) + ",\"done\":true}");
       co_return;
     }
@@ -215,6 +231,7 @@ task<void> warmup(mount_stats& view, std::string args, control_connection& out) 
     }
   }
   co_await workers.close();
+  forget_all();
   log_info("warmup_done", {{"files", std::to_string(st.files_done)},
                            {"failed", std::to_string(st.files_failed)},
                            {"bytes", std::to_string(st.bytes_done)}});
@@ -239,7 +256,17 @@ std::string mount_stats::to_json() const {
        ",\"passthrough_opens\":" + std::to_string(o.passthrough_opens) +
        ",\"daemon_reads\":" + std::to_string(o.daemon_reads) +
        ",\"daemon_read_bytes\":" + std::to_string(o.daemon_read_bytes) +
-       ",\"errors\":" + std::to_string(o.errors) + "}";
+       ",\"errors\":" + std::to_string(o.errors) + ",\"channels\":[";
+  if (channels) {
+    bool first = true;
+    for (const fs::fuse_channel_stats& c : channels()) {
+      s += std::string(first ? "" : ",") + "{\"reactor\":" + std::to_string(c.reactor) +
+           ",\"cpu\":" + std::to_string(c.cpu) + ",\"requests\":" + std::to_string(c.requests) +
+           "}";
+      first = false;
+    }
+  }
+  s += "]}";
   s += ",\"fs\":{\"list_requests\":" + std::to_string(f.list_requests) +
        ",\"meta_requests\":" + std::to_string(f.meta_requests) +
        ",\"get_requests\":" + std::to_string(f.get_requests) +
@@ -247,6 +274,8 @@ std::string mount_stats::to_json() const {
        ",\"blob_hits\":" + std::to_string(f.blob_hits) +
        ",\"negative_hits\":" + std::to_string(f.negative_hits) +
        ",\"index_nodes\":" + std::to_string(fs.current_index().node_count()) +
+       ",\"index_generations\":" + std::to_string(fs.index_generations()) +
+       ",\"index_refreshes\":" + std::to_string(f.index_refreshes) +
        ",\"prefetch_gets\":" + std::to_string(f.prefetch_gets) +
        ",\"prefetch_queued\":" + std::to_string(f.prefetch_queued) +
        ",\"buffer_bytes\":" + std::to_string(f.buffer_bytes) +
@@ -270,6 +299,19 @@ control_handler make_control_handler(mount_stats& view) {
       co_await out.send_line(view.to_json());
     } else if (command == "warmup") {
       co_await warmup(view, std::move(args), out);
+    } else if (command == "refresh") {
+      const auto t0 = std::chrono::steady_clock::now();
+      result<fs::index_stats> r = co_await view.fs.refresh_index();
+      if (!r.ok()) {
+        co_await out.send_line("{\"error\":" + json_quote(r.err().describe()) + "}");
+      } else {
+        const double secs =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        co_await out.send_line("{\"objects\":" + std::to_string(r->objects) +
+                               ",\"directories\":" + std::to_string(r->directories) +
+                               ",\"generations\":" + std::to_string(view.fs.index_generations()) +
+                               ",\"seconds\":" + std::to_string(secs) + "}");
+      }
     } else {
       co_await out.send_line("{\"error\":" + json_quote("unknown command '" + command + "'") + "}");
     }

@@ -3,9 +3,12 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "fs/filesystem.hh"
+#include "fs/fuse_clones.hh"
 #include "fs/fuse_ops.hh"
 #include "http/oss/client.hh"
 #include "tools/cli/config.hh"
@@ -19,6 +22,8 @@ struct mount_stats {
   fs::fuse_ops& ops;
   oss::oss_client& client;
   std::chrono::steady_clock::time_point started;
+  // Requests read per FUSE channel (one per reactor serving the mount).
+  std::function<std::vector<fs::fuse_channel_stats>()> channels;
 
   std::string to_json() const;
 };

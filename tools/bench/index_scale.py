@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Index scale: build time and size of the index of a synthetic 1M-object bucket, and the time a
+remount takes when it reuses the saved index.
+
+For each of --runs rounds, against one emulator on loopback (`deep:N`: three levels of ten
+directories, N objects over the 1,000 leaves):
+  1. a fresh mount with an empty --cache-dir: `ossuring mount` returns when the mount is ready,
+     so its wall time is the time to list the whole bucket and build the index;
+  2. a remount with the saved index: ready without listing (the background refresh that
+     confirms the index comes after readiness and is timed apart, from the daemon's log).
+Also reports LIST requests, the daemon's RSS and the index file's size. Medians over the rounds.
+
+A benchmark, not a test (docs/benchmarks.md "Index scale"). Needs root and /dev/fuse.
+Usage: tools/bench/index_scale.py [--build DIR] [--objects 1000000] [--runs 3] [--latency MS]
+"""
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def rss_mib(mountpoint, harness_mod):
+    sys.path.insert(0, os.path.join(ROOT, "tests", "faults"))
+    import faultlib  # noqa: E402
+    pid = faultlib.daemon_pid(mountpoint)
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
+
+
+def timed_mount(harness, emu, cache):
+    t0 = time.perf_counter()
+    m = harness.Mount(emu, "big", args=["--cache-dir", cache])
+    m.__enter__()
+    return m, time.perf_counter() - t0
+
+
+def refresh_seconds(log_text, deadline_s=120):
+    m = re.search(r"event=index_refreshed .*seconds=([0-9.]+)", log_text)
+    return float(m.group(1)) if m else None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default=os.environ.get("OSSURING_BUILD",
+                                                      os.path.join(ROOT, "build")))
+    ap.add_argument("--objects", type=int, default=1000000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--latency", type=int, default=0, help="emulator latency per request, ms")
+    args = ap.parse_args()
+    os.environ["OSSURING_BUILD"] = os.path.abspath(args.build)
+    sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+    import harness  # noqa: E402 - reads OSSURING_BUILD at import
+    harness.require_mount_privileges()
+
+    rows = {"build_s": [], "remount_s": [], "refresh_s": [], "lists": [], "rss_mib": [],
+            "rss_remount_mib": [], "index_file_mib": []}
+    extra = ["--latency", str(args.latency)] if args.latency else []
+    with harness.Emulator({"big": f"deep:{args.objects}"}, extra_args=extra) as emu:
+        for run in range(args.runs):
+            cache = tempfile.mkdtemp(prefix="index-scale-", dir="/var/tmp")
+            try:
+                emu.reset()
+                m, secs = timed_mount(harness, emu, cache)
+                try:
+                    rows["build_s"].append(secs)
+                    rows["lists"].append(emu.requests("ListObjectsV2"))
+                    rows["rss_mib"].append(rss_mib(m.dir, harness))
+                    nodes = m.stats()["fs"]["index_nodes"]
+                finally:
+                    m.__exit__(None, None, None)
+                idx_dir = os.path.join(cache, "index")
+                rows["index_file_mib"].append(
+                    sum(os.path.getsize(os.path.join(idx_dir, f)) for f in os.listdir(idx_dir))
+                    / 2**20)
+                m, secs = timed_mount(harness, emu, cache)
+                try:
+                    rows["remount_s"].append(secs)
+                    rows["rss_remount_mib"].append(rss_mib(m.dir, harness))
+                    deadline = time.time() + 120
+                    while refresh_seconds(m.log_text()) is None and time.time() < deadline:
+                        time.sleep(0.2)
+                    rows["refresh_s"].append(refresh_seconds(m.log_text()) or float("nan"))
+                finally:
+                    m.__exit__(None, None, None)
+                print(f"run {run}: build {rows['build_s'][-1]:.2f} s, remount "
+                      f"{rows['remount_s'][-1]:.3f} s, background refresh "
+                      f"{rows['refresh_s'][-1]:.2f} s, {rows['lists'][-1]} LISTs, "
+                      f"{nodes} nodes", flush=True)
+            finally:
+                shutil.rmtree(cache, ignore_errors=True)
+    load = os.getloadavg()[0]
+    print(f"\n# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
+          f"load average {load:.1f}; deep:{args.objects}, emulator latency {args.latency} ms, "
+          f"median of {args.runs}")
+    print("| fresh mount (list + build) s | remount with saved index s | background refresh s "
+          "| LIST requests | daemon RSS MiB (fresh / remount) | index file MiB |")
+    print("|---|---|---|---|---|---|")
+    med = {k: statistics.median(v) for k, v in rows.items()}
+    print(f"| {med['build_s']:.2f} | {med['remount_s']:.3f} | {med['refresh_s']:.2f} | "
+          f"{med['lists']:.0f} | {med['rss_mib']:.0f} / {med['rss_remount_mib']:.0f} | "
+          f"{med['index_file_mib']:.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
