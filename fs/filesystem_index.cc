@@ -4,11 +4,11 @@
 // Index generations. Node numbers change from one listing to the next, but the kernel keeps the
 // inode numbers it was given (cached dentries, open files, cwd). So each installed index is a
 // generation with its own range of kernel inode numbers, base + node (the root is always 1 and
-// belongs to the newest). Lookups always answer from the newest generation, translating an older
-// parent by its path; everything else an old inode asks (getattr, open, readdir) is answered from
-// the generation it came from, which stays alive while the kernel holds any of its inodes (its
-// lookups not yet forgotten) or an open directory handle on it. Until the kernel has seen a
-// generation's inodes, a new index replaces it in place.
+// belongs to the newest). Lookups and directory listings always answer from the newest
+// generation, translating an older directory by its path; everything else an old inode asks
+// (getattr, open, xattrs) is answered from the generation it came from, which stays alive while
+// the kernel holds any of its inodes (its lookups not yet forgotten) or an open directory handle
+// on it. Until the kernel has seen a generation's inodes, a new index replaces it in place.
 #include <ctime>
 
 #include "core/log.hh"

@@ -389,8 +389,12 @@ bool filesystem::is_current(uint64_t fh) {
   if (it == _files.end()) {
     return false;
   }
-  auto n = resolve(it->second.ino);
-  return n && n->attrs.etag == it->second.etag && n->attrs.size == it->second.size;
+  if (_opts.mode == fs_mode::index) {
+    return true;  // an index inode's object never changes: a refresh gives it a new inode
+  }
+  // Called for every daemon READ in noopen mode: compare attributes, build no key.
+  const lazy_inode* i = _inodes.get(it->second.ino);
+  return i && i->attrs.etag == it->second.etag && i->attrs.size == it->second.size;
 }
 
 void filesystem::release(uint64_t, uint64_t fh) {

@@ -26,9 +26,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def rss_mib(mountpoint, harness_mod):
-    sys.path.insert(0, os.path.join(ROOT, "tests", "faults"))
-    import faultlib  # noqa: E402
+def rss_mib(mountpoint):
+    import faultlib  # noqa: E402 - tests/faults is on sys.path (main)
     pid = faultlib.daemon_pid(mountpoint)
     with open(f"/proc/{pid}/status") as f:
         return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
@@ -41,7 +40,7 @@ def timed_mount(harness, emu, cache):
     return m, time.perf_counter() - t0
 
 
-def refresh_seconds(log_text, deadline_s=120):
+def refresh_seconds(log_text):
     m = re.search(r"event=index_refreshed .*seconds=([0-9.]+)", log_text)
     return float(m.group(1)) if m else None
 
@@ -56,6 +55,7 @@ def main():
     args = ap.parse_args()
     os.environ["OSSURING_BUILD"] = os.path.abspath(args.build)
     sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+    sys.path.insert(0, os.path.join(ROOT, "tests", "faults"))
     import harness  # noqa: E402 - reads OSSURING_BUILD at import
     harness.require_mount_privileges()
 
@@ -71,7 +71,7 @@ def main():
                 try:
                     rows["build_s"].append(secs)
                     rows["lists"].append(emu.requests("ListObjectsV2"))
-                    rows["rss_mib"].append(rss_mib(m.dir, harness))
+                    rows["rss_mib"].append(rss_mib(m.dir))
                     nodes = m.stats()["fs"]["index_nodes"]
                 finally:
                     m.__exit__(None, None, None)
@@ -82,7 +82,7 @@ def main():
                 m, secs = timed_mount(harness, emu, cache)
                 try:
                     rows["remount_s"].append(secs)
-                    rows["rss_remount_mib"].append(rss_mib(m.dir, harness))
+                    rows["rss_remount_mib"].append(rss_mib(m.dir))
                     deadline = time.time() + 120
                     while refresh_seconds(m.log_text()) is None and time.time() < deadline:
                         time.sleep(0.2)
