@@ -22,6 +22,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "core/detail/frame_pool.hh"
+
 namespace ossuring {
 
 template <typename T = void>
@@ -50,6 +52,9 @@ struct task_promise_base {
   std::exception_ptr _exception;
   bool _resumed_inline = false;   // the awaiter's await_suspend is running the body
   bool _finished_inline = false;  // the body finished before that returned
+
+  static void* operator new(size_t n) { return frame_pool::allocate(n); }
+  static void operator delete(void* p, size_t n) noexcept { frame_pool::deallocate(p, n); }
 
   std::suspend_always initial_suspend() const noexcept { return {}; }
   task_final_awaiter final_suspend() const noexcept { return {}; }

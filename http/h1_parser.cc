@@ -80,7 +80,7 @@ status parse_header_lines(std::span<const std::string_view> lines, const h1_limi
     if (value.find_first_of(std::string_view("\r\0", 2)) != std::string_view::npos) {
       return protocol_error("control character in header field '" + std::string(name) + "'");
     }
-    out.add(std::string(name), std::string(value));
+    out.add(name, value);
   }
   return {};
 }
@@ -99,7 +99,7 @@ result<std::optional<uint64_t>> content_length_of(const header_list& headers) {
       uint64_t v = 0;
       auto [ptr, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
       if (item.empty() || ec != std::errc() || ptr != item.data() + item.size()) {
-        return protocol_error("invalid Content-Length '" + h.value + "'");
+        return protocol_error("invalid Content-Length '" + std::string(h.value) + "'");
       }
       if (length && *length != v) {
         return protocol_error("conflicting Content-Length values");

@@ -31,7 +31,7 @@ status append_headers(std::string& out, const header_list& headers, body_framing
   for (const header& h : headers) {
     if (h.name.empty() || has_forbidden(h.name) || has_forbidden(h.value) ||
         h.name.find(':') != std::string::npos) {
-      return make_error(EINVAL, "http/1.1: invalid header field '" + h.name + "'");
+      return make_error(EINVAL, "http/1.1: invalid header field '" + std::string(h.name) + "'");
     }
     if (is_framing_header(h.name)) {
       continue;

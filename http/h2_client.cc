@@ -42,7 +42,7 @@ struct h2_client_session::callbacks {
       std::from_chars(v.data(), v.data() + v.size(), code);
       s->head.status = code;
     } else {
-      s->head.headers.add(std::string(n), std::string(v));
+      s->head.headers.add(n, v);
     }
     return 0;
   }
@@ -175,7 +175,7 @@ result<int32_t> h2_client_session::submit(const request& req, h2_stream_callback
     return make_error(EAGAIN, "http2: connection is going away (retry on a new connection)");
   }
   std::string_view authority = req.authority.empty() ? req.headers.get("host") : req.authority;
-  std::vector<std::string> names;
+  std::string names;
   std::vector<nghttp2_nv> nva = {
       make_nv(":method", req.method),
       make_nv(":scheme", _options.scheme),

@@ -16,8 +16,9 @@ namespace ossuring::http {
 
 // Per-stream events. None is called after cancel(stream) returns.
 struct h2_stream_callbacks {
-  // The final response head (status + headers; interim 1xx heads are skipped).
-  std::function<void(const response& head)> on_head;
+  // The final response head (status + headers; interim 1xx heads are skipped). The callee may
+  // move from it: the session no longer needs it.
+  std::function<void(response& head)> on_head;
   // Response body bytes in order, straight from the received frame.
   body_sink on_data;
   // Exactly once: ok after a complete response; otherwise why the stream ended:

@@ -88,19 +88,31 @@ nghttp2_nv h2_session::make_nv(std::string_view name, std::string_view value) {
                     value.size(), NGHTTP2_NV_FLAG_NONE};
 }
 
-void h2_session::append_headers(const header_list& headers, std::vector<std::string>& names,
+void h2_session::append_headers(const header_list& headers, std::string& lowered,
                                 std::vector<nghttp2_nv>& nva) {
-  // Reserve first: nva points into `names`, which must not reallocate afterwards.
-  names.reserve(names.size() + headers.size());
+  auto has_upper = [](std::string_view name) {
+    return std::any_of(name.begin(), name.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+  };
+  // Reserve first: nva points into `lowered`, which must not reallocate afterwards.
+  size_t need = 0;
+  for (const header& h : headers) {
+    need += has_upper(h.name) ? h.name.size() : 0;
+  }
+  lowered.reserve(lowered.size() + need);
+  nva.reserve(nva.size() + headers.size());
   for (const header& h : headers) {
     if (is_connection_specific(h.name)) {
       continue;
     }
-    std::string lower = h.name;
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
-    names.push_back(std::move(lower));
-    nva.push_back(make_nv(names.back(), h.value));
+    std::string_view name = h.name;
+    if (has_upper(name)) {
+      size_t at = lowered.size();
+      for (char c : name) {
+        lowered += c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+      }
+      name = std::string_view(lowered).substr(at);
+    }
+    nva.push_back(make_nv(name, h.value));
   }
 }
 

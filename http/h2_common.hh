@@ -95,9 +95,10 @@ class h2_session {
   static nghttp2_data_provider provider_for(pull_state* state);
   static ssize_t read_body(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
                            nghttp2_data_source* source, void*);
-  // Lower-cased, connection-specific headers dropped (RFC 9113 section 8.2.2); `names` keeps
-  // the lower-cased copies alive while nghttp2 copies the list.
-  static void append_headers(const header_list& headers, std::vector<std::string>& names,
+  // Lower-cased, connection-specific headers dropped (RFC 9113 section 8.2.2). Names already in
+  // lower case are pointed at where they are; `lowered` holds copies of the others until
+  // nghttp2 has copied the list.
+  static void append_headers(const header_list& headers, std::string& lowered,
                              std::vector<nghttp2_nv>& nva);
   static nghttp2_nv make_nv(std::string_view name, std::string_view value);
   // Manual flow control: padding and data nobody will consume still release window.

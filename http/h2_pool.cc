@@ -144,9 +144,9 @@ task<result<response>> h2_pool::run_stream(std::shared_ptr<conn> c, exchange& ex
                                            bool& refused) {
   stream_state st;
   h2_stream_callbacks cbs;
-  cbs.on_head = [&st](const response& h) {
+  cbs.on_head = [&st](response& h) {
     st.resp.status = h.status;
-    st.resp.headers = h.headers;
+    st.resp.headers = std::move(h.headers);
     st.have_head = true;
   };
   cbs.on_data = [&st, &ex](std::span<const char> d) -> status {

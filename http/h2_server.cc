@@ -49,7 +49,7 @@ struct h2_server_session::callbacks {
       if (n == "host" && s->req.authority.empty()) {
         s->req.authority = v;
       }
-      s->req.headers.add(std::string(n), std::move(v));
+      s->req.headers.add(n, v);
     }
     return 0;
   }
@@ -150,7 +150,7 @@ status h2_server_session::respond(int32_t stream_id, int status_code, const head
   stream& s = *it->second;
   char code[8];
   auto [end, ec] = std::to_chars(code, code + sizeof(code), status_code);
-  std::vector<std::string> names;
+  std::string names;
   std::vector<nghttp2_nv> nva = {make_nv(":status", std::string_view(code, end - code))};
   append_headers(headers, names, nva);
   s.body.pull = std::move(body);

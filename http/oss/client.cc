@@ -166,7 +166,7 @@ oss_client::failure oss_client::error_from_response(const call& c, const http::r
       info = std::move(*p);
       parsed = true;
     }
-  } else if (const std::string* h = r.headers.find("x-oss-err")) {
+  } else if (auto h = r.headers.find("x-oss-err")) {
     if (auto p = parse_error_header(*h)) {
       info = std::move(*p);
       parsed = true;
@@ -305,7 +305,7 @@ void oss_client::parse_object_headers(const http::header_list& h, object_info& o
   for (const http::header& hd : h) {
     if (hd.name.size() > 11 &&
         http::iequals(std::string_view(hd.name).substr(0, 11), "x-oss-meta-")) {
-      std::string name = hd.name.substr(11);
+      std::string name(hd.name.substr(11));
       for (char& ch : name) {
         if (ch >= 'A' && ch <= 'Z') {
           ch = static_cast<char>(ch - 'A' + 'a');

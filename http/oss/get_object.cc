@@ -6,6 +6,8 @@
 
 #include "http/oss/client.hh"
 #include "http/oss/crc64.hh"
+#include "http/oss/time.hh"
+#include "http/oss/xml.hh"
 
 namespace ossuring::oss {
 
@@ -206,11 +208,12 @@ task<result<get_result>> oss_client::get_object(const get_request& req, std::spa
   if (!r) {
     co_return std::move(r).err();
   }
-  object_info info;
-  parse_object_headers(r->headers, info);
-  out.etag = std::move(info.etag);
-  out.mtime_sec = info.mtime_sec;
-  out.request_id = std::move(info.request_id);
+  // Only what get_result carries: parse_object_headers would copy every attribute.
+  out.etag = std::string(strip_etag_quotes(r->headers.get("etag")));
+  if (auto t = parse_rfc1123(r->headers.get("last-modified"))) {
+    out.mtime_sec = *t;
+  }
+  out.request_id = std::string(r->headers.get("x-oss-request-id"));
   co_return out;
 }
 

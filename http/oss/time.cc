@@ -1,6 +1,7 @@
 // RFC 1123 / ISO 8601 / x-oss-date formatting and strict parsing.
 #include "http/oss/time.hh"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 
@@ -103,6 +104,24 @@ int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
+namespace {
+
+// Fixed-width decimal fields: every signed request formats a date, and snprintf cost more than
+// the rest of V4 signing's string work.
+char* put_digits(char* p, unsigned v, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    p[i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+  return p + width;
+}
+
+bool four_digit_year(const civil& c) {
+  return c.year >= 0 && c.year <= 9999;
+}
+
+}  // namespace
+
 std::string format_rfc1123(int64_t sec) {
   civil c = to_civil(sec);
   int64_t wd = c.days % 7;
@@ -110,10 +129,29 @@ std::string format_rfc1123(int64_t sec) {
     wd += 7;
   }
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%s, %02u %s %04lld %02u:%02u:%02u GMT",
-                weekdays[static_cast<size_t>(wd)], c.day, months[c.month - 1],
-                static_cast<long long>(c.year), c.hour, c.minute, c.second);
-  return buf;
+  if (!four_digit_year(c)) {
+    std::snprintf(buf, sizeof buf, "%s, %02u %s %04lld %02u:%02u:%02u GMT",
+                  weekdays[static_cast<size_t>(wd)], c.day, months[c.month - 1],
+                  static_cast<long long>(c.year), c.hour, c.minute, c.second);
+    return buf;
+  }
+  char* p = buf;
+  p = std::copy_n(weekdays[static_cast<size_t>(wd)], 3, p);
+  *p++ = ',';
+  *p++ = ' ';
+  p = put_digits(p, c.day, 2);
+  *p++ = ' ';
+  p = std::copy_n(months[c.month - 1], 3, p);
+  *p++ = ' ';
+  p = put_digits(p, static_cast<unsigned>(c.year), 4);
+  *p++ = ' ';
+  p = put_digits(p, c.hour, 2);
+  *p++ = ':';
+  p = put_digits(p, c.minute, 2);
+  *p++ = ':';
+  p = put_digits(p, c.second, 2);
+  p = std::copy_n(" GMT", 4, p);
+  return std::string(buf, p);
 }
 
 result<int64_t> parse_rfc1123(std::string_view s) {
@@ -208,9 +246,20 @@ std::string format_iso8601(int64_t sec, uint32_t nsec) {
 std::string format_v4_date(int64_t sec) {
   civil c = to_civil(sec);
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%04lld%02u%02uT%02u%02u%02uZ", static_cast<long long>(c.year),
-                c.month, c.day, c.hour, c.minute, c.second);
-  return buf;
+  if (!four_digit_year(c)) {
+    std::snprintf(buf, sizeof buf, "%04lld%02u%02uT%02u%02u%02uZ", static_cast<long long>(c.year),
+                  c.month, c.day, c.hour, c.minute, c.second);
+    return buf;
+  }
+  char* p = put_digits(buf, static_cast<unsigned>(c.year), 4);
+  p = put_digits(p, c.month, 2);
+  p = put_digits(p, c.day, 2);
+  *p++ = 'T';
+  p = put_digits(p, c.hour, 2);
+  p = put_digits(p, c.minute, 2);
+  p = put_digits(p, c.second, 2);
+  *p++ = 'Z';
+  return std::string(buf, p);
 }
 
 }  // namespace ossuring::oss

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "core/task.hh"
 #include "tests/core/support.hh"
@@ -167,4 +168,48 @@ TEST_SUITE("task") {
     REQUIRE(p);
     CHECK(*p == 5);
   }
+}
+
+namespace {
+
+task<int> small_frame(int v) {
+  co_return v + 1;
+}
+
+}  // namespace
+
+TEST_CASE("task frames are recycled per thread, within the cap") {
+  if (!detail::frame_pool_enabled) {
+    return;  // AddressSanitizer build: frames go straight to operator new/delete
+  }
+  using detail::frame_pool;
+  void* a = frame_pool::allocate(100);
+  frame_pool::deallocate(a, 100);
+  size_t cached = frame_pool::cached_bytes();
+  CHECK(cached >= 128);
+  void* b = frame_pool::allocate(120);  // same 64-byte class as 100
+  CHECK(b == a);
+  CHECK(frame_pool::cached_bytes() == cached - 128);
+  frame_pool::deallocate(b, 120);
+
+  // Frames larger than the largest class are never kept.
+  void* big = frame_pool::allocate(frame_pool::max_frame + 1);
+  frame_pool::deallocate(big, frame_pool::max_frame + 1);
+  CHECK(frame_pool::cached_bytes() == cached);
+
+  // The cache stops growing at its cap: the rest goes back to operator delete.
+  std::vector<void*> many;
+  for (size_t i = 0; i < 2 * frame_pool::max_cached_bytes / frame_pool::max_frame; ++i) {
+    many.push_back(frame_pool::allocate(frame_pool::max_frame));
+  }
+  for (void* p : many) {
+    frame_pool::deallocate(p, frame_pool::max_frame);
+  }
+  CHECK(frame_pool::cached_bytes() <= frame_pool::max_cached_bytes);
+  CHECK(frame_pool::cached_bytes() + frame_pool::max_frame > frame_pool::max_cached_bytes);
+
+  // A coroutine's frame comes from (and returns to) the pool.
+  size_t before = frame_pool::cached_bytes();
+  CHECK(sync_await(small_frame(1)) == 2);
+  CHECK(frame_pool::cached_bytes() == before);
 }

@@ -49,7 +49,7 @@ struct client_stream {
 
 h2_stream_callbacks record(client_stream& cs) {
   h2_stream_callbacks cbs;
-  cbs.on_head = [&cs](const response& r) { cs.head = r; };
+  cbs.on_head = [&cs](response& r) { cs.head = r; };
   cbs.on_data = [&cs](std::span<const char> b) -> status {
     cs.body.append(b.data(), b.size());
     return {};

@@ -108,6 +108,10 @@ TEST_CASE("iso8601 and v4 date formatting") {
   CHECK(format_iso8601(1330072952, 123999999) == "2012-02-24T08:42:32.123Z");
   CHECK(format_v4_date(1702743657) == "20231216T162057Z");
   CHECK(format_v4_date(0) == "19700101T000000Z");
+  CHECK(format_v4_date(951868799) == "20000229T235959Z");
+  // Years past four digits take the general path.
+  CHECK(format_v4_date(253402300800) == "100000101T000000Z");
+  CHECK(format_rfc1123(253402300800) == "Sat, 01 Jan 10000 00:00:00 GMT");
   auto rt = parse_iso8601(format_iso8601(1703835902, 250000000));
   CHECK(*rt == timestamp{1703835902, 250000000});
 }

@@ -30,7 +30,7 @@ response handler::initiate_multipart(context& c) {
   for (const http::header& h : c.req.headers) {
     if (h.name.size() > 11 &&
         http::iequals(std::string_view(h.name).substr(0, 11), "x-oss-meta-")) {
-      std::string name = h.name.substr(11);
+      std::string name(h.name.substr(11));
       for (char& ch : name) {
         ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
       }

@@ -138,11 +138,11 @@ response handler::get_or_head(context& c, bool meta_only) {
   r.headers.add("ETag", detail::quote_etag(e.etag));
   r.headers.add("Last-Modified", oss::format_rfc1123(e.mtime));
 
-  if (const std::string* im = h.find("if-match"); im && !etag_listed(*im, e.etag)) {
+  if (auto im = h.find("if-match"); im && !etag_listed(*im, e.etag)) {
     return error_response(c, 412, "PreconditionFailed",
                           "At least one of the pre-conditions you specified did not hold.");
   }
-  if (const std::string* ius = h.find("if-unmodified-since")) {
+  if (auto ius = h.find("if-unmodified-since")) {
     auto t = oss::parse_rfc1123(*ius);
     if (t && e.mtime > *t) {
       return error_response(c, 412, "PreconditionFailed",
@@ -150,9 +150,9 @@ response handler::get_or_head(context& c, bool meta_only) {
     }
   }
   bool not_modified = false;
-  if (const std::string* inm = h.find("if-none-match")) {
+  if (auto inm = h.find("if-none-match")) {
     not_modified = etag_listed(*inm, e.etag);
-  } else if (const std::string* ims = h.find("if-modified-since")) {
+  } else if (auto ims = h.find("if-modified-since")) {
     auto t = oss::parse_rfc1123(*ims);
     not_modified = t && e.mtime <= *t;
   }
@@ -183,7 +183,7 @@ response handler::get_or_head(context& c, bool meta_only) {
   uint64_t first = 0;
   uint64_t last = e.size == 0 ? 0 : e.size - 1;
   bool ranged = false;
-  if (const std::string* range = h.find("range")) {
+  if (auto range = h.find("range")) {
     ranged = parse_range(*range, e.size, first, last);
     if (!ranged && http::iequals(h.get("x-oss-range-behavior"), "standard")) {
       response bad = error_response(c, 416, "InvalidRange", "The requested range is not valid.");
@@ -217,7 +217,7 @@ response handler::put_object(context& c) {
   if (http::iequals(h.get("x-oss-forbid-overwrite"), "true") && c.objects->head(c.key)) {
     return error_response(c, 409, "FileAlreadyExists", "The object you specified already exists.");
   }
-  if (const std::string* md5 = h.find("content-md5")) {
+  if (auto md5 = h.find("content-md5")) {
     if (oss::base64_encode(oss::md5(c.req.body)) != *md5) {
       return error_response(c, 400, "InvalidDigest",
                             "The Content-MD5 you specified did not match what we received.");
@@ -265,8 +265,7 @@ response handler::copy_object(context& c) {
   if (!meta) {
     return error_response(c, 404, "NoSuchKey", "The specified source key does not exist.");
   }
-  if (const std::string* im = h.find("x-oss-copy-source-if-match");
-      im && !etag_listed(*im, meta->entry.etag)) {
+  if (auto im = h.find("x-oss-copy-source-if-match"); im && !etag_listed(*im, meta->entry.etag)) {
     return error_response(c, 412, "PreconditionFailed",
                           "At least one of the pre-conditions you specified did not hold.");
   }

@@ -75,7 +75,7 @@ task<void> http_frontend::serve(http::request& req, http::responder& out,
   // The handler states Content-Length (for HEAD, what a GET would send; under the
   // wrong_content_length fault, more than the body): announce exactly that.
   uint64_t announced = r.body_size();
-  if (const std::string* cl = r.headers.find("Content-Length")) {
+  if (auto cl = r.headers.find("Content-Length")) {
     std::from_chars(cl->data(), cl->data() + cl->size(), announced);
   }
   r.headers.remove("Content-Length");
