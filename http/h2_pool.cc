@@ -3,6 +3,7 @@
 #include "http/h2_pool.hh"
 
 #include <algorithm>
+#include <charconv>
 
 #include "core/event.hh"
 #include "core/log.hh"
@@ -144,10 +145,18 @@ task<result<response>> h2_pool::run_stream(std::shared_ptr<conn> c, exchange& ex
                                            bool& refused) {
   stream_state st;
   h2_stream_callbacks cbs;
-  cbs.on_head = [&st](response& h) {
+  cbs.on_head = [&st, &ex](response& h) {
     st.resp.status = h.status;
     st.resp.headers = std::move(h.headers);
     st.have_head = true;
+    // A body kept in memory (a listing page: ~220 KB) is sized once rather than grown in steps.
+    uint64_t length = 0;
+    std::string_view cl = st.resp.headers.get("content-length");
+    auto [end, ec] = std::from_chars(cl.data(), cl.data() + cl.size(), length);
+    if (!ex.response_body && ec == std::errc() && end == cl.data() + cl.size() && !cl.empty() &&
+        length <= (uint64_t{64} << 20)) {
+      st.resp.body.reserve(static_cast<size_t>(length));
+    }
   };
   cbs.on_data = [&st, &ex](std::span<const char> d) -> status {
     st.bytes += d.size();

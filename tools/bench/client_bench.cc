@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "http/client.hh"
 #include "http/oss/client.hh"
 #include "http/oss/credentials.hh"
+#include "http/oss/sign.hh"
 
 using namespace ossuring;
 using bench_clock = std::chrono::steady_clock;
@@ -40,6 +42,7 @@ struct options {
   unsigned h2_connections = 0;
   std::string access_key_id = "bench-ak";
   std::string access_key_secret = "bench-sk";
+  bool print_signed_headers = false;
 };
 
 struct level_result {
@@ -173,6 +176,8 @@ bool parse_args(int argc, char** argv, options& o) {
       o.access_key_id = v;
     } else if (auto v = value("--access-key-secret=")) {
       o.access_key_secret = v;
+    } else if (a == "--print-signed-headers") {
+      o.print_signed_headers = true;
     } else {
       std::fprintf(stderr, "unknown argument %s\n", a.c_str());
       return false;
@@ -272,6 +277,27 @@ int main(int argc, char** argv) {
   if (!ep.ok()) {
     std::fprintf(stderr, "%s\n", ep.err().message.c_str());
     return 2;
+  }
+  if (o.print_signed_headers) {
+    // The headers this client's whole-object GET of --key carries, signed now, so that h2load can
+    // send the very same request (valid for the 15 minutes the server allows for clock skew) and
+    // the server verifies a signature for both load programs alike.
+    http::request req;
+    oss::signing_input in;
+    in.method = "GET";
+    in.bucket = o.bucket;
+    in.key = o.key;
+    oss::credentials creds{o.access_key_id, o.access_key_secret, ""};
+    if (o.sign_version == 1) {
+      oss::sign_request_v1(req, std::move(in), creds, ::time(nullptr));
+    } else {
+      oss::sign_request_v4(req, std::move(in), creds, "cn-hangzhou", ::time(nullptr));
+    }
+    for (const http::header& h : req.headers) {
+      std::printf("%.*s: %.*s\n", static_cast<int>(h.name.size()), h.name.data(),
+                  static_cast<int>(h.value.size()), h.value.data());
+    }
+    return 0;
   }
   int rc = 0;
   reactor r;
