@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <pugixml.hpp>
 
 #include "http/oss/detail/pugi_string.hh"
@@ -54,26 +55,21 @@ std::string_view text(pugi::xml_node parent, const char* name) {
   return parent.child(name).text().get();
 }
 
-// Decodes into `out` (reusing its storage); keys without escapes are copied as they are.
-status decode_into(std::string& out, std::string_view v, bool url, const char* field) {
+// Decodes into `out` (reusing its storage); keys without escapes are copied as they are. The
+// listing helpers below report failure as false with the error in `err`: returning a status
+// zero-fills its ~120 bytes each time, and a page calls them thousands of times.
+bool decode_into(std::string& out, std::string_view v, bool url, const char* field, error& err) {
   if (!url || std::none_of(v.begin(), v.end(), [](char c) { return c == '%' || c == '+'; })) {
     out.assign(v);
-    return {};
+    return true;
   }
   auto d = uri_decode(v, true);
   if (!d) {
-    return bad_xml(std::string("bad URL-encoding in ") + field + ": " + d.err().message);
+    err = bad_xml(std::string("bad URL-encoding in ") + field + ": " + d.err().message);
+    return false;
   }
   out = std::move(*d);
-  return {};
-}
-
-result<std::string> maybe_decode(std::string_view v, bool url, const char* field) {
-  std::string out;
-  if (status s = decode_into(out, v, url, field); !s) {
-    return std::move(s).err();
-  }
-  return out;
+  return true;
 }
 
 result<uint64_t> parse_u64(std::string_view v, const char* field) {
@@ -106,9 +102,76 @@ inline bool named(const char* name, std::string_view want) {
   return *name == '\0';
 }
 
+// The text of an element, as text().get() reads it (embedded pcdata, else the first pcdata or
+// CDATA child) in one call into pugixml instead of three. Text nodes have an empty name, so
+// walks below need no type() check either: "" matches no field.
+inline const char* value_of(pugi::xml_node n) {
+  return n.child_value();
+}
+
+// parse_u64 for a NUL-terminated value, without measuring it first.
+bool parse_u64(const char* v, const char* field, uint64_t& out, error& err) {
+  uint64_t n = 0;
+  const char* p = v;
+  for (; *p >= '0' && *p <= '9'; ++p) {
+    if (__builtin_mul_overflow(n, 10u, &n) ||
+        __builtin_add_overflow(n, static_cast<unsigned>(*p - '0'), &n)) {
+      break;
+    }
+  }
+  if (p == v || *p != '\0') {
+    err = parse_u64(std::string_view(v), field).err();  // the same error as from_chars's
+    return false;
+  }
+  out = n;
+  return true;
+}
+
+// LastModified as OSS writes it, "YYYY-MM-DDTHH:MM:SS.mmmZ", with consecutive keys mostly on
+// the same day: a date seen (and validated by parse_iso8601) before reuses its day number.
+// Any other form, and every first sight of a date, goes through parse_iso8601 itself.
+class last_modified_parser {
+ public:
+  result<timestamp> parse(const char* s) {
+    if (same_form(s) && std::memcmp(s, _date, sizeof _date) == 0) {
+      unsigned h = two(s + 11);
+      unsigned mi = two(s + 14);
+      unsigned sec = two(s + 17);
+      if (h < 24 && mi < 60 && sec < 60) {
+        unsigned ms = two(s + 20) * 10 + static_cast<unsigned>(s[22] - '0');
+        return timestamp{_days * 86400 + h * 3600 + mi * 60 + sec, ms * 1000000};
+      }
+    }
+    auto t = parse_iso8601(s);
+    if (t && same_form(s)) {
+      std::memcpy(_date, s, sizeof _date);
+      _days = t->sec / 86400;  // Z, year >= 1970: sec >= 0
+    }
+    return t;
+  }
+
+ private:
+  static bool digit(char c) { return c >= '0' && c <= '9'; }
+  static unsigned two(const char* p) {
+    return static_cast<unsigned>(p[0] - '0') * 10 + static_cast<unsigned>(p[1] - '0');
+  }
+  // Checked left to right, so a shorter string stops at its NUL before anything is read past it.
+  static bool same_form(const char* s) {
+    return digit(s[0]) && digit(s[1]) && digit(s[2]) && digit(s[3]) && s[4] == '-' && digit(s[5]) &&
+           digit(s[6]) && s[7] == '-' && digit(s[8]) && digit(s[9]) && s[10] == 'T' &&
+           digit(s[11]) && digit(s[12]) && s[13] == ':' && digit(s[14]) && digit(s[15]) &&
+           s[16] == ':' && digit(s[17]) && digit(s[18]) && s[19] == '.' && digit(s[20]) &&
+           digit(s[21]) && digit(s[22]) && s[23] == 'Z' && s[24] == '\0';
+  }
+
+  char _date[10] = {};  // "YYYY-MM-DD" of _days; all NUL (matching nothing) until the first
+  int64_t _days = 0;
+};
+
 // One <Contents>: its children are walked once (a child(name) lookup per field would rescan
 // them for each). The first of duplicate fields counts, as child(name) would have it.
-status parse_contents(pugi::xml_node c, bool url, object_info& info) {
+bool parse_contents(pugi::xml_node c, bool url, last_modified_parser& lm_parser, object_info& info,
+                    error& err) {
   const char* key = nullptr;
   const char* size = nullptr;
   const char* last_modified = nullptr;
@@ -116,9 +179,6 @@ status parse_contents(pugi::xml_node c, bool url, object_info& info) {
   const char* type = nullptr;
   const char* storage_class = nullptr;
   for (pugi::xml_node f = c.first_child(); f; f = f.next_sibling()) {
-    if (f.type() != pugi::node_element) {
-      continue;
-    }
     const char* n = f.name();
     const char** slot = nullptr;
     switch (n[0]) {
@@ -141,25 +201,25 @@ status parse_contents(pugi::xml_node c, bool url, object_info& info) {
         break;
     }
     if (slot != nullptr && *slot == nullptr) {
-      *slot = f.text().get();
+      *slot = value_of(f);
     }
   }
   auto view = [](const char* v) { return v != nullptr ? std::string_view(v) : std::string_view(); };
-  if (status s = decode_into(info.key, view(key), url, "Key"); !s) {
-    return s;
+  if (!decode_into(info.key, view(key), url, "Key", err)) {
+    return false;
   }
   if (info.key.empty()) {
-    return bad_xml("Contents without Key");
+    err = bad_xml("Contents without Key");
+    return false;
   }
-  auto n = parse_u64(view(size), "Size");
-  if (!n) {
-    return std::move(n).err();
+  if (!parse_u64(size != nullptr ? size : "", "Size", info.size, err)) {
+    return false;
   }
-  info.size = *n;
-  if (std::string_view lm = view(last_modified); !lm.empty()) {
-    auto t = parse_iso8601(lm);
+  if (last_modified != nullptr && *last_modified != '\0') {
+    auto t = lm_parser.parse(last_modified);
     if (!t) {
-      return bad_xml("invalid LastModified of " + info.key);
+      err = bad_xml("invalid LastModified of " + info.key);
+      return false;
     }
     info.mtime_sec = t->sec;
     info.mtime_nsec = t->nsec;
@@ -167,50 +227,87 @@ status parse_contents(pugi::xml_node c, bool url, object_info& info) {
   info.etag.assign(strip_etag_quotes(view(etag)));
   info.object_type.assign(view(type));
   info.storage_class.assign(view(storage_class));
-  return {};
+  return true;
 }
 
-// The parts V1 and V2 listings share: Contents, CommonPrefixes, IsTruncated.
-status parse_listing_body(pugi::xml_node root, bool url, list_page& page) {
-  auto truncated = parse_bool(text(root, "IsTruncated"), "IsTruncated");
-  if (!truncated) {
-    return std::move(truncated).err();
-  }
-  page.truncated = *truncated;
-  // Counted first so the page's vectors are allocated once, at their final size.
+// A ListBucketResult (V1 or V2): Contents, CommonPrefixes, IsTruncated, and the text of
+// `next_name` (NextContinuationToken or NextMarker) decoded into next_continuation_token. The
+// root's children are walked once for the page-level fields and the entry counts (a
+// child(name) lookup would scan past the 1,000 entries for a field that comes after them or
+// is missing), then once more from the first entry.
+status parse_listing(pugi::xml_node root, const char* next_name, list_page& page) {
+  const char* truncated_text = nullptr;
+  const char* encoding = nullptr;
+  const char* next = nullptr;
+  pugi::xml_node first_entry;
   size_t objects = 0;
   size_t prefixes = 0;
   for (pugi::xml_node c = root.first_child(); c; c = c.next_sibling()) {
     const char* n = c.name();
-    if (n[0] == 'C') {
-      objects += named(n, "Contents");
-      prefixes += named(n, "CommonPrefixes");
+    switch (n[0]) {
+      case 'C':
+        if (named(n, "Contents")) {
+          ++objects;
+        } else if (named(n, "CommonPrefixes")) {
+          ++prefixes;
+        } else {
+          break;
+        }
+        if (!first_entry) {
+          first_entry = c;
+        }
+        break;
+      case 'I':
+        if (truncated_text == nullptr && named(n, "IsTruncated")) {
+          truncated_text = value_of(c);
+        }
+        break;
+      case 'E':
+        if (encoding == nullptr && named(n, "EncodingType")) {
+          encoding = value_of(c);
+        }
+        break;
+      case 'N':
+        if (next == nullptr && std::string_view(n) == next_name) {
+          next = value_of(c);
+        }
+        break;
+      default:
+        break;
     }
   }
+  auto truncated = parse_bool(truncated_text != nullptr ? truncated_text : "", "IsTruncated");
+  if (!truncated) {
+    return std::move(truncated).err();
+  }
+  page.truncated = *truncated;
+  bool url = encoding != nullptr && std::string_view(encoding) == "url";
+  // Counted first so the page's vectors are allocated once, at their final size.
   page.objects.reserve(objects);
   page.common_prefixes.reserve(prefixes);
-  for (pugi::xml_node c = root.first_child(); c; c = c.next_sibling()) {
+  last_modified_parser lm_parser;
+  error err;
+  for (pugi::xml_node c = first_entry; c; c = c.next_sibling()) {
     const char* n = c.name();
     if (n[0] != 'C') {
       continue;
     }
     if (named(n, "Contents")) {
-      if (status s = parse_contents(c, url, page.objects.emplace_back()); !s) {
-        return s;
+      if (!parse_contents(c, url, lm_parser, page.objects.emplace_back(), err)) {
+        return err;
       }
     } else if (named(n, "CommonPrefixes")) {
-      if (status s = decode_into(page.common_prefixes.emplace_back(), text(c, "Prefix"), url,
-                                 "CommonPrefixes/Prefix");
-          !s) {
-        return s;
+      if (!decode_into(page.common_prefixes.emplace_back(), value_of(c.child("Prefix")), url,
+                       "CommonPrefixes/Prefix", err)) {
+        return err;
       }
     }
   }
+  if (!decode_into(page.next_continuation_token, next != nullptr ? next : "", url, next_name,
+                   err)) {
+    return err;
+  }
   return {};
-}
-
-bool url_encoded(pugi::xml_node root) {
-  return text(root, "EncodingType") == "url";
 }
 
 }  // namespace
@@ -230,16 +327,10 @@ result<list_page> parse_v2(std::string_view xml, char* in_place) {
   if (!root) {
     return std::move(root).err();
   }
-  bool url = url_encoded(*root);
   list_page page;
-  if (status s = parse_listing_body(*root, url, page); !s) {
+  if (status s = parse_listing(*root, "NextContinuationToken", page); !s) {
     return std::move(s).err();
   }
-  auto token = maybe_decode(text(*root, "NextContinuationToken"), url, "NextContinuationToken");
-  if (!token) {
-    return std::move(token).err();
-  }
-  page.next_continuation_token = std::move(*token);
   if (page.truncated && page.next_continuation_token.empty()) {
     return bad_xml("truncated ListObjectsV2 page without NextContinuationToken");
   }
@@ -252,16 +343,10 @@ result<list_page> parse_v1(std::string_view xml, char* in_place) {
   if (!root) {
     return std::move(root).err();
   }
-  bool url = url_encoded(*root);
   list_page page;
-  if (status s = parse_listing_body(*root, url, page); !s) {
+  if (status s = parse_listing(*root, "NextMarker", page); !s) {
     return std::move(s).err();
   }
-  auto marker = maybe_decode(text(*root, "NextMarker"), url, "NextMarker");
-  if (!marker) {
-    return std::move(marker).err();
-  }
-  page.next_continuation_token = std::move(*marker);
   if (page.truncated && page.next_continuation_token.empty()) {
     // Without a delimiter OSS may omit NextMarker; the last key is the marker then. With one,
     // the last of keys and prefixes (they interleave in key order) is.

@@ -1,7 +1,12 @@
 // Unit tests of OSS XML parsing (listings, errors, multipart, copy) and emulator rendering.
 #include <doctest/doctest.h>
 
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+
 #include "http/oss/digest.hh"
+#include "http/oss/time.hh"
 #include "http/oss/xml.hh"
 #include "http/oss/xml_render.hh"
 
@@ -163,6 +168,111 @@ TEST_CASE("listing parse errors are reported, not thrown") {
       CHECK_FALSE(v2.err().message.empty());
     }
   }
+}
+
+namespace {
+
+// A V2 page of one key per LastModified value, in order.
+std::string page_with_dates(std::initializer_list<std::string_view> dates) {
+  std::string xml = "<ListBucketResult><IsTruncated>false</IsTruncated>";
+  int i = 0;
+  for (std::string_view d : dates) {
+    xml += "<Contents><Key>k" + std::to_string(i++) + "</Key><Size>1</Size><LastModified>";
+    xml += d;
+    xml += "</LastModified></Contents>";
+  }
+  return xml + "</ListBucketResult>";
+}
+
+}  // namespace
+
+TEST_CASE("LastModified parses as parse_iso8601 does, whether or not a key before had its day") {
+  const char* forms[] = {
+      "2023-11-14T22:13:20.000Z",      "2023-11-14T23:59:59.999Z",
+      "2023-11-14T00:00:00.001Z",      "2023-11-14T22:13:20Z",
+      "2023-11-14T22:13:20.5Z",        "2023-11-14T22:13:20.123456789Z",
+      "2023-11-14T22:13:20.000+08:00", "2023-11-14T22:13:20.000-01:30",
+      "2023-11-15T00:00:00.000Z",      "2024-02-29T12:00:00.000Z",
+      "1970-01-01T00:00:00.000Z",
+  };
+  for (const char* form : forms) {
+    CAPTURE(form);
+    auto want = parse_iso8601(form);
+    REQUIRE(want);
+    std::string day(form, 10);
+    // Alone, after a key of the same day, and after one of another day.
+    auto page = parse_list_objects_v2(
+        page_with_dates({form, day + "T01:02:03.004Z", form, "2001-01-01T00:00:00.000Z", form}));
+    REQUIRE(page);
+    REQUIRE(page->objects.size() == 5);
+    for (size_t i : {0, 2, 4}) {
+      CHECK(page->objects[i].mtime_sec == want->sec);
+      CHECK(page->objects[i].mtime_nsec == want->nsec);
+    }
+    auto primer = parse_iso8601(day + "T01:02:03.004Z");
+    REQUIRE(primer);
+    CHECK(page->objects[1].mtime_sec == primer->sec);
+    CHECK(page->objects[1].mtime_nsec == 4000000);
+    CHECK(page->objects[3].mtime_sec == 978307200);
+  }
+}
+
+TEST_CASE("a bad LastModified fails the page even after a good one of the same day") {
+  const char* bad[] = {
+      "2023-11-14T24:00:00.000Z",  "2023-11-14T22:60:00.000Z", "2023-11-14T22:13:60.000Z",
+      "2023-11-14T22:13:20.000Zx", "2023-11-14T22:13:20.000z", "2023-11-14T2:13:20.000Z",
+      "2023-11-14 22:13:20.000Z",  "2023-11-14T22:13:20.Z",    "2023-11-14T22:13:20.0000000000Z",
+      "2023-11-14T22:13:20.00aZ",  "2023-11-14T22:13",         "2023-11-14",
+      "2023-02-29T00:00:00.000Z",  "1969-12-31T23:59:59.000Z", "2023-13-14T22:13:20.000Z",
+  };
+  for (const char* form : bad) {
+    CAPTURE(form);
+    auto page = parse_list_objects_v2(page_with_dates({"2023-11-14T22:13:20.000Z", form}));
+    REQUIRE_FALSE(page);
+    CHECK(page.err().code == EIO);
+    CHECK(page.err().message.find("invalid LastModified of k1") != std::string::npos);
+  }
+}
+
+TEST_CASE("Size takes exactly the decimal digits of a 64-bit unsigned number") {
+  auto with_size = [](std::string_view size) {
+    return parse_list_objects_v2(
+        "<ListBucketResult><IsTruncated>false</IsTruncated><Contents>"
+        "<Key>k</Key><Size>" +
+        std::string(size) + "</Size></Contents></ListBucketResult>");
+  };
+  auto max = with_size("18446744073709551615");
+  REQUIRE(max);
+  CHECK(max->objects.at(0).size == UINT64_MAX);
+  auto zeros = with_size("000123");
+  REQUIRE(zeros);
+  CHECK(zeros->objects.at(0).size == 123);
+  for (const char* bad :
+       {"18446744073709551616", "99999999999999999999", "+1", " 1", "1 ", "0x10", "1.0", ""}) {
+    CAPTURE(bad);
+    auto page = with_size(bad);
+    REQUIRE_FALSE(page);
+    CHECK(page.err().message.find("invalid Size") != std::string::npos);
+  }
+}
+
+TEST_CASE("page fields after the entries count, and text in CDATA reads as text") {
+  auto page = parse_list_objects_v2(
+      "<ListBucketResult><Contents><Key><![CDATA[a%2Bb&c]]></Key><Size>1</Size></Contents>"
+      "<CommonPrefixes><Prefix>p%2F</Prefix></CommonPrefixes><EncodingType>url</EncodingType>"
+      "<NextContinuationToken>t%3D</NextContinuationToken><IsTruncated>true</IsTruncated>"
+      "<EncodingType>none</EncodingType><IsTruncated>false</IsTruncated></ListBucketResult>");
+  REQUIRE(page);
+  CHECK(page->truncated);
+  CHECK(page->objects.at(0).key == "a+b&c");
+  CHECK(page->common_prefixes == std::vector<std::string>{"p/"});
+  CHECK(page->next_continuation_token == "t=");
+  auto v1 = parse_list_objects_v1(
+      "<ListBucketResult><Contents><Key>a</Key><Size>1</Size></Contents>"
+      "<NextContinuationToken>t</NextContinuationToken><NextMarker>m</NextMarker>"
+      "<IsTruncated>true</IsTruncated></ListBucketResult>");
+  REQUIRE(v1);
+  CHECK(v1->next_continuation_token == "m");
 }
 
 TEST_CASE("deeply nested and huge XML bodies fail cleanly") {
