@@ -8,6 +8,10 @@ namespace ossuring::http {
 
 namespace {
 
+// A frame at least this large, with nothing batched before it, is not copied into the output
+// batch: one write of a big DATA frame is as good as a batch, without the copy.
+constexpr size_t direct_threshold = 64 * 1024;
+
 error nghttp2_failure(std::string_view what, int rv) {
   return make_error(EPROTO, "http2: " + std::string(what) + ": " + nghttp2_strerror(rv));
 }
@@ -28,6 +32,7 @@ status h2_session::start(bool server, const h2_settings& settings,
     return nghttp2_failure("option_new", rv);
   }
   detail::nghttp2_option_ptr option(raw_option);
+  nghttp2_session_callbacks_set_data_source_read_length_callback(callbacks, data_length);
   nghttp2_option_set_no_auto_window_update(option.get(), settings.manual_flow_control ? 1 : 0);
   nghttp2_session* raw = nullptr;
   int rv = server ? nghttp2_session_server_new2(&raw, callbacks, this, option.get())
@@ -39,6 +44,8 @@ status h2_session::start(bool server, const h2_settings& settings,
   std::vector<nghttp2_settings_entry> entries = {
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, settings.initial_window_size},
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, settings.max_concurrent_streams},
+      {NGHTTP2_SETTINGS_MAX_FRAME_SIZE,
+       std::clamp<uint32_t>(settings.max_frame_size, 16384, (1u << 24) - 1)},
   };
   if (!server) {
     entries.push_back({NGHTTP2_SETTINGS_ENABLE_PUSH, 0});
@@ -53,6 +60,14 @@ status h2_session::start(bool server, const h2_settings& settings,
     return nghttp2_failure("set_local_window_size", rv);
   }
   return {};
+}
+
+ssize_t h2_session::data_length(nghttp2_session*, uint8_t, int32_t, int32_t session_window,
+                                int32_t stream_window, uint32_t peer_max_frame, void* user) {
+  const auto* self = static_cast<const h2_session*>(user);
+  int64_t n = std::min<int64_t>({session_window, stream_window, peer_max_frame,
+                                 std::max<uint32_t>(self->_settings.max_frame_size, 16384)});
+  return static_cast<ssize_t>(std::max<int64_t>(n, 1));
 }
 
 ssize_t h2_session::read_body(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
@@ -126,6 +141,9 @@ status h2_session::feed(std::span<const char> data) {
 }
 
 result<std::string_view> h2_session::output() {
+  if (_direct != nullptr) {
+    return std::string_view(_direct + _direct_pos, _direct_len - _direct_pos);
+  }
   if (_out_pos == _out.size()) {
     _out.clear();
     _out_pos = 0;
@@ -142,18 +160,35 @@ result<std::string_view> h2_session::output() {
     if (n == 0) {
       break;
     }
+    if (_out_pos == _out.size() && static_cast<size_t>(n) >= direct_threshold) {
+      // Nothing batched yet and a large frame (a big DATA frame): the transport sends it from
+      // nghttp2's buffer, and mem_send is not called again until it has all been consumed.
+      _direct = reinterpret_cast<const char*>(data);
+      _direct_len = static_cast<size_t>(n);
+      _direct_pos = 0;
+      return std::string_view(_direct, _direct_len);
+    }
     _out.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
   }
   return std::string_view(_out).substr(_out_pos);
 }
 
 void h2_session::consume_output(size_t n) {
+  if (_direct != nullptr) {
+    _direct_pos = std::min(_direct_len, _direct_pos + n);
+    if (_direct_pos == _direct_len) {
+      _direct = nullptr;
+      _direct_len = 0;
+      _direct_pos = 0;
+    }
+    return;
+  }
   _out_pos = std::min(_out.size(), _out_pos + n);
 }
 
 bool h2_session::alive() const {
-  return _out_pos < _out.size() || nghttp2_session_want_read(_session.get()) ||
-         nghttp2_session_want_write(_session.get());
+  return _direct != nullptr || _out_pos < _out.size() ||
+         nghttp2_session_want_read(_session.get()) || nghttp2_session_want_write(_session.get());
 }
 
 status h2_session::consume(int32_t stream_id, size_t n) {

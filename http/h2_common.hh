@@ -31,6 +31,11 @@ struct h2_settings {
   bool manual_flow_control = false;
   // output() stops pulling frames from nghttp2 once this many bytes are pending.
   size_t output_batch = 256u << 10;
+  // Largest frame we accept (SETTINGS_MAX_FRAME_SIZE) and largest DATA frame we send when the
+  // peer accepts it. With 16 KiB frames (the protocol default) every frame of a large body is
+  // copied into the output batch; a frame this large is handed to the transport from nghttp2's
+  // own buffer instead (see output()).
+  uint32_t max_frame_size = 256u << 10;
 };
 
 // Common part of h2_client_session and h2_server_session. Not movable: nghttp2 holds a pointer.
@@ -57,7 +62,8 @@ class h2_session {
   // Marks the first n bytes of the last output() as sent.
   void consume_output(size_t n);
   bool has_output() const {
-    return _out_pos < _out.size() || nghttp2_session_want_write(_session.get());
+    return _direct != nullptr || _out_pos < _out.size() ||
+           nghttp2_session_want_write(_session.get());
   }
 
   // Whether the connection still has work (streams, frames to send, or reading allowed).
@@ -95,6 +101,11 @@ class h2_session {
   static nghttp2_data_provider provider_for(pull_state* state);
   static ssize_t read_body(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
                            nghttp2_data_source* source, void*);
+  // Payload size of the next DATA frame: as large as the windows, the peer's frame limit and
+  // our max_frame_size allow.
+  static ssize_t data_length(nghttp2_session*, uint8_t frame_type, int32_t stream_id,
+                             int32_t session_window, int32_t stream_window, uint32_t peer_max_frame,
+                             void* user);
   // Lower-cased, connection-specific headers dropped (RFC 9113 section 8.2.2). Names already in
   // lower case are pointed at where they are; `lowered` holds copies of the others until
   // nghttp2 has copied the list.
@@ -110,6 +121,11 @@ class h2_session {
  private:
   std::string _out;
   size_t _out_pos = 0;
+  // A large frame output() returned from nghttp2's buffer, not copied into _out. It is valid
+  // until the next nghttp2_session_mem_send(), which output() makes only once it is consumed.
+  const char* _direct = nullptr;
+  size_t _direct_len = 0;
+  size_t _direct_pos = 0;
 };
 
 // Text for an HTTP/2 error code (e.g. "CANCEL", "REFUSED_STREAM").

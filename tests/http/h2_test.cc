@@ -201,6 +201,67 @@ TEST_SUITE("h2 sessions") {
     }
   }
 
+  TEST_CASE("large DATA frames, or 16 KiB ones for a peer that asks, arrive whole") {
+    constexpr uint64_t size = 4u << 20;
+    for (uint32_t frame : {16384u, 256u << 10}) {
+      // The "socket" takes at most `limit` server bytes per write: a large frame that output()
+      // hands out from nghttp2's buffer is then consumed in pieces and asked for again.
+      for (size_t limit : {size_t{7000}, std::string_view::npos}) {
+        CAPTURE(frame);
+        CAPTURE(limit);
+        h2_server_options so;
+        wire* w_ptr = nullptr;
+        so.on_request = [&](int32_t id, request) {
+          REQUIRE(w_ptr->server->respond(id, 200, {}, synthetic_body(size, 9)).ok());
+        };
+        h2_client_options co;
+        co.settings.max_frame_size = frame;  // what the server may send us
+        wire w(std::move(so), std::move(co));
+        w_ptr = &w;
+        uint64_t received = 0;
+        size_t largest_chunk = 0;
+        bool mismatch = false;
+        std::optional<status> closed;
+        h2_stream_callbacks cbs;
+        cbs.on_data = [&](std::span<const char> b) -> status {
+          largest_chunk = std::max(largest_chunk, b.size());
+          for (char c : b) {
+            mismatch |= c != pattern(received++, 9);
+          }
+          return {};
+        };
+        cbs.on_close = [&](status s) { closed = std::move(s); };
+        REQUIRE(w.client->submit(make_request("GET", "/big"), std::move(cbs)).ok());
+        for (bool moved = true; moved;) {
+          moved = false;
+          result<std::string_view> c = w.client->output();
+          REQUIRE(c.ok());
+          if (!c->empty()) {
+            REQUIRE(w.server->feed(*c).ok());
+            w.client->consume_output(c->size());
+            moved = true;
+          }
+          result<std::string_view> out = w.server->output();
+          REQUIRE(out.ok());
+          if (!out->empty()) {
+            std::string_view piece = out->substr(0, limit);
+            REQUIRE(w.client->feed(piece).ok());
+            w.server->consume_output(piece.size());
+            moved = true;
+          }
+        }
+        REQUIRE(closed.has_value());
+        CHECK(closed->ok());  // a frame above the client's limit would be a FRAME_SIZE_ERROR
+        CHECK(received == size);
+        CHECK_FALSE(mismatch);
+        if (limit == std::string_view::npos) {
+          // Whole frames reach the client: one data chunk per frame.
+          CHECK(largest_chunk == frame);
+        }
+      }
+    }
+  }
+
   TEST_CASE("a deferred response body resumes when data becomes available") {
     h2_server_options so;
     wire* w_ptr = nullptr;
