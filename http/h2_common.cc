@@ -187,8 +187,7 @@ void h2_session::consume_output(size_t n) {
 }
 
 bool h2_session::alive() const {
-  return _direct != nullptr || _out_pos < _out.size() ||
-         nghttp2_session_want_read(_session.get()) || nghttp2_session_want_write(_session.get());
+  return has_output() || nghttp2_session_want_read(_session.get());
 }
 
 status h2_session::consume(int32_t stream_id, size_t n) {

@@ -8,7 +8,7 @@ h2load over h2c with the same number of connections and streams, and h2load --h1
 connection per caller. For GETs h2load sends the client's own signed headers (one request
 signed at the start, valid for the emulator's 15-minute skew window), so the emulator checks a
 V4 signature for every request of either program; listing pages go unsigned (a signature per
-URL is not possible with h2load, and verifying one is ~1% of rendering a page). ossemu is
+URL is not possible with h2load; a check is small next to rendering a page). ossemu is
 pinned to one CPU, the load to another. Prints
 requests/s, p50/p99 latency and the emulator's CPU use per case, then a markdown table for
 docs/benchmarks.md ("OSS client").
