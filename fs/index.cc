@@ -189,7 +189,7 @@ size_t index::bytes_used() const noexcept {
 
 index_builder::index_builder(std::string prefix) : _prefix(std::move(prefix)) {}
 
-void index_builder::add(const oss::object_info& obj) {
+void index_builder::add(const oss::listed_object& obj) {
   add(obj.key, obj.size, obj.mtime_sec, obj.etag, obj.storage_class);
 }
 

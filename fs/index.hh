@@ -130,7 +130,7 @@ class index_builder {
   // `prefix` is the mount prefix ("" or ending with '/'); keys outside it are ignored.
   explicit index_builder(std::string prefix);
 
-  void add(const oss::object_info& obj);
+  void add(const oss::listed_object& obj);
   void add(std::string_view key, uint64_t size, int64_t mtime_sec, std::string_view etag,
            std::string_view storage = {});
   size_t pending() const noexcept { return _records.size(); }

@@ -22,7 +22,8 @@ inline error enoent(std::string_view what) {
   return make_error(ENOENT, "no such entry: " + std::string(what));
 }
 
-inline object_attrs attrs_of(const oss::object_info& o) {
+template <typename Object>  // oss::object_info or oss::listed_object
+object_attrs attrs_of(const Object& o) {
   object_attrs a;
   a.size = o.size;
   a.mtime_sec = o.mtime_sec;

@@ -34,7 +34,7 @@ task<result<list_page>> oss_client::list_objects_v2(const list_request& req, abo
   if (!r) {
     co_return std::move(r).err();
   }
-  result<list_page> page = parse_list_objects_v2_in_place(r->body);
+  result<list_page> page = parse_list_objects_v2(std::move(r->body));
   if (!page) {
     co_return make_check_error(c.api, req.prefix, *r, page.err().message);
   }
@@ -61,7 +61,7 @@ task<result<list_page>> oss_client::list_objects_v1(const list_request& req, abo
   if (!r) {
     co_return std::move(r).err();
   }
-  result<list_page> page = parse_list_objects_v1_in_place(r->body);
+  result<list_page> page = parse_list_objects_v1(std::move(r->body));
   if (!page) {
     co_return make_check_error(c.api, req.prefix, *r, page.err().message);
   }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -41,13 +42,32 @@ struct list_request {
   unsigned max_keys = 1000;
 };
 
+// One object of a listing page: only what a LIST reports. The strings view `list_page::text`
+// (for a parsed page, the response body decoded in place), so a page of 1,000 keys costs no
+// allocation per key; they stay valid while the page, or any copy of it, lives.
+struct listed_object {
+  std::string_view key;  // full key, decoded
+  uint64_t size = 0;
+  int64_t mtime_sec = 0;
+  uint32_t mtime_nsec = 0;
+  std::string_view etag;  // with the quotes stripped
+  std::string_view storage_class;
+  std::string_view object_type;
+};
+
 struct list_page {
-  std::vector<object_info> objects;
+  std::vector<listed_object> objects;
   std::vector<std::string> common_prefixes;  // decoded, each ending with the delimiter
   bool truncated = false;
   std::string next_continuation_token;
   std::string request_id;
+  // What `objects` view. Shared and never modified, so a copied page views the same bytes.
+  std::shared_ptr<const std::string> text;
 };
+
+// A page of `objects` (their listed fields, copied into one text), for clients that list from
+// memory: the mock client, tests. Only `objects` and `text` are set.
+list_page make_list_page(const std::vector<object_info>& objects);
 
 struct get_request {
   std::string key;

@@ -50,13 +50,12 @@ std::string uri_encode_path(std::string_view s) {
   return encode(s, true);
 }
 
-result<std::string> uri_decode(std::string_view s, bool plus_as_space) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
+result<size_t> uri_decode_in_place(char* s, size_t n, bool plus_as_space) {
+  size_t out = 0;
+  for (size_t i = 0; i < n; ++i) {
     char c = s[i];
     if (c == '%') {
-      if (i + 2 >= s.size()) {
+      if (i + 2 >= n) {
         return make_error(EINVAL, "truncated percent-escape at offset " + std::to_string(i));
       }
       int hi = hex_value(s[i + 1]);
@@ -64,14 +63,22 @@ result<std::string> uri_decode(std::string_view s, bool plus_as_space) {
       if (hi < 0 || lo < 0) {
         return make_error(EINVAL, "invalid percent-escape at offset " + std::to_string(i));
       }
-      out.push_back(static_cast<char>(hi * 16 + lo));
+      s[out++] = static_cast<char>(hi * 16 + lo);
       i += 2;
-    } else if (c == '+' && plus_as_space) {
-      out.push_back(' ');
     } else {
-      out.push_back(c);
+      s[out++] = c == '+' && plus_as_space ? ' ' : c;
     }
   }
+  return out;
+}
+
+result<std::string> uri_decode(std::string_view s, bool plus_as_space) {
+  std::string out(s);
+  auto n = uri_decode_in_place(out.data(), out.size(), plus_as_space);
+  if (!n) {
+    return std::move(n).err();
+  }
+  out.resize(*n);
   return out;
 }
 

@@ -22,6 +22,9 @@ std::string uri_encode_path(std::string_view s);
 // With plus_as_space, '+' decodes to ' ' (form encoding). Listings decode with it on, as the
 // official SDKs do (Go: url.QueryUnescape): OSS always escapes a literal '+' as %2B.
 result<std::string> uri_decode(std::string_view s, bool plus_as_space = false);
+// The same inside `s[0, n)`, which decoding never lengthens: returns the decoded length. On
+// error `s` holds a partly decoded mix.
+result<size_t> uri_decode_in_place(char* s, size_t n, bool plus_as_space = false);
 
 // Splits "a=1&b&c=%20" into decoded pairs; a bare `b` has an empty value; empty segments are
 // skipped. Errors on bad escapes.

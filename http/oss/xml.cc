@@ -6,6 +6,7 @@
 #include <cstring>
 #include <pugixml.hpp>
 
+#include "http/oss/detail/pugi_pages.hh"
 #include "http/oss/detail/pugi_string.hh"
 #include "http/oss/digest.hh"
 #include "http/oss/time.hh"
@@ -14,6 +15,10 @@
 namespace ossuring::oss {
 
 namespace {
+
+// Before main, so before any document exists (detail/pugi_pages.hh): every binary that parses
+// OSS XML links this file.
+const bool pugi_pages_installed = (detail::install_pugi_pages(), true);
 
 error bad_xml(std::string_view what) {
   return make_error(EIO, "malformed OSS response: " + std::string(what));
@@ -55,20 +60,31 @@ std::string_view text(pugi::xml_node parent, const char* name) {
   return parent.child(name).text().get();
 }
 
-// Decodes into `out` (reusing its storage); keys without escapes are copied as they are. The
-// listing helpers below report failure as false with the error in `err`: returning a status
+// The listing helpers below report failure as false with the error in `err`: returning a status
 // zero-fills its ~120 bytes each time, and a page calls them thousands of times.
-bool decode_into(std::string& out, std::string_view v, bool url, const char* field, error& err) {
-  if (!url || std::none_of(v.begin(), v.end(), [](char c) { return c == '%' || c == '+'; })) {
-    out.assign(v);
+//
+// `v`, URL-decoded in place. `v` views text pugixml left inside the page's own buffer (an
+// in-place parse), so writing through it is writing the page's buffer.
+bool url_decode_view(std::string_view& v, const char* field, error& err) {
+  if (std::none_of(v.begin(), v.end(), [](char c) { return c == '%' || c == '+'; })) {
     return true;
   }
-  auto d = uri_decode(v, true);
-  if (!d) {
-    err = bad_xml(std::string("bad URL-encoding in ") + field + ": " + d.err().message);
+  auto n = uri_decode_in_place(const_cast<char*>(v.data()), v.size(), true);
+  if (!n) {
+    err = bad_xml(std::string("bad URL-encoding in ") + field + ": " + n.err().message);
     return false;
   }
-  out = std::move(*d);
+  v = v.substr(0, *n);
+  return true;
+}
+
+// The text of `v` (null: empty), URL-decoded when `url` says so, into `out`.
+bool decode_into(std::string& out, const char* v, bool url, const char* field, error& err) {
+  std::string_view d = v != nullptr ? std::string_view(v) : std::string_view();
+  if (url && !url_decode_view(d, field, err)) {
+    return false;
+  }
+  out.assign(d);
   return true;
 }
 
@@ -170,7 +186,8 @@ class last_modified_parser {
 
 // One <Contents>: its children are walked once (a child(name) lookup per field would rescan
 // them for each). The first of duplicate fields counts, as child(name) would have it.
-bool parse_contents(pugi::xml_node c, bool url, last_modified_parser& lm_parser, object_info& info,
+// The key is left as it came (parse_listing URL-decodes it).
+bool parse_contents(pugi::xml_node c, last_modified_parser& lm_parser, listed_object& info,
                     error& err) {
   const char* key = nullptr;
   const char* size = nullptr;
@@ -205,9 +222,7 @@ bool parse_contents(pugi::xml_node c, bool url, last_modified_parser& lm_parser,
     }
   }
   auto view = [](const char* v) { return v != nullptr ? std::string_view(v) : std::string_view(); };
-  if (!decode_into(info.key, view(key), url, "Key", err)) {
-    return false;
-  }
+  info.key = view(key);
   if (info.key.empty()) {
     err = bad_xml("Contents without Key");
     return false;
@@ -218,43 +233,42 @@ bool parse_contents(pugi::xml_node c, bool url, last_modified_parser& lm_parser,
   if (last_modified != nullptr && *last_modified != '\0') {
     auto t = lm_parser.parse(last_modified);
     if (!t) {
-      err = bad_xml("invalid LastModified of " + info.key);
+      err = bad_xml("invalid LastModified of " + std::string(info.key));
       return false;
     }
     info.mtime_sec = t->sec;
     info.mtime_nsec = t->nsec;
   }
-  info.etag.assign(strip_etag_quotes(view(etag)));
-  info.object_type.assign(view(type));
-  info.storage_class.assign(view(storage_class));
+  info.etag = strip_etag_quotes(view(etag));
+  info.object_type = view(type);
+  info.storage_class = view(storage_class);
   return true;
 }
 
 // A ListBucketResult (V1 or V2): Contents, CommonPrefixes, IsTruncated, and the text of
 // `next_name` (NextContinuationToken or NextMarker) decoded into next_continuation_token. The
-// root's children are walked once for the page-level fields and the entry counts (a
-// child(name) lookup would scan past the 1,000 entries for a field that comes after them or
-// is missing), then once more from the first entry.
-status parse_listing(pugi::xml_node root, const char* next_name, list_page& page) {
+// root's children are walked once (the DOM is the largest thing a page touches), with keys kept
+// as they came; EncodingType may come anywhere among them, so URL-decoding follows the walk.
+// `bytes` is the body's size, from which the number of entries is guessed.
+status parse_listing(pugi::xml_node root, const char* next_name, size_t bytes, list_page& page) {
   const char* truncated_text = nullptr;
   const char* encoding = nullptr;
   const char* next = nullptr;
-  pugi::xml_node first_entry;
-  size_t objects = 0;
-  size_t prefixes = 0;
+  std::vector<const char*> prefixes;
+  // An OSS entry takes 250-400 bytes on the wire: one allocation for a full page mostly.
+  page.objects.reserve(bytes / 200);
+  last_modified_parser lm_parser;
+  error err;
   for (pugi::xml_node c = root.first_child(); c; c = c.next_sibling()) {
     const char* n = c.name();
     switch (n[0]) {
       case 'C':
         if (named(n, "Contents")) {
-          ++objects;
+          if (!parse_contents(c, lm_parser, page.objects.emplace_back(), err)) {
+            return err;
+          }
         } else if (named(n, "CommonPrefixes")) {
-          ++prefixes;
-        } else {
-          break;
-        }
-        if (!first_entry) {
-          first_entry = c;
+          prefixes.push_back(value_of(c.child("Prefix")));
         }
         break;
       case 'I':
@@ -282,25 +296,17 @@ status parse_listing(pugi::xml_node root, const char* next_name, list_page& page
   }
   page.truncated = *truncated;
   bool url = encoding != nullptr && std::string_view(encoding) == "url";
-  // Counted first so the page's vectors are allocated once, at their final size.
-  page.objects.reserve(objects);
-  page.common_prefixes.reserve(prefixes);
-  last_modified_parser lm_parser;
-  error err;
-  for (pugi::xml_node c = first_entry; c; c = c.next_sibling()) {
-    const char* n = c.name();
-    if (n[0] != 'C') {
-      continue;
+  if (url) {
+    for (listed_object& o : page.objects) {
+      if (!url_decode_view(o.key, "Key", err)) {
+        return err;
+      }
     }
-    if (named(n, "Contents")) {
-      if (!parse_contents(c, url, lm_parser, page.objects.emplace_back(), err)) {
-        return err;
-      }
-    } else if (named(n, "CommonPrefixes")) {
-      if (!decode_into(page.common_prefixes.emplace_back(), value_of(c.child("Prefix")), url,
-                       "CommonPrefixes/Prefix", err)) {
-        return err;
-      }
+  }
+  page.common_prefixes.resize(prefixes.size());
+  for (size_t i = 0; i < prefixes.size(); ++i) {
+    if (!decode_into(page.common_prefixes[i], prefixes[i], url, "CommonPrefixes/Prefix", err)) {
+      return err;
     }
   }
   if (!decode_into(page.next_continuation_token, next != nullptr ? next : "", url, next_name,
@@ -321,63 +327,60 @@ std::string_view strip_etag_quotes(std::string_view etag) {
 
 namespace {
 
-result<list_page> parse_v2(std::string_view xml, char* in_place) {
+// Parses a ListBucketResult inside `xml`, which becomes the page's text: the shared string is
+// made first so that the views never see a move (a short string's bytes live in the object).
+result<list_page> parse_page(std::string xml, const char* next_name) {
+  auto text = std::make_shared<std::string>(std::move(xml));
   pugi::xml_document doc;
-  auto root = load(doc, xml, "ListBucketResult", in_place);
+  auto root = load(doc, *text, "ListBucketResult", text->data());
   if (!root) {
     return std::move(root).err();
   }
   list_page page;
-  if (status s = parse_listing(*root, "NextContinuationToken", page); !s) {
+  if (status s = parse_listing(*root, next_name, text->size(), page); !s) {
     return std::move(s).err();
   }
-  if (page.truncated && page.next_continuation_token.empty()) {
+  page.text = std::move(text);
+  return page;
+}
+
+result<list_page> parse_v2(std::string xml) {
+  auto page = parse_page(std::move(xml), "NextContinuationToken");
+  if (!page) {
+    return page;
+  }
+  if (page->truncated && page->next_continuation_token.empty()) {
     return bad_xml("truncated ListObjectsV2 page without NextContinuationToken");
   }
   return page;
 }
 
-result<list_page> parse_v1(std::string_view xml, char* in_place) {
-  pugi::xml_document doc;
-  auto root = load(doc, xml, "ListBucketResult", in_place);
-  if (!root) {
-    return std::move(root).err();
-  }
-  list_page page;
-  if (status s = parse_listing(*root, "NextMarker", page); !s) {
-    return std::move(s).err();
-  }
-  if (page.truncated && page.next_continuation_token.empty()) {
+result<list_page> parse_v1(std::string xml) {
+  auto page = parse_page(std::move(xml), "NextMarker");
+  if (page && page->truncated && page->next_continuation_token.empty()) {
     // Without a delimiter OSS may omit NextMarker; the last key is the marker then. With one,
     // the last of keys and prefixes (they interleave in key order) is.
-    std::string last = page.objects.empty() ? std::string() : page.objects.back().key;
-    if (!page.common_prefixes.empty() && page.common_prefixes.back() > last) {
-      last = page.common_prefixes.back();
+    std::string last =
+        page->objects.empty() ? std::string() : std::string(page->objects.back().key);
+    if (!page->common_prefixes.empty() && page->common_prefixes.back() > last) {
+      last = page->common_prefixes.back();
     }
     if (last.empty()) {
       return bad_xml("truncated ListObjects page without NextMarker or entries");
     }
-    page.next_continuation_token = std::move(last);
+    page->next_continuation_token = std::move(last);
   }
   return page;
 }
 
 }  // namespace
 
-result<list_page> parse_list_objects_v2(std::string_view xml) {
-  return parse_v2(xml, nullptr);
+result<list_page> parse_list_objects_v2(std::string xml) {
+  return parse_v2(std::move(xml));
 }
 
-result<list_page> parse_list_objects_v2_in_place(std::string& xml) {
-  return parse_v2(xml, xml.data());
-}
-
-result<list_page> parse_list_objects_v1(std::string_view xml) {
-  return parse_v1(xml, nullptr);
-}
-
-result<list_page> parse_list_objects_v1_in_place(std::string& xml) {
-  return parse_v1(xml, xml.data());
+result<list_page> parse_list_objects_v1(std::string xml) {
+  return parse_v1(std::move(xml));
 }
 
 result<oss_error_info> parse_error_body(std::string_view xml) {

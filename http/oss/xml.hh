@@ -17,14 +17,12 @@ inline constexpr size_t max_xml_body = 64u << 20;
 
 // ListObjectsV2 (ListBucketResult). Keys, prefixes and tokens are URL-decoded when the response
 // says <EncodingType>url</EncodingType>. request_id is left empty (it comes from a header).
-result<list_page> parse_list_objects_v2(std::string_view xml);
+// The parse works inside `xml` (a 1,000-key page is ~200 KB), which becomes the page's text:
+// the listed objects' strings view it.
+result<list_page> parse_list_objects_v2(std::string xml);
 // ListObjects (V1). next_continuation_token carries the marker for the next page: NextMarker, or
 // when a truncated page omits it (no delimiter), the last key listed.
-result<list_page> parse_list_objects_v1(std::string_view xml);
-// The same, parsing inside `xml` instead of a copy of it (a 1,000-key page is ~200 KB); `xml`
-// is overwritten.
-result<list_page> parse_list_objects_v2_in_place(std::string& xml);
-result<list_page> parse_list_objects_v1_in_place(std::string& xml);
+result<list_page> parse_list_objects_v1(std::string xml);
 
 // The parts of an <Error> body.
 struct oss_error_info {

@@ -69,7 +69,7 @@ std::vector<std::string> list_all_v2(fixture& f, const std::string& bucket, std:
     auto page = oss::parse_list_objects_v2(r.body);
     REQUIRE(page);
     for (const auto& o : page->objects) {
-      out.push_back(o.key);
+      out.emplace_back(o.key);
     }
     for (const auto& p : page->common_prefixes) {
       out.push_back(p);

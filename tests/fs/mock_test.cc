@@ -19,7 +19,7 @@ std::pair<std::vector<std::string>, int> list_all(test::mock_client& m, oss::lis
     ++pages;
     CHECK(p->objects.size() + p->common_prefixes.size() <= req.max_keys);
     for (const auto& o : p->objects) {
-      out.push_back(o.key);
+      out.emplace_back(o.key);
     }
     for (const auto& c : p->common_prefixes) {
       out.push_back(c);

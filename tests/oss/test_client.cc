@@ -31,7 +31,7 @@ std::vector<std::string> keys_of(const std::vector<oss::list_page>& pages) {
   std::vector<std::string> keys;
   for (const auto& p : pages) {
     for (const auto& o : p.objects) {
-      keys.push_back(o.key);
+      keys.emplace_back(o.key);
     }
   }
   return keys;

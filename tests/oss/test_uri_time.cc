@@ -35,6 +35,19 @@ TEST_CASE("uri_decode treats plus as space only when asked") {
   CHECK(*uri_decode("a+b%2B", true) == "a b+");
 }
 
+TEST_CASE("uri_decode_in_place decodes inside the buffer and leaves what follows alone") {
+  std::string buf = "a%2Fb+c%E4%B8%AD|tail";
+  auto n = uri_decode_in_place(buf.data(), buf.find('|'), true);
+  REQUIRE(n);
+  CHECK(buf.substr(0, *n) == "a/b c\xe4\xb8\xad");
+  CHECK(buf.substr(buf.find('|')) == "|tail");
+  std::string bad = "ab%4";
+  auto e = uri_decode_in_place(bad.data(), bad.size());
+  REQUIRE_FALSE(e);
+  CHECK(e.err().code == EINVAL);
+  CHECK(e.err().message.find("offset 2") != std::string::npos);
+}
+
 TEST_CASE("uri_decode reports malformed escapes") {
   for (const char* bad : {"%", "%4", "a%", "%zz", "%4g", "abc%2"}) {
     auto d = uri_decode(bad);

@@ -68,6 +68,7 @@ task<result<oss::list_page>> mock_client::list_objects_v2(const oss::list_reques
   ++_request_seq;
   list_log.push_back(req);
   oss::list_page page;
+  std::vector<oss::object_info> listed;
   unsigned max_keys = std::clamp(req.max_keys, 1u, 1000u);
   // Tokens are "K<key>" (resume after a key) or "P<prefix>" (skip a whole common prefix).
   std::string after = req.start_after;
@@ -114,12 +115,13 @@ task<result<oss::list_page>> mock_client::list_objects_v2(const oss::list_reques
       last_token = "P" + cp;
       skip_prefix = cp;
     } else {
-      page.objects.push_back(info_of(key, it->second));
-      page.objects.back().crc64.reset();  // listings carry no CRC
-      page.objects.back().user_meta.clear();
+      listed.push_back(info_of(key, it->second));
       last_token = "K" + key;
     }
   }
+  oss::list_page objects = oss::make_list_page(listed);
+  page.objects = std::move(objects.objects);
+  page.text = std::move(objects.text);
   page.request_id = "mock-" + std::to_string(_request_seq);
   co_return page;
 }

@@ -233,9 +233,10 @@ int cmd_ls(const args& a) {
       for (const std::string& p : page->common_prefixes) {
         std::printf("%12s  %-20s  %s\n", "DIR", "", p.c_str());
       }
-      for (const oss::object_info& obj : page->objects) {
-        std::printf("%12llu  %-20s  %s\n", static_cast<unsigned long long>(obj.size),
-                    iso_time(obj.mtime_sec).c_str(), obj.key.c_str());
+      for (const oss::listed_object& obj : page->objects) {
+        std::printf("%12llu  %-20s  %.*s\n", static_cast<unsigned long long>(obj.size),
+                    iso_time(obj.mtime_sec).c_str(), static_cast<int>(obj.key.size()),
+                    obj.key.data());
       }
       if (!page->truncated) {
         break;
