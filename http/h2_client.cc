@@ -196,13 +196,22 @@ result<int32_t> h2_client_session::submit(const request& req, h2_stream_callback
   }
   s->body.pull = std::move(body);
   nghttp2_data_provider provider = provider_for(&s->body);
-  int32_t id = nghttp2_submit_request(_session.get(), nullptr, nva.data(), nva.size(),
+  nghttp2_priority_spec after_previous;
+  const nghttp2_priority_spec* priority = nullptr;
+  if (req.in_order && _streams.count(_last_in_order) != 0) {
+    nghttp2_priority_spec_init(&after_previous, _last_in_order, NGHTTP2_DEFAULT_WEIGHT, 1);
+    priority = &after_previous;
+  }
+  int32_t id = nghttp2_submit_request(_session.get(), priority, nva.data(), nva.size(),
                                       s->body.pull ? &provider : nullptr, nullptr);
   if (id < 0) {
     int err = id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE ? EAGAIN : EPROTO;
     return make_error(err, std::string("http2: submit request: ") + nghttp2_strerror(id));
   }
   _streams.emplace(id, std::move(s));
+  if (req.in_order) {
+    _last_in_order = id;
+  }
   return id;
 }
 

@@ -81,6 +81,8 @@ class h2_client_session : public h2_session {
   h2_client_options _options;
   std::unordered_map<int32_t, std::unique_ptr<stream>> _streams;
   int32_t _goaway_last_stream_id = -1;
+  // The newest open in-order stream (request::in_order), on which the next one depends.
+  int32_t _last_in_order = -1;
   std::optional<error> _broken;  // set by fail_all: no new requests
   std::vector<std::unique_ptr<stream>> _dead_streams;
 };

@@ -100,6 +100,12 @@ struct request {
   std::string authority;  // Host header / :authority
   header_list headers;
   std::string body;  // small bodies only (XML, uploaded parts are passed by reference elsewhere)
+  // HTTP/2: ask the server to send this response after the earlier in-order responses of the
+  // connection instead of interleaving with them (RFC 7540 priority, an exclusive dependency on
+  // the previous one). For large responses the caller processes whole and at some CPU cost
+  // (listing pages): interleaved, N of them finish together at the end of the round, and the
+  // burst of processing stalls reading. Servers that ignore priorities lose nothing.
+  bool in_order = false;
 };
 
 struct response {

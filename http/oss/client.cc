@@ -154,6 +154,7 @@ http::request oss_client::build_request(const call& c) const {
   req.target = std::move(target);
   req.headers = c.headers;
   req.body = c.body;
+  req.in_order = c.in_order;
   return req;
 }
 

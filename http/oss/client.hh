@@ -138,6 +138,7 @@ class oss_client final : public object_client {
     std::string body;                    // small request bodies (XML)
     std::span<const std::byte> payload;  // large request bodies, sent from the caller's memory
     bool idempotent = true;
+    bool in_order = false;  // http::request::in_order (listing pages)
     // A non-2xx status handed to `validate` as an answer rather than an error (0: none).
     int also_ok_status = 0;
     // Body bytes the attempt's sink took (the sink adds to it; reset before each attempt).

@@ -22,6 +22,7 @@ task<result<list_page>> oss_client::list_objects_v2(const list_request& req, abo
   call c;
   c.api = api_id::list_objects_v2;
   c.method = "GET";
+  c.in_order = true;
   c.message_key = req.prefix;
   c.query.emplace_back("list-type", "2");
   add_if(c.query, "prefix", req.prefix);
@@ -50,6 +51,7 @@ task<result<list_page>> oss_client::list_objects_v1(const list_request& req, abo
   call c;
   c.api = api_id::list_objects;
   c.method = "GET";
+  c.in_order = true;
   c.message_key = req.prefix;
   add_if(c.query, "prefix", req.prefix);
   add_if(c.query, "delimiter", req.delimiter);

@@ -1,6 +1,7 @@
 // Tests for the HTTP/2 client and server sessions wired back to back through memory buffers.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -259,6 +260,44 @@ TEST_SUITE("h2 sessions") {
           CHECK(largest_chunk == frame);
         }
       }
+    }
+  }
+
+  TEST_CASE("in-order requests get their responses one after another, others interleave") {
+    for (bool in_order : {true, false}) {
+      CAPTURE(in_order);
+      constexpr uint64_t size = 1u << 20;
+      h2_server_options so;
+      wire* w_ptr = nullptr;
+      so.on_request = [&](int32_t id, request) {
+        REQUIRE(w_ptr->server->respond(id, 200, {}, synthetic_body(size, 3)).ok());
+      };
+      wire w(std::move(so));
+      w_ptr = &w;
+      // The stream index of each DATA chunk, in arrival order.
+      std::vector<int> arrivals;
+      std::vector<uint64_t> received(3, 0);
+      std::vector<std::optional<status>> closed(3);
+      for (int i = 0; i < 3; ++i) {
+        h2_stream_callbacks cbs;
+        cbs.on_data = [&, i](std::span<const char> b) -> status {
+          arrivals.push_back(i);
+          received[i] += b.size();
+          return {};
+        };
+        cbs.on_close = [&, i](status st) { closed[i] = std::move(st); };
+        request req = make_request("GET", "/page-" + std::to_string(i));
+        req.in_order = in_order;
+        REQUIRE(w.client->submit(req, std::move(cbs)).ok());
+      }
+      w.pump();
+      for (int i = 0; i < 3; ++i) {
+        REQUIRE(closed[i].has_value());
+        CHECK(closed[i]->ok());
+        CHECK(received[i] == size);
+      }
+      bool sequential = std::is_sorted(arrivals.begin(), arrivals.end());
+      CHECK(sequential == in_order);
     }
   }
 
