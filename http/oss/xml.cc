@@ -186,7 +186,7 @@ class last_modified_parser {
 
 // One <Contents>: its children are walked once (a child(name) lookup per field would rescan
 // them for each). The first of duplicate fields counts, as child(name) would have it.
-// The key is left as it came (parse_listing URL-decodes it).
+// The key is left as it came (parse_listing URL-decodes it), also in the LastModified error.
 bool parse_contents(pugi::xml_node c, last_modified_parser& lm_parser, listed_object& info,
                     error& err) {
   const char* key = nullptr;
@@ -255,8 +255,9 @@ status parse_listing(pugi::xml_node root, const char* next_name, size_t bytes, l
   const char* encoding = nullptr;
   const char* next = nullptr;
   std::vector<const char*> prefixes;
-  // An OSS entry takes 250-400 bytes on the wire: one allocation for a full page mostly.
-  page.objects.reserve(bytes / 200);
+  // An OSS entry takes 250-400 bytes on the wire: one allocation for a full page mostly, and
+  // never more than OSS's 1,000 keys a page for whatever a broken server sends.
+  page.objects.reserve(std::min<size_t>(bytes / 200, 1000));
   last_modified_parser lm_parser;
   error err;
   for (pugi::xml_node c = root.first_child(); c; c = c.next_sibling()) {
