@@ -53,10 +53,11 @@ TEST_CASE("a recursive listing of 2,500 objects takes three pages and returns ea
   CHECK(pages[0].objects[0].mtime_sec == 1700000000);
   CHECK(!pages[0].objects[0].etag.empty());
   CHECK(!pages[0].request_id.empty());
-  // Every request asked for url encoding and full pages.
+  // Every request asked for url encoding and full pages, and for its page in order over HTTP/2.
   for (const http::request& r : f.http.log) {
     CHECK(r.target.find("encoding-type=url") != std::string::npos);
     CHECK(r.target.find("max-keys=1000") != std::string::npos);
+    CHECK(r.in_order);
   }
 }
 
@@ -134,6 +135,7 @@ TEST_CASE("ranged GETs return exactly the emulator's bytes") {
     CHECK(got.data == emu::content_bytes("blob.bin", size, sc.offset, expect));
   }
   const http::request& last = f.http.log.back();
+  CHECK_FALSE(last.in_order);  // GETs interleave: in order, small ones would wait behind large
   CHECK(last.headers.get("x-oss-range-behavior") == "standard");
   CHECK(last.headers.get("range") ==
         "bytes=" + std::to_string(size - 100) + "-" + std::to_string(size + 899));
