@@ -14,7 +14,7 @@ requests/s, p50/p99 latency and the emulator's CPU use per case, then a markdown
 docs/benchmarks.md ("OSS client").
 
 Usage: tools/bench/client_bench.py [--build DIR] [--seconds N] [--concurrency 1,16,128]
-                                   [--ops get4k,get128k,get8m,list]
+                                   [--ops get4k,get128k,get8m,list] [--runs N]
 """
 import argparse
 import os
@@ -164,66 +164,21 @@ def run_h2load(args, emu, op, h1, level, cpu, work):
             "errors": int(req.group(2)), "protocol": "h1" if h1 else "h2c"}
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--build", default=os.environ.get("OSSURING_BUILD",
-                                                      os.path.join(ROOT, "build")))
-    ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--concurrency", default="1,16,128")
-    ap.add_argument("--ops", default=",".join(OPS))
-    ap.add_argument("--sign", type=int, default=4, help="signature version of client_bench")
-    ap.add_argument("--emu-cpu", type=int, default=0)
-    ap.add_argument("--load-cpu", type=int, default=1)
-    args = ap.parse_args()
-    levels = [int(c) for c in args.concurrency.split(",")]
-    ops = args.ops.split(",")
-    emu = Emulator(args.build, args.emu_cpu)
-    rows = []
-    work = tempfile.mkdtemp(prefix="client-bench-")
-    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f}; ossemu on CPU {args.emu_cpu}, load on CPU "
-          f"{args.load_cpu}; {args.seconds} s per case; client signs V{args.sign}")
-    try:
-        for op in ops:
-            for level in levels:
-                cases = [("ossuring HTTP/1.1", lambda: run_client(args, args.build, emu, op, "1.1",
-                                                                 level, args.load_cpu)),
-                         ("ossuring HTTP/2", lambda: run_client(args, args.build, emu, op, "2",
-                                                               level, args.load_cpu)),
-                         ("http::client HTTP/2", lambda: run_http_bench(
-                             args, args.build, emu, op, level, args.load_cpu)),
-                         ("h2load h2c", lambda: run_h2load(args, emu, op, False, level,
-                                                           args.load_cpu, work)),
-                         ("h2load --h1", lambda: run_h2load(args, emu, op, True, level,
-                                                            args.load_cpu, work))]
-                for name, fn in cases:
-                    before, t0 = emu.cpu_seconds(), time.time()
-                    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-                    r = fn()
-                    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-                    r["emu_cpu"] = 100 * (emu.cpu_seconds() - before) / (time.time() - t0)
-                    # CPU time of the load program (warm-up and start-up included) per request
-                    # of the measured window: an upper bound of its cost per request.
-                    load_cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
-                    if r.get("rps"):
-                        r["load_us"] = 1e6 * load_cpu / (r["rps"] * args.seconds)
-                    rows.append((op, level, name, r))
-                    if "error" in r:
-                        print(f"{op:8} c={level:<4} {name:18} ERROR {r['error']}", flush=True)
-                    else:
-                        print(f"{op:8} c={level:<4} {name:18} {r['rps']:9.0f} req/s  p50 "
-                              f"{r['p50']:8.3f} ms  p99 {r['p99']:8.3f} ms  errors {r['errors']}"
-                              f"  emulator CPU {r['emu_cpu']:3.0f}%  load CPU/request "
-                              f"{r.get('load_us', 0):6.1f} us", flush=True)
-    finally:
-        emu.stop()
-        shutil.rmtree(work)
+def load_programs(args, emu, op, level, work):
+    """The five load programs of one cell, as (name, function returning its result)."""
+    cpu = args.load_cpu
+    return [("ossuring HTTP/1.1", lambda: run_client(args, args.build, emu, op, "1.1", level, cpu)),
+            ("ossuring HTTP/2", lambda: run_client(args, args.build, emu, op, "2", level, cpu)),
+            ("http::client HTTP/2", lambda: run_http_bench(args, args.build, emu, op, level, cpu)),
+            ("h2load h2c", lambda: run_h2load(args, emu, op, False, level, cpu, work)),
+            ("h2load --h1", lambda: run_h2load(args, emu, op, True, level, cpu, work))]
 
+
+def print_run_table(by, ops, levels):
     print("\n| op | conc. | ossuring HTTP/1.1 req/s (p50/p99 ms) | ossuring HTTP/2 req/s "
           "(p50/p99 ms) | http::client h2 req/s | h2load h2c req/s (p50/p99 ms) | h2load --h1 req/s "
           "| HTTP/2 ÷ h2load | client CPU µs/req h1 / h2 / h2load |")
     print("|---|---|---|---|---|---|---|---|---|")
-    by = {(op, level, name): r for op, level, name, r in rows}
     for op in ops:
         for level in levels:
             def cell(name):
@@ -243,7 +198,103 @@ def main():
             print(f"| {op} | {level} | {cell('ossuring HTTP/1.1')} | {cell('ossuring HTTP/2')} | "
                   f"{raw.get('rps', 0):,.0f} | {cell('h2load h2c')} | {h1ref.get('rps', 0):,.0f} | "
                   f"{ratio} | {cpu} |")
-    failed = any("error" in r for _, _, _, r in rows)
+
+
+def print_median_table(rows, ops, levels, runs):
+    print(f"\nMedians of {runs} runs (ratio columns: median of the per-run ratios, min-max):\n")
+    print("| op | conc. | ossuring HTTP/2 req/s | h2load h2c req/s | HTTP/2 ÷ h2load | ossuring "
+          "HTTP/1.1 req/s | HTTP/2 ÷ HTTP/1.1 | client CPU µs/req HTTP/2 / h2load |")
+    print("|---|---|---|---|---|---|---|---|")
+
+    def median(values):
+        values = sorted(values)
+        n = len(values)
+        return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+
+    for op in ops:
+        for level in levels:
+            per_run = {}
+            for rn, o, lv, name, r in rows:
+                if o == op and lv == level and "rps" in r:
+                    per_run.setdefault(rn, {})[name] = r
+
+            def values(name, key="rps"):
+                return [c[name][key] for c in per_run.values() if name in c and key in c[name]]
+
+            def ratios(a, b):
+                return [c[a]["rps"] / c[b]["rps"] for c in per_run.values()
+                        if a in c and b in c and c[b]["rps"]]
+
+            def fmt_ratio(v):
+                return f"{median(v):.2f} ({min(v):.2f}-{max(v):.2f})" if v else "-"
+
+            def fmt(v, digits=0):
+                return f"{median(v):,.{digits}f}" if v else "-"
+
+            print(f"| {op} | {level} | {fmt(values('ossuring HTTP/2'))} | "
+                  f"{fmt(values('h2load h2c'))} | "
+                  f"{fmt_ratio(ratios('ossuring HTTP/2', 'h2load h2c'))} | "
+                  f"{fmt(values('ossuring HTTP/1.1'))} | "
+                  f"{fmt_ratio(ratios('ossuring HTTP/2', 'ossuring HTTP/1.1'))} | "
+                  f"{fmt(values('ossuring HTTP/2', 'load_us'))} / "
+                  f"{fmt(values('h2load h2c', 'load_us'))} |")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default=os.environ.get("OSSURING_BUILD",
+                                                      os.path.join(ROOT, "build")))
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--concurrency", default="1,16,128")
+    ap.add_argument("--ops", default=",".join(OPS))
+    ap.add_argument("--sign", type=int, default=4, help="signature version of client_bench")
+    ap.add_argument("--emu-cpu", type=int, default=0)
+    ap.add_argument("--load-cpu", type=int, default=1)
+    ap.add_argument("--runs", type=int, default=1,
+                    help="repeat the whole matrix; with more than one, a table of per-cell "
+                         "medians follows (ratios: median of the per-run ratios, and their range)")
+    args = ap.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+    ops = args.ops.split(",")
+    emu = Emulator(args.build, args.emu_cpu)
+    rows = []
+    work = tempfile.mkdtemp(prefix="client-bench-")
+    print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.2f}; ossemu on CPU {args.emu_cpu}, load on CPU "
+          f"{args.load_cpu}; {args.seconds} s per case; client signs V{args.sign}")
+    try:
+        for run in range(args.runs):
+            for op in ops:
+                for level in levels:
+                    for name, fn in load_programs(args, emu, op, level, work):
+                        before, t0 = emu.cpu_seconds(), time.time()
+                        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                        r = fn()
+                        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                        r["emu_cpu"] = 100 * (emu.cpu_seconds() - before) / (time.time() - t0)
+                        # CPU time of the load program (warm-up and start-up included) per request
+                        # of the measured window: an upper bound of its cost per request.
+                        load_cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+                        if r.get("rps"):
+                            r["load_us"] = 1e6 * load_cpu / (r["rps"] * args.seconds)
+                        rows.append((run, op, level, name, r))
+                        if "error" in r:
+                            print(f"{op:8} c={level:<4} {name:18} ERROR {r['error']}", flush=True)
+                        else:
+                            print(f"{op:8} c={level:<4} {name:18} {r['rps']:9.0f} req/s  p50 "
+                                  f"{r['p50']:8.3f} ms  p99 {r['p99']:8.3f} ms  errors "
+                                  f"{r['errors']}  emulator CPU {r['emu_cpu']:3.0f}%  load CPU/request "
+                                  f"{r.get('load_us', 0):6.1f} us", flush=True)
+    finally:
+        emu.stop()
+        shutil.rmtree(work)
+
+    for run in range(args.runs):
+        print_run_table({(op, level, name): r for rn, op, level, name, r in rows if rn == run},
+                        ops, levels)
+    if args.runs > 1:
+        print_median_table(rows, ops, levels, args.runs)
+    failed = any("error" in r for _, _, _, _, r in rows)
     sys.exit(1 if failed else 0)
 
 
