@@ -31,6 +31,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 AK, SK = "bench-ak", "bench-sk"
 LIST_FORMAT = "file-%07d.bin"
 LIST_PAGES = 1000
+# The query of the client's own ListObjectsV2 requests (oss_client always asks for URL-encoded
+# keys), so that the emulator renders the same page, and does the same work, for every program.
+LIST_QUERY = "list-type=2&max-keys=1000&encoding-type=url&start-after="
 
 # op name -> (bucket, key or None for listings, emulator bucket spec)
 OPS = {
@@ -94,7 +97,7 @@ def run_http_bench(args, build, emu, op, level, cpu):
     """http::client alone (no OSS layer: no signing, no XML, no CRC) over h2c, same URL(s)."""
     bucket, key, _ = OPS[op]
     path = f"/{bucket}/{key}" if key else (
-        f"/{bucket}/?list-type=2&max-keys=1000&start-after=" + (LIST_FORMAT % 500000))
+        f"/{bucket}/?{LIST_QUERY}" + (LIST_FORMAT % 500000))
     cmd = ["taskset", "-c", str(cpu), os.path.join(build, "tools", "bench", "http_bench"),
            "--http=2", f"--concurrency={level}", f"--seconds={args.seconds}",
            emu.endpoint + path]
@@ -128,7 +131,7 @@ def run_h2load(args, emu, op, h1, level, cpu, work):
     if key:
         uris = [f"{emu.endpoint}/{bucket}/{key}"]
     else:
-        uris = [f"{emu.endpoint}/{bucket}/?list-type=2&max-keys=1000&start-after="
+        uris = [f"{emu.endpoint}/{bucket}/?{LIST_QUERY}"
                 + (LIST_FORMAT % (i * 1000)) for i in range(LIST_PAGES)]
     uri_file = os.path.join(work, "uris")
     with open(uri_file, "w") as f:
