@@ -200,6 +200,10 @@ inline auto recv(int fd, void* buf, size_t len, int flags = 0, op_options o = {}
 inline auto send(int fd, const void* buf, size_t len, int flags = MSG_NOSIGNAL, op_options o = {}) {
   return make_op([=](io_uring_sqe* s) { io_uring_prep_send(s, fd, buf, len, flags); }, o);
 }
+// `msg` and the iovecs it points to must stay valid until the operation completes.
+inline auto sendmsg(int fd, const msghdr* msg, int flags = MSG_NOSIGNAL, op_options o = {}) {
+  return make_op([=](io_uring_sqe* s) { io_uring_prep_sendmsg(s, fd, msg, flags); }, o);
+}
 inline auto poll(int fd, unsigned events, op_options o = {}) {
   return make_op([=](io_uring_sqe* s) { io_uring_prep_poll_add(s, fd, events); }, o);
 }

@@ -30,6 +30,26 @@ struct body_chunk {
 // deferred. An error resets the stream.
 using body_pull = std::function<result<body_chunk>(std::span<char> buf)>;
 
+// A body source that can lend its bytes in place, so HTTP/2 sends them without copying them into
+// DATA frames (nghttp2's NO_COPY path). Asked before each frame; what it does not lend is pulled.
+// Bytes taken stay valid and unchanged until returned() gives them back, in order: sent, or
+// dropped because the connection stopped writing. The lender must outlive that.
+class body_lender {
+ public:
+  struct lendable {
+    std::span<const char> bytes;  // the next body bytes, lendable now (empty: pull instead)
+    bool last = false;            // nothing follows them
+  };
+  virtual lendable peek() = 0;
+  // The first n bytes of the last peek() are lent.
+  virtual void take(size_t n) = 0;
+  // n more lent bytes are no longer referenced.
+  virtual void returned(size_t n) = 0;
+
+ protected:
+  ~body_lender() = default;
+};
+
 // A pull source over an owned copy of `body`.
 inline body_pull body_from_string(std::string body) {
   auto data = std::make_shared<std::string>(std::move(body));

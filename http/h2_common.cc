@@ -8,9 +8,12 @@ namespace ossuring::http {
 
 namespace {
 
-// A frame at least this large, with nothing batched before it, is not copied into the output
-// batch: one write of a big DATA frame is as good as a batch, without the copy.
+// A frame at least this large is not copied into the output batch but written from nghttp2's
+// buffer, gathered with what was batched before it.
 constexpr size_t direct_threshold = 64 * 1024;
+// Lendable body bytes fewer than this are copied into their frame instead: a piece of their own
+// would cost more in the gathered write than the copy.
+constexpr size_t min_lend = 4096;
 
 error nghttp2_failure(std::string_view what, int rv) {
   return make_error(EPROTO, "http2: " + std::string(what) + ": " + nghttp2_strerror(rv));
@@ -33,6 +36,7 @@ status h2_session::start(bool server, const h2_settings& settings,
   }
   detail::nghttp2_option_ptr option(raw_option);
   nghttp2_session_callbacks_set_data_source_read_length_callback(callbacks, data_length);
+  nghttp2_session_callbacks_set_send_data_callback(callbacks, send_data);
   nghttp2_option_set_no_auto_window_update(option.get(), settings.manual_flow_control ? 1 : 0);
   nghttp2_session* raw = nullptr;
   int rv = server ? nghttp2_session_server_new2(&raw, callbacks, this, option.get())
@@ -73,7 +77,23 @@ ssize_t h2_session::data_length(nghttp2_session*, uint8_t, int32_t, int32_t sess
 ssize_t h2_session::read_body(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
                               uint32_t* flags, nghttp2_data_source* source, void*) {
   auto* ps = static_cast<pull_state*>(source->ptr);
-  if (ps->cancelled || !ps->pull) {
+  if (ps->cancelled) {
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  }
+  if (ps->lender != nullptr) {
+    // Taken only in send_data(): nghttp2 drops a NO_COPY frame whose stream closed meanwhile.
+    body_lender::lendable l = ps->lender->peek();
+    if (l.bytes.size() >= min_lend || (l.last && !l.bytes.empty())) {
+      size_t n = std::min(length, l.bytes.size());
+      ps->lent = l.bytes.data();
+      *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+      if (l.last && n == l.bytes.size()) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+      }
+      return static_cast<ssize_t>(n);
+    }
+  }
+  if (!ps->pull) {
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   }
   result<body_chunk> r = ps->pull(std::span(reinterpret_cast<char*>(buf), length));
@@ -88,6 +108,28 @@ ssize_t h2_session::read_body(nghttp2_session*, int32_t, uint8_t* buf, size_t le
     return NGHTTP2_ERR_DEFERRED;  // a source that produced nothing waits for resume()
   }
   return static_cast<ssize_t>(std::min(r->bytes, length));
+}
+
+int h2_session::send_data(nghttp2_session*, nghttp2_frame* frame, const uint8_t* framehd,
+                          size_t length, nghttp2_data_source* source, void* user) {
+  auto* self = static_cast<h2_session*>(user);
+  auto* ps = static_cast<pull_state*>(source->ptr);
+  self->append_batch(reinterpret_cast<const char*>(framehd), 9);
+  size_t padlen = frame->data.padlen;
+  if (padlen > 0) {
+    char pad_length = static_cast<char>(padlen - 1);
+    self->append_batch(&pad_length, 1);
+  }
+  if (length > 0) {
+    ps->lender->take(length);
+    self->_pieces.push_back(piece{0, length, ps->lent, ps->lender});
+    self->_pending += length;
+  }
+  if (padlen > 1) {
+    std::string zeros(padlen - 1, '\0');
+    self->append_batch(zeros.data(), zeros.size());
+  }
+  return 0;
 }
 
 nghttp2_data_provider h2_session::provider_for(pull_state* state) {
@@ -140,18 +182,48 @@ status h2_session::feed(std::span<const char> data) {
   return {};
 }
 
-result<std::string_view> h2_session::output() {
-  if (_direct != nullptr) {
-    return std::string_view(_direct + _direct_pos, _direct_len - _direct_pos);
+void h2_session::append_batch(const char* data, size_t n) {
+  if (_pieces.size() > _next_piece && _pieces.back().at == nullptr) {
+    _pieces.back().size += n;  // batch pieces are contiguous in _out: extend the last
+  } else {
+    _pieces.push_back(piece{_out.size(), n, nullptr, nullptr});
   }
-  if (_out_pos == _out.size()) {
+  _out.append(data, n);
+  _pending += n;
+}
+
+void h2_session::compact() {
+  if (_next_piece == _pieces.size()) {
     _out.clear();
-    _out_pos = 0;
-  } else if (_out_pos >= _settings.output_batch) {
-    _out.erase(0, _out_pos);
-    _out_pos = 0;
+    _pieces.clear();
+    _next_piece = 0;
+    _piece_pos = 0;
+    return;
   }
-  while (_out.size() - _out_pos < _settings.output_batch) {
+  // Bytes of _out before the first unsent batch piece are sent.
+  size_t sent = _out.size();
+  for (size_t i = _next_piece; i < _pieces.size(); ++i) {
+    if (_pieces[i].at == nullptr) {
+      sent = _pieces[i].offset;
+      break;
+    }
+  }
+  if (sent < _settings.output_batch) {
+    return;
+  }
+  _out.erase(0, sent);
+  _pieces.erase(_pieces.begin(), _pieces.begin() + static_cast<ptrdiff_t>(_next_piece));
+  _next_piece = 0;
+  for (piece& p : _pieces) {
+    if (p.at == nullptr) {
+      p.offset -= sent;
+    }
+  }
+}
+
+result<std::span<const std::span<const char>>> h2_session::output_pieces() {
+  compact();
+  while (!_direct_pending && _pending < _settings.output_batch) {
     const uint8_t* data = nullptr;
     ssize_t n = nghttp2_session_mem_send(_session.get(), &data);
     if (n < 0) {
@@ -160,30 +232,72 @@ result<std::string_view> h2_session::output() {
     if (n == 0) {
       break;
     }
-    if (_out_pos == _out.size() && static_cast<size_t>(n) >= direct_threshold) {
-      // Nothing batched yet and a large frame (a big DATA frame): the transport sends it from
-      // nghttp2's buffer, and mem_send is not called again until it has all been consumed.
-      _direct = reinterpret_cast<const char*>(data);
-      _direct_len = static_cast<size_t>(n);
-      _direct_pos = 0;
-      return std::string_view(_direct, _direct_len);
+    if (static_cast<size_t>(n) >= direct_threshold) {
+      // A big DATA frame from a pulled body: written from nghttp2's buffer, and mem_send is not
+      // called again until it has all been consumed.
+      _pieces.push_back(
+          piece{0, static_cast<size_t>(n), reinterpret_cast<const char*>(data), nullptr});
+      _pending += static_cast<size_t>(n);
+      _direct_pending = true;
+      break;
     }
-    _out.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+    append_batch(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
   }
-  return std::string_view(_out).substr(_out_pos);
+  _view.clear();
+  for (size_t i = _next_piece; i < _pieces.size(); ++i) {
+    const piece& p = _pieces[i];
+    const char* at = p.at != nullptr ? p.at : _out.data() + p.offset;
+    size_t skip = i == _next_piece ? _piece_pos : 0;
+    _view.emplace_back(at + skip, p.size - skip);
+  }
+  return std::span<const std::span<const char>>(_view);
+}
+
+result<std::string_view> h2_session::output() {
+  auto pieces = output_pieces();
+  if (!pieces) {
+    return std::move(pieces).err();
+  }
+  if (pieces->empty()) {
+    return std::string_view();
+  }
+  return std::string_view(pieces->front().data(), pieces->front().size());
 }
 
 void h2_session::consume_output(size_t n) {
-  if (_direct != nullptr) {
-    _direct_pos = std::min(_direct_len, _direct_pos + n);
-    if (_direct_pos == _direct_len) {
-      _direct = nullptr;
-      _direct_len = 0;
-      _direct_pos = 0;
+  while (n > 0 && _next_piece < _pieces.size()) {
+    piece& p = _pieces[_next_piece];
+    size_t take = std::min(n, p.size - _piece_pos);
+    _piece_pos += take;
+    _pending -= take;
+    n -= take;
+    if (p.lender != nullptr) {
+      p.lender->returned(take);
     }
-    return;
+    if (_piece_pos == p.size) {
+      if (p.at != nullptr && p.lender == nullptr) {
+        _direct_pending = false;
+      }
+      ++_next_piece;
+      _piece_pos = 0;
+    }
   }
-  _out_pos = std::min(_out.size(), _out_pos + n);
+}
+
+void h2_session::abandon_output() {
+  for (size_t i = _next_piece; i < _pieces.size(); ++i) {
+    const piece& p = _pieces[i];
+    if (p.lender != nullptr) {
+      p.lender->returned(p.size - (i == _next_piece ? _piece_pos : 0));
+    }
+  }
+  _out.clear();
+  _pieces.clear();
+  _view.clear();
+  _next_piece = 0;
+  _piece_pos = 0;
+  _pending = 0;
+  _direct_pending = false;
 }
 
 bool h2_session::alive() const {

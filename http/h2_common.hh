@@ -41,8 +41,9 @@ struct h2_settings {
 // Common part of h2_client_session and h2_server_session. Not movable: nghttp2 holds a pointer.
 // Driving it from a transport:
 //   on bytes received:   feed(bytes)                    (may call the session's callbacks)
-//   when writable:       out = output(); send(*out); consume_output(sent)
-//   keep the connection while alive(); after a failed feed(), send output() then close.
+//   when writable:       out = output_pieces(); send(*out) gathered; consume_output(sent)
+//   keep the connection while alive(); after a failed feed(), send the output then close;
+//   a transport that stops writing for good calls abandon_output() (lent bytes go back).
 class h2_session {
  public:
   h2_session(const h2_session&) = delete;
@@ -55,16 +56,24 @@ class h2_session {
   status feed(std::string_view data) { return feed(std::span(data.data(), data.size())); }
   status feed(const std::string& data) { return feed(std::string_view(data)); }
 
-  // Bytes to send: everything nghttp2 has queued, batched into one buffer owned by the session,
-  // up to settings.output_batch bytes. The view stays valid until consume_output() or the next
-  // feed()/output(). Empty when there is nothing to send.
+  // Bytes to send, in order, as pieces to write gathered: frames nghttp2 queued, batched in a
+  // buffer of the session, and between them body bytes lent in place (body_lender) or a large
+  // frame left in nghttp2's buffer. Pulls frames until settings.output_batch bytes are pending.
+  // The view stays valid until consume_output() or the next feed()/output_pieces(). Empty when
+  // there is nothing to send.
+  result<std::span<const std::span<const char>>> output_pieces();
+  // Bytes in the pieces output_pieces() returned last, less those consumed since.
+  size_t output_bytes() const { return _pending; }
+  // The first piece of output_pieces(), for transports that write one buffer at a time.
   result<std::string_view> output();
-  // Marks the first n bytes of the last output() as sent.
+  // Marks the first n bytes of the pending output as sent.
   void consume_output(size_t n);
   bool has_output() const {
-    return _direct != nullptr || _out_pos < _out.size() ||
-           nghttp2_session_want_write(_session.get());
+    return _next_piece < _pieces.size() || nghttp2_session_want_write(_session.get());
   }
+  // The transport will never send the pending output: lent bytes are returned to their lenders
+  // now. Only a dying connection calls this (the peer cannot make sense of the stream after).
+  void abandon_output();
 
   // Whether the connection still has work (streams, frames to send, or reading allowed).
   bool alive() const;
@@ -90,6 +99,8 @@ class h2_session {
   // Per-stream body source state that nghttp2's data provider points to.
   struct pull_state {
     body_pull pull;
+    body_lender* lender = nullptr;  // asked first, when set
+    const char* lent = nullptr;     // the bytes of the DATA frame being lent (send_data)
     bool cancelled = false;
     error failure;
     bool failed = false;
@@ -101,6 +112,10 @@ class h2_session {
   static nghttp2_data_provider provider_for(pull_state* state);
   static ssize_t read_body(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
                            nghttp2_data_source* source, void*);
+  // A lent DATA frame (NGHTTP2_DATA_FLAG_NO_COPY): its header goes to the batch, its payload
+  // becomes a piece of its own, called from inside nghttp2_session_mem_send.
+  static int send_data(nghttp2_session*, nghttp2_frame* frame, const uint8_t* framehd,
+                       size_t length, nghttp2_data_source* source, void* user);
   // Payload size of the next DATA frame: as large as the windows, the peer's frame limit and
   // our max_frame_size allow.
   static ssize_t data_length(nghttp2_session*, uint8_t frame_type, int32_t stream_id,
@@ -119,13 +134,26 @@ class h2_session {
   h2_settings _settings;
 
  private:
+  // A run of output: bytes of _out (at != nullptr is false) or bytes held elsewhere.
+  struct piece {
+    size_t offset = 0;  // into _out, for a batch piece (_out may move as it grows)
+    size_t size = 0;
+    const char* at = nullptr;       // lent bytes, or a frame in nghttp2's buffer
+    body_lender* lender = nullptr;  // lent bytes: told when they are sent
+  };
+  void append_batch(const char* data, size_t n);
+  // Drops the consumed front of _out (its pieces are all consumed) once it is large.
+  void compact();
+
   std::string _out;
-  size_t _out_pos = 0;
-  // A large frame output() returned from nghttp2's buffer, not copied into _out. It is valid
-  // until the next nghttp2_session_mem_send(), which output() makes only once it is consumed.
-  const char* _direct = nullptr;
-  size_t _direct_len = 0;
-  size_t _direct_pos = 0;
+  std::vector<piece> _pieces;
+  size_t _next_piece = 0;  // first piece not wholly sent
+  size_t _piece_pos = 0;   // bytes of it sent
+  size_t _pending = 0;     // bytes of the pieces not sent
+  // A large frame left in nghttp2's buffer is pending: it is valid until the next
+  // nghttp2_session_mem_send(), which output_pieces() makes only once it is consumed.
+  bool _direct_pending = false;
+  std::vector<std::span<const char>> _view;
 };
 
 // Text for an HTTP/2 error code (e.g. "CANCEL", "REFUSED_STREAM").

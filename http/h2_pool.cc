@@ -320,7 +320,7 @@ task<void> h2_pool::reader(std::shared_ptr<conn> c) {
 task<void> h2_pool::writer(std::shared_ptr<conn> c) {
   for (;;) {
     while (!c->dead && c->sess->has_output()) {
-      result<std::string_view> out = c->sess->output();
+      auto out = c->sess->output_pieces();
       if (!out.ok()) {
         connection_ended(*c, _core.peer_error(EPROTO, out.err().message));
         co_return;
@@ -328,13 +328,14 @@ task<void> h2_pool::writer(std::shared_ptr<conn> c) {
       if (out->empty()) {
         break;
       }
-      // The view stays valid while we wait: only this coroutine calls output().
+      size_t bytes = c->sess->output_bytes();
+      // The view stays valid while we wait: only this coroutine calls output_pieces().
       status st = co_await c->s->write_all(*out, {.abort = &c->stop});
       if (!st.ok()) {
         connection_ended(*c, _core.peer_error(st.err().code, "http2: send: " + st.err().message));
         co_return;
       }
-      c->sess->consume_output(out->size());
+      c->sess->consume_output(bytes);
       _core.account(*c->s, c->read_mark, c->write_mark);
     }
     if (c->dead) {

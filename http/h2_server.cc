@@ -142,7 +142,7 @@ h2_server_session::~h2_server_session() {
 }
 
 status h2_server_session::respond(int32_t stream_id, int status_code, const header_list& headers,
-                                  body_pull body) {
+                                  body_pull body, body_lender* lender) {
   auto it = _streams.find(stream_id);
   if (it == _streams.end()) {
     return make_error(ENOENT, "http2: stream " + std::to_string(stream_id) + " is closed");
@@ -154,9 +154,11 @@ status h2_server_session::respond(int32_t stream_id, int status_code, const head
   std::vector<nghttp2_nv> nva = {make_nv(":status", std::string_view(code, end - code))};
   append_headers(headers, names, nva);
   s.body.pull = std::move(body);
+  s.body.lender = lender;
   nghttp2_data_provider provider = provider_for(&s.body);
+  bool has_body = s.body.pull || lender != nullptr;
   int rv = nghttp2_submit_response(_session.get(), stream_id, nva.data(), nva.size(),
-                                   s.body.pull ? &provider : nullptr);
+                                   has_body ? &provider : nullptr);
   if (rv != 0) {
     return make_error(EPROTO, std::string("http2: submit response: ") + nghttp2_strerror(rv));
   }

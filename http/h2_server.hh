@@ -37,8 +37,11 @@ class h2_server_session : public h2_session {
 
   // Queues the response of a stream. Without `body` the HEADERS frame ends the stream;
   // otherwise `body` is pulled as flow control allows. A pull returning deferred waits for
-  // resume(stream_id). Fails with ENOENT when the stream is gone (reset by the client).
-  status respond(int32_t stream_id, int status, const header_list& headers, body_pull body = {});
+  // resume(stream_id). With a `lender`, each DATA frame first takes what it lends in place and
+  // pulls only otherwise (see body_lender for its lifetime). Fails with ENOENT when the stream is
+  // gone (reset by the client).
+  status respond(int32_t stream_id, int status, const header_list& headers, body_pull body = {},
+                 body_lender* lender = nullptr);
   size_t open_streams() const { return _streams.size(); }
 
  private:

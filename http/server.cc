@@ -191,7 +191,9 @@ task<void> serve_h1(byte_stream& s, std::string leftover, const request_handler&
 
 struct h2_connection;
 
-class h2_responder final : public responder {
+// Large body pieces are lent to the session in place (body_lender): send_body returns only once
+// nghttp2's frames no longer reference them.
+class h2_responder final : public responder, public body_lender {
  public:
   h2_responder(h2_connection& c, int32_t id) : _c(c), _id(id) {}
 
@@ -209,6 +211,25 @@ class h2_responder final : public responder {
     _drained.set();
   }
 
+  // body_lender: the borrowed piece of a send_body, once the queue before it has been pulled.
+  lendable peek() override {
+    if (!_queue.empty()) {
+      return {};
+    }
+    return {_borrowed.subspan(_borrowed_pos), false};
+  }
+  void take(size_t n) override {
+    _borrowed_pos += n;
+    _queued -= n;
+    _lent += n;
+  }
+  void returned(size_t n) override {
+    _lent -= n;
+    if (_lent == 0) {
+      _drained.set();
+    }
+  }
+
  private:
   friend struct h2_connection;
   result<body_chunk> pull(std::span<char> buf);
@@ -219,10 +240,11 @@ class h2_responder final : public responder {
   size_t _queued = 0;
   size_t _front_pos = 0;
   static constexpr size_t borrow_threshold = 16 * 1024;
-  // A large send_body's bytes, read in place by pull() after the queue; send_body waits until
-  // they are all pulled (or the stream is gone) and clears this before it returns.
+  // A large send_body's bytes, lent or pulled after the queue; send_body waits until they are
+  // all taken (or the stream is gone) and none is lent, and clears this before it returns.
   std::span<const char> _borrowed;
   size_t _borrowed_pos = 0;
+  size_t _lent = 0;  // bytes lent and not returned
   bool _eof = false;
   bool _gone = false;
   bool _has_body = false;
@@ -251,17 +273,24 @@ struct h2_connection {
   }
 
   task<void> writer() {
+    co_await write_output();
+    // Nothing will send what is left: its lent bytes go back to the responders waiting on them.
+    session->abandon_output();
+  }
+
+  task<void> write_output() {
     for (;;) {
       while (session->has_output()) {
-        result<std::string_view> out = session->output();
+        auto out = session->output_pieces();
         if (!out.ok() || out->empty()) {
           break;
         }
-        if (!(co_await s.write_all(std::string_view(*out))).ok()) {
+        size_t bytes = session->output_bytes();
+        if (!(co_await s.write_all(*out)).ok()) {
           closing = true;
           co_return;
         }
-        session->consume_output(out->size());
+        session->consume_output(bytes);
       }
       if (closing || !session->alive()) {
         co_return;
@@ -288,7 +317,7 @@ task<status> h2_responder::send_head(int code, const header_list& headers,
   if (content_length) {
     h.set("content-length", std::to_string(*content_length));
   }
-  status st = _c.session->respond(_id, code, h, std::move(pull));
+  status st = _c.session->respond(_id, code, h, std::move(pull), _has_body ? this : nullptr);
   _c.kick();
   co_return st;
 }
@@ -332,13 +361,15 @@ task<status> h2_responder::send_body(std::span<const char> data) {
   }
   _queued += data.size();
   if (data.size() >= borrow_threshold) {
-    // Large bodies (the emulator sends 64 KiB pieces) go to nghttp2's frames straight from the
-    // caller's buffer: one copy less than queueing them, which HTTP/1.1 does not pay either.
+    // Large bodies (the emulator sends 64 KiB pieces) go to the socket straight from the
+    // caller's buffer, lent to DATA frames: no copy, as over HTTP/1.1. The buffer is the
+    // caller's again only when no frame references it (the writer returns every lent byte, sent
+    // or abandoned, before it ends).
     _borrowed = data;
     _borrowed_pos = 0;
     (void)_c.session->resume(_id);
     _c.kick();
-    while (_borrowed_pos < _borrowed.size() && !_gone && !_c.closing) {
+    while ((_borrowed_pos < _borrowed.size() && !_gone && !_c.closing) || _lent > 0) {
       _drained.reset();
       co_await _drained.wait();
     }

@@ -2,6 +2,7 @@
 #include "http/stream.hh"
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <cerrno>
 #include <cstring>
@@ -136,6 +137,52 @@ task<status> byte_stream::write_all(std::span<const char> data, op_options opts)
     }
     off += static_cast<size_t>(n);
     _bytes_written += static_cast<size_t>(n);
+  }
+  co_return status{};
+}
+
+task<status> byte_stream::write_all(std::span<const std::span<const char>> pieces,
+                                    op_options opts) {
+  if (_tls) {
+    for (std::span<const char> p : pieces) {
+      result<size_t> n = _tls->write(p);
+      if (!n.ok()) {
+        co_return std::move(n).err();
+      }
+    }
+    co_return co_await flush_tls(opts);
+  }
+  // The kernel takes at most IOV_MAX iovecs a call; a partial send resumes inside its piece.
+  constexpr size_t max_iov = 64;
+  iovec iov[max_iov];
+  size_t next = 0;  // first piece not wholly sent
+  size_t pos = 0;   // bytes of it sent
+  while (next < pieces.size()) {
+    size_t count = 0;
+    for (size_t i = next; i < pieces.size() && count < max_iov; ++i) {
+      size_t skip = i == next ? pos : 0;
+      iov[count].iov_base = const_cast<char*>(pieces[i].data() + skip);
+      iov[count].iov_len = pieces[i].size() - skip;
+      ++count;
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count;
+    int n = co_await sendmsg(_fd.get(), &msg, MSG_NOSIGNAL, opts);
+    if (n < 0) {
+      co_return io_error(n, "sendmsg");
+    }
+    _bytes_written += static_cast<size_t>(n);
+    size_t left = static_cast<size_t>(n);
+    while (next < pieces.size() && left >= pieces[next].size() - pos) {
+      left -= pieces[next].size() - pos;  // empty pieces are passed over here too
+      ++next;
+      pos = 0;
+    }
+    pos += left;
+    if (n == 0 && next < pieces.size()) {
+      co_return make_error(EPIPE, "sendmsg: nothing sent");
+    }
   }
   co_return status{};
 }

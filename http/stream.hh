@@ -32,6 +32,8 @@ class byte_stream {
   task<status> write_all(std::string_view s, op_options opts = {}) {
     return write_all(std::span<const char>(s.data(), s.size()), opts);
   }
+  // Writes all of `pieces` (plaintext), in order: one gathered send each time in clear text.
+  task<status> write_all(std::span<const std::span<const char>> pieces, op_options opts = {});
   // Closes abruptly: the peer sees a reset (SO_LINGER 0), not a clean end.
   void reset_connection();
   // Sends TLS close_notify when applicable; the fd is closed on destruction.
