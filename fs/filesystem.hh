@@ -167,6 +167,13 @@ class filesystem {
   // generation (filesystem_index.cc); saves it where the last one came from. On failure the
   // current index goes on serving. EALREADY while another refresh runs.
   task<result<index_stats>> refresh_index();
+  // Called after a refresh installed an index that differs from the one it replaces: makes the
+  // kernel look every cached name up again (the mount sends FUSE_NOTIFY_INC_EPOCH). Without it,
+  // names the kernel resolved stay until their entry timeout. An unchanged listing keeps the
+  // current generation and its inode numbers, and calls nothing.
+  void on_index_changed(std::function<task<status>()> forget_kernel_names) {
+    _forget_kernel_names = std::move(forget_kernel_names);
+  }
   // How long the kernel may remember a failed lookup (index mode: the entry timeout, short while
   // the index is a reused one not yet confirmed by a refresh).
   std::chrono::nanoseconds negative_timeout() const;
@@ -303,6 +310,7 @@ class filesystem {
   index_gen* _cur;                      // the newest generation (never null)
   std::string _index_file;              // where the index is saved ("" = nowhere)
   bool _refreshing = false;
+  std::function<task<status>()> _forget_kernel_names;
   uint64_t _installs = 0;            // indexes installed so far
   uint64_t _root_cache_install = 0;  // _installs when the kernel last cached the root listing
   abort_source _list_abort;          // fired by close(): listings in flight end

@@ -164,12 +164,28 @@ task<result<index_stats>> filesystem::refresh_index() {
              {{"error", idx.err().message}, {"request_id", idx.err().request_id}});
     co_return std::move(idx).err();
   }
-  install_index(std::move(*idx), false);
+  const bool changed = !current_index().same_entries(*idx);
+  if (changed) {
+    install_index(std::move(*idx), false);
+  } else {
+    // Same tree, same node numbers: the kernel's inodes, entries and page cache stay valid.
+    // The new copy only brings its build time (the saved file's age) and confirms a reused one.
+    _cur->idx = std::make_shared<const index>(std::move(*idx));
+    _cur->provisional = false;
+  }
   ++_counters.index_refreshes;
   save_index();
+  if (changed && _forget_kernel_names) {
+    status forgot = co_await _forget_kernel_names();
+    if (!forgot) {
+      // Kernels before 6.16: names resolved before the refresh stay until their entry timeout.
+      log_warn("kernel_names_kept", {{"error", forgot.err().message}});
+    }
+  }
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   log_info("index_refreshed", {{"objects", std::to_string(current_index().stats().objects)},
+                               {"changed", changed ? "yes" : "no"},
                                {"generations", std::to_string(_gens.size())},
                                {"seconds", std::to_string(secs)}});
   co_return current_index().stats();

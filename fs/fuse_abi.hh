@@ -25,6 +25,10 @@ inline constexpr uint64_t init_over_io_uring = 1ull << 41;  // flags2 bit 9
 inline constexpr uint64_t init_no_export_support = 1ull << 38;
 inline constexpr uint64_t init_request_timeout = 1ull << 42;
 
+// Notifications (fuse_out_header.error, unique 0). INC_EPOCH (7.44, Linux 6.16): every dentry
+// cached before it, found or negative, is looked up again at its next use.
+inline constexpr int32_t notify_inc_epoch = 8;
+
 // OPEN reply flags.
 inline constexpr uint32_t fopen_direct_io = 1u << 0;
 inline constexpr uint32_t fopen_keep_cache = 1u << 1;

@@ -75,6 +75,18 @@ task<void> fuse_channel::send_encoded(std::span<const std::byte> message) {
   }
 }
 
+task<status> fuse_channel::notify_inc_epoch() {
+  fuse_out_header out{};
+  out.len = sizeof(out);
+  out.error = abi::notify_inc_epoch;
+  out.unique = 0;
+  int rc = co_await ossuring::write(_fd, &out, sizeof(out));
+  if (rc < 0) {
+    co_return make_error(-rc, std::string("FUSE_NOTIFY_INC_EPOCH: ") + std::strerror(-rc));
+  }
+  co_return status{};
+}
+
 task<void> fuse_channel::answer_init(const fuse_request& req) {
   fuse_init_in in{};
   std::span<const std::byte> a = req.args();

@@ -132,6 +132,10 @@ class fuse_channel {
     co_await reply(unique, 0, std::span<const iovec>(&iov, 1));
   }
 
+  // Tells the kernel to look every cached name up again (FUSE_NOTIFY_INC_EPOCH). Fails on
+  // kernels before 6.16, which do not know the notification (EINVAL).
+  task<status> notify_inc_epoch();
+
   // Passthrough: registers `fd` as a backing file and returns its id (needs CAP_SYS_ADMIN and
   // a granted FUSE_PASSTHROUGH), and releases one.
   result<int> backing_open(int fd);

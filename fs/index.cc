@@ -145,6 +145,28 @@ std::string index::etag(uint64_t ino) const {
   return {};
 }
 
+bool index::same_entries(const index& other) const {
+  if (_nodes.size() != other._nodes.size()) {
+    return false;
+  }
+  for (uint64_t ino = 1; ino <= _nodes.size(); ++ino) {
+    const node& a = at(ino);
+    const node& b = other.at(ino);
+    // Name and extra-ETag offsets may differ between two builds of the same listing (pages
+    // arrive in any order): compare what they point at, and every other field as is.
+    if (a.size != b.size || a.mtime != b.mtime || a.parent != b.parent ||
+        a.first_child != b.first_child || a.child_count != b.child_count ||
+        a.flags() != b.flags() || a.storage() != b.storage() || name(ino) != other.name(ino)) {
+      return false;
+    }
+    if ((a.flags() & flag_etag_extra) != 0 ? etag(ino) != other.etag(ino)
+                                           : std::memcmp(a.etag, b.etag, sizeof a.etag) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
 std::string index::path(uint64_t ino) const {
   std::vector<uint64_t> chain;
   for (uint64_t i = ino; i != root_ino; i = parent(i)) {

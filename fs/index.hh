@@ -74,6 +74,10 @@ class index {
   uint32_t child_count(uint64_t ino) const { return at(ino).child_count; }
   std::optional<uint64_t> lookup(uint64_t parent_ino, std::string_view name) const;
 
+  // Whether `other` describes the same tree node for node: names, sizes, mtimes, ETags, storage
+  // classes and shape, so the same inode numbers name the same objects in both.
+  bool same_entries(const index& other) const;
+
   // Memory held by the index (capacities, not sizes) and the part of it that is name bytes.
   size_t bytes_used() const noexcept;
   size_t name_bytes() const noexcept { return _names.size(); }

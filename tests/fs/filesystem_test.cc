@@ -416,6 +416,7 @@ TEST_CASE("the kernel keeps a cached directory listing until a refresh replaces 
   fs.keep_dir_cache(fs::index::root_ino);  // the first opendir: the kernel caches from here
   CHECK(fs.keep_dir_cache(fs::index::root_ino));
   CHECK(fs.keep_dir_cache(d->attr.ino));
+  mock.put("ds/d/z", "1");
   REQUIRE(sync_wait(fs.refresh_index()).ok());
   // The root keeps its inode number: asked once after the refresh, it says "drop it".
   CHECK_FALSE(fs.keep_dir_cache(fs::index::root_ino));
@@ -558,4 +559,48 @@ TEST_CASE("a reused index gets short kernel timeouts until a refresh confirms it
   CHECK(reused);
   CHECK(sync_wait(fs3.lookup(fs::index::root_ino, "b")).ok());
   std::remove(file.c_str());
+}
+
+TEST_CASE("an unchanged refresh keeps inode numbers; a changed one asks the kernel to forget") {
+  test::mock_client mock;
+  mock.put("ds/a", "1");
+  mock.put("ds/d/x", "xx");
+  fs_options o = index_opts();
+  o.entry_timeout = o.attr_timeout = std::chrono::hours(24 * 365);
+  filesystem fs(mock, o);
+  REQUIRE(sync_wait(fs.build_index()).ok());
+  int forgets = 0;
+  fs.on_index_changed([&forgets]() -> task<status> {
+    ++forgets;
+    co_return status{};
+  });
+  auto a = sync_wait(fs.lookup(fs::index::root_ino, "a"));
+  REQUIRE(a.ok());
+  fs.keep_dir_cache(fs::index::root_ino);
+
+  // The same listing again: nothing the kernel holds changes meaning.
+  REQUIRE(sync_wait(fs.refresh_index()).ok());
+  CHECK(fs.counters().index_refreshes == 1);
+  CHECK(fs.index_generations() == 1);
+  CHECK(forgets == 0);
+  CHECK(fs.keep_dir_cache(fs::index::root_ino));
+  auto again = sync_wait(fs.lookup(fs::index::root_ino, "a"));
+  REQUIRE(again.ok());
+  CHECK(again->attr.ino == a->attr.ino);
+
+  // Rewritten with the same size (only the ETag differs): a change.
+  mock.put("ds/a", "2");
+  REQUIRE(sync_wait(fs.refresh_index()).ok());
+  CHECK(forgets == 1);
+  CHECK(fs.index_generations() == 2);
+  CHECK_FALSE(fs.keep_dir_cache(fs::index::root_ino));
+  auto fresh = sync_wait(fs.lookup(fs::index::root_ino, "a"));
+  REQUIRE(fresh.ok());
+  CHECK(fresh->attr.ino != a->attr.ino);
+
+  // A kernel that refuses the notification costs nothing but the warning.
+  fs.on_index_changed([]() -> task<status> { co_return make_error(EINVAL, "too old"); });
+  mock.erase("ds/d/x");
+  CHECK(sync_wait(fs.refresh_index()).ok());
+  CHECK(sync_wait(fs.lookup(fs::index::root_ino, "d")).err().code == ENOENT);
 }

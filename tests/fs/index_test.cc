@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <random>
+#include <tuple>
 
 #include "fs/filesystem.hh"
 #include "fs/index.hh"
@@ -226,4 +227,26 @@ TEST_CASE("split_key finds a key strictly between two others") {
   check("p/a", "p/a0");
   CHECK_FALSE(split_key("p/b", "p/a"));
   CHECK_FALSE(split_key("p/a", "p/a"));
+}
+
+TEST_CASE("same_entries tells identical trees from ones differing in any field") {
+  using object = std::tuple<std::string, uint64_t, std::string>;  // key, size, ETag
+  auto build = [](std::vector<object> objs) {
+    fs::index_builder b("");
+    for (auto& [key, size, etag] : objs) {
+      b.add(key, size, 1700000000, etag);
+    }
+    return std::move(b).finish(1700000000);
+  };
+  const std::string md5 = "0123456789ABCDEF0123456789ABCDEF";
+  auto base = build({{"a", 1, md5}, {"d/x", 2, "weird-etag-1"}});
+  CHECK(base.same_entries(build({{"a", 1, md5}, {"d/x", 2, "weird-etag-1"}})));
+  // Fed in another order (pages arrive in any order): the same tree.
+  CHECK(base.same_entries(build({{"d/x", 2, "weird-etag-1"}, {"a", 1, md5}})));
+  CHECK_FALSE(base.same_entries(build({{"a", 2, md5}, {"d/x", 2, "weird-etag-1"}})));
+  CHECK_FALSE(base.same_entries(
+      build({{"a", 1, "0123456789ABCDEF0123456789ABCDEE"}, {"d/x", 2, "weird-etag-1"}})));
+  CHECK_FALSE(base.same_entries(build({{"a", 1, md5}, {"d/x", 2, "weird-etag-2"}})));
+  CHECK_FALSE(base.same_entries(build({{"b", 1, md5}, {"d/x", 2, "weird-etag-1"}})));
+  CHECK_FALSE(base.same_entries(build({{"a", 1, md5}, {"d/x", 2, "weird-etag-1"}, {"e", 0, ""}})));
 }

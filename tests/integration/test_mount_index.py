@@ -122,16 +122,21 @@ def test_odd_names_from_a_folder_bucket():
         shutil.rmtree(src)
 
 
-def test_refresh_shows_bucket_changes_under_a_live_mount():
+def bucket_writer(emu, bucket):
+    """PUT/DELETE of one key on an anonymous emulator, changing the bucket behind a mount."""
     import urllib.request
 
+    def oss(method, key, data=None):
+        req = urllib.request.Request(f"{emu.endpoint}/{bucket}/{key}", data=data, method=method)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert r.status in (200, 204), r.status
+
+    return oss
+
+
+def test_refresh_shows_bucket_changes_under_a_live_mount():
     with harness.Emulator({"live": "flat:0"}, anonymous=True) as emu:
-
-        def oss(method, key, data=None):
-            req = urllib.request.Request(f"{emu.endpoint}/live/{key}", data=data, method=method)
-            with urllib.request.urlopen(req, timeout=30) as r:
-                assert r.status in (200, 204), r.status
-
+        oss = bucket_writer(emu, "live")
         oss("PUT", "a.txt", b"one")
         oss("PUT", "d/x.txt", b"x")
         with harness.Mount(emu, "live", args=["--refresh", "2", "--access-key-id", harness.AK,
@@ -163,6 +168,46 @@ def test_refresh_shows_bucket_changes_under_a_live_mount():
             assert not os.path.exists(m.path("d", "x.txt"))
             assert m.stats()["fs"]["index_refreshes"] >= 1
             assert "index_refreshed" in m.log_text()
+
+
+def test_refresh_on_demand_updates_names_the_kernel_already_resolved():
+    # Without --refresh the kernel may keep entries for a year; `ossuring refresh` tells it to
+    # look every name up again (FUSE_NOTIFY_INC_EPOCH), found and missing ones alike.
+    with harness.Emulator({"still": "flat:0"}, anonymous=True) as emu:
+        oss = bucket_writer(emu, "still")
+        oss("PUT", "a.txt", b"one")
+        oss("PUT", "d/x.txt", b"x")
+        oss("PUT", "same.txt", b"same")
+        with harness.Mount(emu, "still", args=["--access-key-id", harness.AK,
+                                               "--access-key-secret", harness.SK]) as m:
+            # The kernel resolves and caches these names, and the miss.
+            assert os.stat(m.path("a.txt")).st_size == 3
+            assert os.stat(m.path("d", "x.txt")).st_size == 1
+            same_ino = os.stat(m.path("same.txt")).st_ino
+            assert not os.path.exists(m.path("b.txt"))
+
+            def refresh():
+                out = subprocess.run([harness.OSSURING, "refresh", m.dir], capture_output=True,
+                                     text=True, timeout=60)
+                assert out.returncode == 0, out.stderr
+
+            # Nothing changed: the kernel keeps its inodes.
+            refresh()
+            assert os.stat(m.path("same.txt")).st_ino == same_ino
+            assert "changed=no" in m.log_text()
+
+            oss("PUT", "a.txt", b"three")
+            oss("PUT", "b.txt", b"bee")
+            oss("DELETE", "d/x.txt")
+            refresh()
+            # At once, with no timeout to wait for.
+            assert os.stat(m.path("a.txt")).st_size == 5
+            with open(m.path("a.txt"), "rb") as f:
+                assert f.read() == b"three"
+            with open(m.path("b.txt"), "rb") as f:
+                assert f.read() == b"bee"
+            assert not os.path.exists(m.path("d", "x.txt"))
+            assert "kernel_names_kept" not in m.log_text()
 
 
 def test_mount_through_mount_fuse3_as_fstab_does():
@@ -267,6 +312,7 @@ if __name__ == "__main__":
         test_each_small_file_read_costs_one_get_and_passthrough_serves_reads,
         test_odd_names_from_a_folder_bucket,
         test_refresh_shows_bucket_changes_under_a_live_mount,
+        test_refresh_on_demand_updates_names_the_kernel_already_resolved,
         test_mount_through_mount_fuse3_as_fstab_does,
         test_metrics_port_serves_prometheus_text,
         test_read_only_mount_refuses_writes,

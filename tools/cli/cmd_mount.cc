@@ -309,6 +309,8 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
     wishes.readdirplus = cfg.readdirplus;
     fs::fuse_channel ch(m->fd(), wishes);
     fs::fuse_ops ops(fsys, mode);
+    // A refresh that changed the index makes the kernel look its cached names up again.
+    fsys.on_index_changed([&ch] { return ch.notify_inc_epoch(); });
     // Destroyed before `ch` and `ops`: the clones' channels relay to both.
     std::optional<fs::fuse_clones> clones;
     if (pool && pool->size() > 1) {
@@ -385,6 +387,7 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
     if (!end.ok()) {
       log_error("fuse_channel_ended", {{"error", end.err().message}});
     }
+    fsys.on_index_changed(nullptr);  // the session is over: nothing to tell the kernel
     stop_refresh.request_abort();
     if (clones) {
       // Their handlers relay to this reactor, which keeps serving them until they have ended.
