@@ -144,10 +144,39 @@ task<status> byte_stream::write_all(std::span<const char> data, op_options opts)
 task<status> byte_stream::write_all(std::span<const std::span<const char>> pieces,
                                     op_options opts) {
   if (_tls) {
+    // One TLS record (up to 16 KiB) per write at least: pieces shorter than join_below (HTTP/2
+    // frame headers between lent bodies) are joined with what follows them into full records
+    // instead of each costing a record of its own.
+    constexpr size_t record = 16384;
+    constexpr size_t join_below = 4096;
+    std::string joined;
+    auto encrypt = [this](std::span<const char> d) -> status {
+      result<size_t> n = _tls->write(d);
+      return n.ok() ? status{} : std::move(n).err();
+    };
     for (std::span<const char> p : pieces) {
-      result<size_t> n = _tls->write(p);
-      if (!n.ok()) {
-        co_return std::move(n).err();
+      if (!joined.empty()) {
+        size_t take = std::min(p.size(), record - joined.size());
+        joined.append(p.data(), take);
+        p = p.subspan(take);
+        if (joined.size() == record) {
+          if (status st = encrypt(joined); !st.ok()) {
+            co_return st;
+          }
+          joined.clear();
+        }
+      }
+      if (p.size() >= join_below) {
+        if (status st = encrypt(p); !st.ok()) {
+          co_return st;
+        }
+      } else {
+        joined.append(p.data(), p.size());
+      }
+    }
+    if (!joined.empty()) {
+      if (status st = encrypt(joined); !st.ok()) {
+        co_return st;
       }
     }
     co_return co_await flush_tls(opts);
