@@ -134,7 +134,7 @@ void reactor_pool::wake(shard& s, bool shard::*flag) {
 void reactor_pool::thread_main(shard& s, std::promise<void>& started) {
   std::optional<reactor> r;
   try {
-    r.emplace(reactor_config{_cfg.entries, _cfg.pin ? s.cpu : -1, s.index});
+    r.emplace(reactor_config{_cfg.entries, _cfg.pin ? s.cpu : -1, s.index, _cfg.sqe128});
   } catch (...) {
     started.set_exception(std::current_exception());
     return;

@@ -48,6 +48,7 @@ struct reactor_pool_config {
   std::vector<int> cpus;  // one reactor per entry, reactor i on cpus[i]
   bool pin = true;        // pin reactor i's thread to cpus[i]
   unsigned entries = 1024;
+  bool sqe128 = false;  // 128-byte SQEs on every reactor (FUSE over io_uring commands)
 };
 
 namespace detail {

@@ -126,8 +126,12 @@ task<void> fuse_channel::answer_init(const fuse_request& req) {
   } else if (_wishes.passthrough) {
     want |= abi::init_passthrough;  // passthrough excludes the writeback cache
   }
+  if (_wishes.over_io_uring) {
+    want |= abi::init_over_io_uring;  // offered only with fuse.enable_uring=Y
+  }
   uint64_t accepted = want & offered;
   _params.flags = accepted;
+  _params.over_io_uring = (accepted & abi::init_over_io_uring) != 0;
   _params.minor = our_minor;
   _params.passthrough = (accepted & abi::init_passthrough) != 0;
   _params.readdirplus = (accepted & FUSE_DO_READDIRPLUS) != 0;
@@ -153,12 +157,13 @@ task<void> fuse_channel::answer_init(const fuse_request& req) {
   log_info("fuse_init", {{"kernel", std::to_string(in.major) + "." + std::to_string(in.minor)},
                          {"passthrough", _params.passthrough ? "yes" : "no"},
                          {"readdirplus", _params.readdirplus ? "yes" : "no"},
-                         {"no_open", _params.no_open_support ? "yes" : "no"}});
+                         {"no_open", _params.no_open_support ? "yes" : "no"},
+                         {"io_uring", _params.over_io_uring ? "yes" : "no"}});
   iovec iov{&out, sizeof(out)};
   co_await reply(req.header.unique, 0, std::span<const iovec>(&iov, 1));
 }
 
-task<void> fuse_channel::serve(fuse_request req) {
+task<void> fuse_channel::serve_with(fuse_channel& replier, fuse_request& req) {
   abort_source abort;
   req.abort = &abort;
   abort_subscription on_stop;
@@ -167,16 +172,27 @@ task<void> fuse_channel::serve(fuse_request req) {
   _in_flight[unique] = &abort;
   bool failed = false;
   try {
-    co_await _dispatcher->handle(*this, req);
+    co_await _dispatcher->handle(replier, req);
   } catch (const std::exception& e) {
     failed = true;
     log_error("fuse_handler_failed",
               {{"opcode", std::to_string(req.header.opcode)}, {"what", e.what()}});
   }
   if (failed && req.header.opcode != FUSE_FORGET && req.header.opcode != FUSE_BATCH_FORGET) {
-    co_await reply_error(unique, EIO);
+    co_await replier.reply_error(unique, EIO);
   }
   _in_flight.erase(unique);
+}
+
+task<void> fuse_channel::serve(fuse_request req) {
+  co_await serve_with(*this, req);
+}
+
+task<std::vector<std::byte>> fuse_channel::serve_for_reply(fuse_request req) {
+  fuse_channel recorder(_fd, record_replies);
+  recorder.adopt(_params);
+  co_await serve_with(recorder, req);
+  co_return recorder.take_recorded();
 }
 
 task<void> fuse_channel::reader() {

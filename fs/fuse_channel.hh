@@ -44,6 +44,7 @@ struct fuse_session_params {
   bool passthrough = false;  // FUSE_PASSTHROUGH granted: backing ids can be opened
   bool readdirplus = false;
   bool no_open_support = false;  // an ENOSYS answer to OPEN makes the kernel stop sending OPEN
+  bool over_io_uring = false;    // FUSE over io_uring accepted: ring entries may be registered
 };
 
 // What the file system asks of INIT.
@@ -55,6 +56,7 @@ struct fuse_init_wishes {
   uint32_t max_write = 128 * 1024;
   uint16_t max_pages = 256;  // 1 MiB reads
   uint16_t max_background = 128;
+  bool over_io_uring = false;  // accept FUSE over io_uring when offered (fs/fuse_uring.hh)
 };
 
 // One request as read from the kernel: the header and the opcode's argument bytes. The bytes
@@ -120,6 +122,11 @@ class fuse_channel {
 
   const fuse_session_params& params() const noexcept { return _params; }
 
+  // Serves a request that arrived outside this channel's reads (a FUSE over io_uring entry)
+  // and returns its encoded reply: like a request read here it can be interrupted, and a
+  // handler that throws is answered EIO. Empty for a request without a reply.
+  task<std::vector<std::byte>> serve_for_reply(fuse_request req);
+
   // Replies. `error` is a positive errno (0 for success); payload pieces follow the header.
   task<void> reply(uint64_t unique, int error, std::span<const iovec> payload = {});
   task<void> reply_error(uint64_t unique, int error) { return reply(unique, error, {}); }
@@ -148,6 +155,9 @@ class fuse_channel {
  private:
   task<void> reader();
   task<void> serve(fuse_request req);
+  // Runs the dispatcher on `req` with replies through `replier`: registered for INTERRUPT and
+  // stop(), EIO when the handler throws.
+  task<void> serve_with(fuse_channel& replier, fuse_request& req);
   task<void> answer_init(const fuse_request& req);
 
   int _fd;

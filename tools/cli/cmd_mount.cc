@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,6 +33,7 @@
 #include "fs/fuse_channel.hh"
 #include "fs/fuse_clones.hh"
 #include "fs/fuse_ops.hh"
+#include "fs/fuse_uring.hh"
 #include "fs/mount.hh"
 #include "tools/cli/client_setup.hh"
 #include "tools/cli/commands.hh"
@@ -45,6 +47,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// FUSE over io_uring entries per CPU queue: requests of one CPU served at once.
+constexpr unsigned fuse_uring_entries_per_queue = 8;
 // Reads of /dev/fuse in flight per channel.
 constexpr unsigned fuse_readers = 4;
 
@@ -307,12 +311,23 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
     wishes.passthrough = mode == fs::open_mode::passthrough;
     wishes.no_open = mode == fs::open_mode::noopen;
     wishes.readdirplus = cfg.readdirplus;
+    // Ring entries complete on this reactor only. With several reactors the /dev/fuse clones
+    // serve each CPU where it runs, which measured faster than one reactor serving every
+    // CPU's queue (docs/benchmarks.md "FUSE over io_uring").
+    const bool several_reactors = pool != nullptr && pool->size() > 1;
+    wishes.over_io_uring = cfg.fuse_uring && !several_reactors;
+    if (cfg.fuse_uring && several_reactors) {
+      log_warn("fuse_uring_unavailable",
+               {{"reason", "--fuse-uring serves one reactor; --cpus lists several"}});
+    }
     fs::fuse_channel ch(m->fd(), wishes);
     fs::fuse_ops ops(fsys, mode);
     // A refresh that changed the index makes the kernel look its cached names up again.
     fsys.on_index_changed([&ch] { return ch.notify_inc_epoch(); });
     // Destroyed before `ch` and `ops`: the clones' channels relay to both.
     std::optional<fs::fuse_clones> clones;
+    // FUSE over io_uring entries, once INIT accepted it (served on this reactor).
+    std::optional<fs::fuse_uring> uring;
     if (pool && pool->size() > 1) {
       clones.emplace(*pool, 0, m->fd(), ch, ops);
     }
@@ -329,7 +344,10 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
       }
       return {{0, pool ? pool->cpu(0) : -1, ch.requests_read()}};
     };
-    mount_stats stats_view{cfg, fsys, ops, *oss.client, started, channel_stats};
+    mount_stats stats_view{
+        cfg, fsys, ops, *oss.client, started, channel_stats, [&uring]() -> uint64_t {
+          return uring ? uring->requests() : 0;
+        }};
     abort_source stop_signals;
     gate bg;
     bg.spawn(watch_signals(sfd, *m, ch, stop_signals));
@@ -364,7 +382,8 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
     // The mount is usable once the kernel's INIT is answered: report ready then. The clones
     // join the session once INIT has settled its parameters.
     bg.spawn([](fs::fuse_channel& c, readiness& r, const mount_config& cf, fs::fuse_clones* cl,
-                fs::fuse_init_wishes w) -> task<void> {
+                fs::fuse_init_wishes w, std::optional<fs::fuse_uring>* ring,
+                int fuse_fd) -> task<void> {
       for (int i = 0; i < 1000 && c.params().kernel_major == 0; ++i) {
         co_await sleep_for(10ms);
       }
@@ -375,19 +394,35 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
       if (cl) {
         cl->start(w, fuse_readers);
       }
+      if (c.params().over_io_uring) {
+        const fs::fuse_session_params& p = c.params();
+        size_t payload = std::max<size_t>({8192, p.max_write, size_t{p.max_pages} * 4096});
+        ring->emplace(c, fuse_fd, static_cast<unsigned>(::get_nprocs_conf()),
+                      fuse_uring_entries_per_queue, payload);
+        (*ring)->start();
+      } else if (cf.fuse_uring && w.over_io_uring) {
+        log_warn("fuse_uring_unavailable",
+                 {{"reason",
+                   "the kernel did not offer FUSE over io_uring "
+                   "(Linux 6.14+ with /sys/module/fuse/parameters/enable_uring=Y)"}});
+      }
       log_info("mounted", {{"mountpoint", cf.mountpoint},
                            {"bucket", cf.bucket},
                            {"prefix", cf.prefix},
                            {"mode", cf.mode},
                            {"passthrough", c.params().passthrough ? "yes" : "no"}});
       r.ok();
-    }(ch, ready, cfg, clones ? &*clones : nullptr, wishes));
+    }(ch, ready, cfg, clones ? &*clones : nullptr, wishes, &uring, m->fd()));
 
     status end = co_await ch.run(ops, fuse_readers);
     if (!end.ok()) {
       log_error("fuse_channel_ended", {{"error", end.err().message}});
     }
     fsys.on_index_changed(nullptr);  // the session is over: nothing to tell the kernel
+    if (uring) {
+      uring->stop();  // unmounting ended the entries already; a failed channel had not
+      co_await uring->wait();
+    }
     stop_refresh.request_abort();
     if (clones) {
       // Their handlers relay to this reactor, which keeps serving them until they have ended.
@@ -503,11 +538,11 @@ int cmd_mount(const args& a) {
   int rc = 1;
   try {
     if (cpus.empty()) {
-      reactor r;
+      reactor r(reactor_config{.sqe128 = cfg.fuse_uring});
       rc = r.run(serve_mount(cfg, ready, sfd, nullptr));
     } else {
       // Created after the signal mask is set: the reactor threads inherit it.
-      reactor_pool pool(reactor_pool_config{.cpus = cpus});
+      reactor_pool pool(reactor_pool_config{.cpus = cpus, .sqe128 = cfg.fuse_uring});
       rc = pool.run_sync(0, [&] { return serve_mount(cfg, ready, sfd, &pool); });
       pool.stop();
     }

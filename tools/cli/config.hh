@@ -48,6 +48,7 @@ struct mount_config {
   double negative_cache_timeout_s = 0;
   unsigned negative_cache_size = 10000;
   bool readdirplus = true;
+  bool fuse_uring = false;  // FUSE over io_uring when the kernel offers it
   unsigned max_list_ret_count = 1000;
 
   // Data.

@@ -256,7 +256,9 @@ std::string mount_stats::to_json() const {
        ",\"passthrough_opens\":" + std::to_string(o.passthrough_opens) +
        ",\"daemon_reads\":" + std::to_string(o.daemon_reads) +
        ",\"daemon_read_bytes\":" + std::to_string(o.daemon_read_bytes) +
-       ",\"errors\":" + std::to_string(o.errors) + ",\"channels\":[";
+       ",\"errors\":" + std::to_string(o.errors) +
+       ",\"uring_requests\":" + std::to_string(uring_requests ? uring_requests() : 0) +
+       ",\"channels\":[";
   if (channels) {
     bool first = true;
     for (const fs::fuse_channel_stats& c : channels()) {

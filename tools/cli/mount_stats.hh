@@ -24,6 +24,8 @@ struct mount_stats {
   std::chrono::steady_clock::time_point started;
   // Requests read per FUSE channel (one per reactor serving the mount).
   std::function<std::vector<fs::fuse_channel_stats>()> channels;
+  // Requests served through FUSE over io_uring entries (0 when not in use).
+  std::function<uint64_t()> uring_requests;
 
   std::string to_json() const;
 };

@@ -1,0 +1,71 @@
+// FUSE over io_uring (Linux 6.14+, with the fuse module's enable_uring=Y): ring entries on the
+// /dev/fuse fd, one request at a time each, served through the channel.
+//
+// Each entry owns a 288-byte header buffer and a payload buffer the kernel fills with a request
+// (fuse_in_header, the opcode's fixed argument, then the rest) and reads the reply from
+// (fuse_out_header, then the reply's bytes). REGISTER hands an entry to the kernel; its
+// completion is the first request; COMMIT_AND_FETCH returns the reply and waits for the next in
+// one submission. The kernel routes a request to the queue of the CPU its caller runs on, and
+// takes requests through the ring only once every possible CPU's queue has an entry; until then,
+// and always for INIT, FORGET and INTERRUPT, requests come through /dev/fuse reads.
+//
+// Commands go through the current reactor's ring, which must use 128-byte SQEs
+// (reactor_config::sqe128). An entry's buffers live as long as the object: the kernel may
+// write to them until the entry's last command completed, which unmounting makes happen
+// (ENOTCONN); stop() cancels the commands otherwise.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/abort.hh"
+#include "core/gate.hh"
+#include "core/task.hh"
+#include "fs/fuse_abi.hh"
+#include "fs/fuse_channel.hh"
+
+namespace ossuring::fs {
+
+class fuse_uring {
+ public:
+  // `queues`: the kernel's possible CPUs (every queue needs an entry); `per_queue` entries each,
+  // with payload buffers of at least the kernel's max_payload (max(8 KiB, max_write,
+  // max_pages * 4 KiB)).
+  fuse_uring(fuse_channel& ch, int fuse_fd, unsigned queues, unsigned per_queue,
+             size_t payload_bytes);
+  fuse_uring(const fuse_uring&) = delete;
+  fuse_uring& operator=(const fuse_uring&) = delete;
+  ~fuse_uring();
+
+  // Registers every entry (on the calling reactor) and serves requests until the kernel ends
+  // the entries (unmount) or stop().
+  void start();
+  void stop() { _stop.request_abort(); }
+  // Every entry has ended.
+  task<void> wait() { co_await _entries_gate.close(); }
+
+  uint64_t requests() const noexcept { return _requests; }
+  unsigned entries() const noexcept { return static_cast<unsigned>(_entries.size()); }
+
+ private:
+  struct entry {
+    abi::uring_req_header header{};
+    std::vector<std::byte> payload;
+    iovec iov[2]{};
+    uint16_t qid = 0;
+  };
+  task<void> serve(entry& e);
+
+  fuse_channel& _ch;
+  int _fd;
+  std::vector<std::unique_ptr<entry>> _entries;
+  abort_source _stop;
+  gate _entries_gate;
+  uint64_t _requests = 0;
+};
+
+}  // namespace ossuring::fs
