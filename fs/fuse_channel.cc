@@ -163,11 +163,13 @@ task<void> fuse_channel::answer_init(const fuse_request& req) {
   co_await reply(req.header.unique, 0, std::span<const iovec>(&iov, 1));
 }
 
-task<void> fuse_channel::serve_with(fuse_channel& replier, fuse_request& req) {
+task<void> fuse_channel::serve_with(fuse_channel& replier, fuse_request& req, bool stoppable) {
   abort_source abort;
   req.abort = &abort;
   abort_subscription on_stop;
-  on_stop.subscribe(&_stop, [&abort] { abort.request_abort(); });
+  if (stoppable) {
+    on_stop.subscribe(&_stop, [&abort] { abort.request_abort(); });
+  }
   const uint64_t unique = req.header.unique;
   _in_flight[unique] = &abort;
   bool failed = false;
@@ -185,13 +187,13 @@ task<void> fuse_channel::serve_with(fuse_channel& replier, fuse_request& req) {
 }
 
 task<void> fuse_channel::serve(fuse_request req) {
-  co_await serve_with(*this, req);
+  co_await serve_with(*this, req, true);
 }
 
 task<std::vector<std::byte>> fuse_channel::serve_for_reply(fuse_request req) {
   fuse_channel recorder(_fd, record_replies);
   recorder.adopt(_params);
-  co_await serve_with(recorder, req);
+  co_await serve_with(recorder, req, false);
   co_return recorder.take_recorded();
 }
 

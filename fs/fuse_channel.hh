@@ -124,7 +124,8 @@ class fuse_channel {
 
   // Serves a request that arrived outside this channel's reads (a FUSE over io_uring entry)
   // and returns its encoded reply: like a request read here it can be interrupted, and a
-  // handler that throws is answered EIO. Empty for a request without a reply.
+  // handler that throws is answered EIO. Empty for a request without a reply. Not ended by
+  // stop(): such requests keep coming until the connection ends, and are served in full.
   task<std::vector<std::byte>> serve_for_reply(fuse_request req);
 
   // Replies. `error` is a positive errno (0 for success); payload pieces follow the header.
@@ -155,9 +156,9 @@ class fuse_channel {
  private:
   task<void> reader();
   task<void> serve(fuse_request req);
-  // Runs the dispatcher on `req` with replies through `replier`: registered for INTERRUPT and
-  // stop(), EIO when the handler throws.
-  task<void> serve_with(fuse_channel& replier, fuse_request& req);
+  // Runs the dispatcher on `req` with replies through `replier`: registered for INTERRUPT (and
+  // stop() when `stoppable`), EIO when the handler throws.
+  task<void> serve_with(fuse_channel& replier, fuse_request& req, bool stoppable);
   task<void> answer_init(const fuse_request& req);
 
   int _fd;

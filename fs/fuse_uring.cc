@@ -1,6 +1,7 @@
 // FUSE over io_uring entries: register, then serve and commit one request after another.
 #include "fs/fuse_uring.hh"
 
+#include <fcntl.h>
 #include <liburing.h>
 
 #include <algorithm>
@@ -17,8 +18,8 @@ namespace {
 
 // One FUSE_IO_URING_CMD on the /dev/fuse fd. The SQE is 128 bytes: its command area (from byte
 // 48) carries `req`; for REGISTER, addr/len name the entry's two iovecs.
-auto uring_cmd(int fd, abi::uring_cmd op, const iovec* iov, abi::uring_cmd_req req,
-               abort_source* abort) {
+// No abort source: ASYNC_CANCEL does not reach these commands (see fuse_uring.hh).
+auto uring_cmd(int fd, abi::uring_cmd op, const iovec* iov, abi::uring_cmd_req req) {
   return make_op(
       [=](io_uring_sqe* s) {
         std::memset(reinterpret_cast<char*>(s) + 64, 0, 64);  // the second half of the slot
@@ -26,7 +27,7 @@ auto uring_cmd(int fd, abi::uring_cmd op, const iovec* iov, abi::uring_cmd_req r
         s->cmd_op = static_cast<uint32_t>(op);
         std::memcpy(reinterpret_cast<char*>(s) + 48, &req, sizeof req);
       },
-      {.abort = abort});
+      {});
 }
 
 // The request in an entry's buffers, as a /dev/fuse read would have delivered it.
@@ -53,7 +54,7 @@ bool decode(const abi::uring_req_header& h, std::span<const std::byte> payload, 
 
 fuse_uring::fuse_uring(fuse_channel& ch, int fuse_fd, unsigned queues, unsigned per_queue,
                        size_t payload_bytes)
-    : _ch(ch), _fd(fuse_fd) {
+    : _ch(ch), _fd(::fcntl(fuse_fd, F_DUPFD_CLOEXEC, 0)) {
   for (unsigned q = 0; q < queues; ++q) {
     for (unsigned i = 0; i < per_queue; ++i) {
       auto e = std::make_unique<entry>();
@@ -77,7 +78,8 @@ void fuse_uring::start() {
 task<void> fuse_uring::serve(entry& e) {
   abi::uring_cmd_req req{};
   req.qid = e.qid;
-  auto registered = uring_cmd(_fd, abi::uring_cmd::register_, e.iov, req, &_stop);
+  ++_live;
+  auto registered = uring_cmd(_fd.get(), abi::uring_cmd::register_, e.iov, req);
   int rc = co_await registered;
   while (rc == 0) {
     ++_requests;
@@ -85,7 +87,7 @@ task<void> fuse_uring::serve(entry& e) {
     std::vector<std::byte> reply;
     const uint64_t commit_id = e.header.ring_ent_in_out.commit_id;
     if (decode(e.header, e.payload, r)) {
-      reply = co_await _ch.serve_for_reply(std::move(r));
+      reply = co_await _ch.serve_for_reply(std::move(r));  // r's header stays readable
     }
     fuse_out_header out{};
     if (reply.size() >= sizeof out && reply.size() - sizeof out <= e.payload.size()) {
@@ -103,10 +105,11 @@ task<void> fuse_uring::serve(entry& e) {
     }
     std::memcpy(e.header.in_out, &out, sizeof out);
     req.commit_id = commit_id;
-    auto committed = uring_cmd(_fd, abi::uring_cmd::commit_and_fetch, nullptr, req, &_stop);
+    auto committed = uring_cmd(_fd.get(), abi::uring_cmd::commit_and_fetch, nullptr, req);
     rc = co_await committed;
   }
-  // ENOTCONN/ENODEV: unmounted; ECANCELED: stop(). Anything else says why the ring is unusable.
+  --_live;
+  // ENOTCONN/ENODEV: the connection ended. Anything else says why the ring is unusable.
   if (rc != -ENOTCONN && rc != -ENODEV && rc != -ECANCELED) {
     log_warn("fuse_uring_entry_ended", {{"queue", std::to_string(e.qid)},
                                         {"errno", std::to_string(-rc)},

@@ -10,9 +10,11 @@
 // and always for INIT, FORGET and INTERRUPT, requests come through /dev/fuse reads.
 //
 // Commands go through the current reactor's ring, which must use 128-byte SQEs
-// (reactor_config::sqe128). An entry's buffers live as long as the object: the kernel may
-// write to them until the entry's last command completed, which unmounting makes happen
-// (ENOTCONN); stop() cancels the commands otherwise.
+// (reactor_config::sqe128). An entry's buffers live as long as the object, and the object as
+// long as an entry's command is in the kernel: io_uring cannot cancel these commands, only the
+// end of the FUSE connection completes them (ENOTCONN). So wait() returns once the mount is
+// gone and the last file open on it was closed; until then the entries keep serving. They
+// use a duplicate of the session fd, which unmounting closes while they may still commit.
 #pragma once
 
 #include <sys/uio.h>
@@ -22,8 +24,8 @@
 #include <memory>
 #include <vector>
 
-#include "core/abort.hh"
 #include "core/gate.hh"
+#include "core/net.hh"
 #include "core/task.hh"
 #include "fs/fuse_abi.hh"
 #include "fs/fuse_channel.hh"
@@ -42,14 +44,14 @@ class fuse_uring {
   ~fuse_uring();
 
   // Registers every entry (on the calling reactor) and serves requests until the kernel ends
-  // the entries (unmount) or stop().
+  // the connection.
   void start();
-  void stop() { _stop.request_abort(); }
   // Every entry has ended.
   task<void> wait() { co_await _entries_gate.close(); }
 
   uint64_t requests() const noexcept { return _requests; }
   unsigned entries() const noexcept { return static_cast<unsigned>(_entries.size()); }
+  unsigned live_entries() const noexcept { return _live; }
 
  private:
   struct entry {
@@ -61,11 +63,11 @@ class fuse_uring {
   task<void> serve(entry& e);
 
   fuse_channel& _ch;
-  int _fd;
+  unique_fd _fd;  // a duplicate of the session's
   std::vector<std::unique_ptr<entry>> _entries;
-  abort_source _stop;
   gate _entries_gate;
   uint64_t _requests = 0;
+  unsigned _live = 0;
 };
 
 }  // namespace ossuring::fs

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -114,6 +115,32 @@ def test_a_reader_killed_during_a_slow_read_over_the_ring_returns_promptly():
         assert m.stats()["fuse"]["uring_requests"] > 0
 
 
+def test_a_daemon_stopped_with_a_file_open_serves_it_until_closed_then_exits():
+    # Ring commands end only with the connection, which a lazily detached mount keeps while a
+    # file is open: the daemon answers that file's last requests (here the FLUSH of close),
+    # then exits. Before the fix its commit went to the closed session fd and close() hung.
+    with enable_uring(True), harness.Emulator({"data": "flat:4:4096"}) as emu, \
+            harness.Mount(emu, "data", args=["--fuse-uring"]) as m:
+        pid = int(subprocess.run(["pgrep", "-f", f"ossuring mount .* {m.dir}"],
+                                 capture_output=True, text=True).stdout.split()[0])
+        name = sorted(os.listdir(m.dir))[0]
+        holder = subprocess.Popen(
+            [sys.executable, "-c",
+             f"import time; f = open({m.path(name)!r}, 'rb'); assert len(f.read()) == 4096; "
+             "time.sleep(2); f.close(); print('closed', flush=True)"],
+            stdout=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        os.kill(pid, signal.SIGTERM)
+        out, _ = holder.communicate(timeout=20)
+        assert holder.returncode == 0 and "closed" in out
+        for _ in range(100):
+            if not os.path.exists(f"/proc/{pid}"):
+                break
+            time.sleep(0.1)
+        assert not os.path.exists(f"/proc/{pid}"), "the daemon did not exit"
+        assert "fuse_uring_entry_ended" not in m.log_text(), m.log_text()
+
+
 def test_without_the_kernel_offering_it_or_with_several_reactors_the_mount_reads_dev_fuse():
     for on, args in ((False, []), (True, ["--cpus", "0-1"])):
         with enable_uring(on), harness.Emulator({"data": "flat:20:300"}) as emu, \
@@ -141,5 +168,6 @@ if __name__ == "__main__":
     harness.run_tests([
         test_requests_go_through_the_ring_in_every_open_mode,
         test_a_reader_killed_during_a_slow_read_over_the_ring_returns_promptly,
+        test_a_daemon_stopped_with_a_file_open_serves_it_until_closed_then_exits,
         test_without_the_kernel_offering_it_or_with_several_reactors_the_mount_reads_dev_fuse,
     ])

@@ -419,10 +419,6 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
       log_error("fuse_channel_ended", {{"error", end.err().message}});
     }
     fsys.on_index_changed(nullptr);  // the session is over: nothing to tell the kernel
-    if (uring) {
-      uring->stop();  // unmounting ended the entries already; a failed channel had not
-      co_await uring->wait();
-    }
     stop_refresh.request_abort();
     if (clones) {
       // Their handlers relay to this reactor, which keeps serving them until they have ended.
@@ -430,6 +426,14 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
       co_await clones->wait();
     }
     (void)m->unmount();
+    if (uring) {
+      // Ring entries end only with the connection: with files still open on the detached
+      // mount, they go on serving them until the last one is closed (fuse_uring.hh).
+      if (uring->live_entries() > 0) {
+        log_info("fuse_uring_draining", {{"entries", std::to_string(uring->live_entries())}});
+      }
+      co_await uring->wait();
+    }
     co_await fsys.close();  // ends a listing in flight
     co_await refresher.close();
     stop_signals.request_abort();
