@@ -1,4 +1,5 @@
-// Test helper shared by the file-system tests: read a whole file through open/read/release.
+// Test helpers shared by the file-system tests: index-mode options, a directory listing, and a
+// whole file read through open/read/release.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -14,6 +15,31 @@
 #include "tests/support/sync_wait.hh"
 
 namespace ossuring::test {
+
+// Index mode on bucket "b", prefix "ds/", with small thresholds so tiny objects take each path.
+inline fs::fs_options index_opts() {
+  fs::fs_options o;
+  o.bucket = "b";
+  o.prefix = "ds/";
+  o.small_file_threshold = 1024;
+  o.readahead_min = 256;
+  o.readahead_max = 1024;
+  return o;
+}
+
+// The names readdir (or readdirplus) returns for directory `ino`, "." and ".." included.
+inline std::vector<std::string> list_dir(fs::filesystem& fs, uint64_t ino, bool plus) {
+  auto fh = sync_wait(fs.opendir(ino));
+  REQUIRE(fh.ok());
+  std::vector<std::string> names;
+  auto st = sync_wait(fs.readdir(ino, *fh, 0, plus, [&](const fs::dir_entry& e) {
+    names.emplace_back(e.name);
+    return true;
+  }));
+  REQUIRE(st.ok());
+  fs.releasedir(ino, *fh);
+  return names;
+}
 
 // Opens inode `ino`, reads it to the end in `chunk`-byte reads, releases it; returns the bytes.
 inline std::string cat_ino(fs::filesystem& fs, uint64_t ino, size_t chunk = 1 << 16) {
