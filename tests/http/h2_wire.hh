@@ -78,17 +78,22 @@ struct wire {
     server = std::move(*s);
   }
 
+  // Feeds the server one piece of the client's output; false when the client had none.
+  bool client_to_server() {
+    result<std::string_view> c = client->output();
+    REQUIRE(c.ok());
+    if (c->empty()) {
+      return false;
+    }
+    REQUIRE(server->feed(*c).ok());
+    client->consume_output(c->size());
+    return true;
+  }
+
   // Moves bytes both ways until neither side has anything to send.
   void pump() {
     while (true) {
-      bool moved = false;
-      result<std::string_view> c = client->output();
-      REQUIRE(c.ok());
-      if (!c->empty()) {
-        REQUIRE(server->feed(*c).ok());
-        client->consume_output(c->size());
-        moved = true;
-      }
+      bool moved = client_to_server();
       result<std::string_view> s = server->output();
       REQUIRE(s.ok());
       if (!s->empty()) {
