@@ -11,12 +11,14 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/gate.hh"
+#include "core/memory.hh"
 #include "core/reactor.hh"
 #include "http/client.hh"
 #include "http/oss/client.hh"
@@ -269,6 +271,7 @@ task<bool> run_level(const options& o, const http::endpoint& ep, unsigned level)
 }  // namespace
 
 int main(int argc, char** argv) {
+  tune_malloc(std::getenv("GLIBC_TUNABLES"));  // as the daemon runs (core/memory.hh)
   options o;
   if (!parse_args(argc, argv, o)) {
     return 2;

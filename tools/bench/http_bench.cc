@@ -5,11 +5,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "core/gate.hh"
+#include "core/memory.hh"
 #include "core/reactor.hh"
 #include "http/client.hh"
 
@@ -65,6 +67,7 @@ double percentile(std::vector<double>& v, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tune_malloc(std::getenv("GLIBC_TUNABLES"));  // as the daemon runs (core/memory.hh)
   client_options opts;
   std::vector<unsigned> levels = {1, 16, 128};
   double seconds = 5;

@@ -11,6 +11,7 @@
 #include <functional>
 #include <string>
 
+#include "core/memory.hh"
 #include "http/oss/sign.hh"
 #include "http/oss/xml.hh"
 #include "http/oss/xml_render.hh"
@@ -62,6 +63,7 @@ std::string listing_page() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tune_malloc(std::getenv("GLIBC_TUNABLES"));  // as the daemon runs (core/memory.hh)
   int batches = 7;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--batches") == 0 && i + 1 < argc) {

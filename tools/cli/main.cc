@@ -1,10 +1,12 @@
 // The `ossuring` command: mount, umount, stats, warmup, refresh and object commands (ls, stat, get,
 // put).
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "core/memory.hh"
 #include "tools/cli/commands.hh"
 #include "tools/cli/config.hh"
 
@@ -43,6 +45,7 @@ void usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ossuring::tune_malloc(std::getenv("GLIBC_TUNABLES"));
   if (argc < 2) {
     usage(stderr);
     return 2;

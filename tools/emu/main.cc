@@ -1,16 +1,17 @@
 // ossemu: the local OSS emulator program. Parses options, opens the buckets and serves the S3/OSS
 // API, the admin API and optionally a fake ECS metadata service on one io_uring reactor until
 // SIGINT/SIGTERM.
-#include <malloc.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <vector>
 
 #include "core/io.hh"
+#include "core/memory.hh"
 #include "core/net.hh"
 #include "core/reactor.hh"
 #include "http/server.hh"
@@ -142,8 +143,7 @@ task<int> run(const options& opts, http_frontend& front, ecs_endpoint& ecs, serv
 int main(int argc, char** argv) {
   // Listing pages (~250 KB of XML) would otherwise be mmapped and unmapped, or trimmed off the
   // heap, per response: page faults and zeroing cost more than rendering them.
-  ::mallopt(M_MMAP_THRESHOLD, 64 << 20);
-  ::mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  tune_malloc(std::getenv("GLIBC_TUNABLES"));
   auto opts = parse_options(argc, argv);
   if (!opts) {
     std::fprintf(stderr, "ossemu: %s\n", opts.err().message.c_str());
