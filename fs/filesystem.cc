@@ -106,6 +106,9 @@ file_attr filesystem::make_attr(uint64_t ino, const object_attrs& a) const {
   file_attr f;
   f.ino = ino;
   f.size = a.is_dir ? 4096 : a.size;
+  if (auto s = _staged.find(ino); s != _staged.end() && !a.is_dir) {
+    f.size = s->second->size;  // being written: what the writer wrote so far
+  }
   f.blocks = (f.size + 511) / 512;
   f.mtime_sec = a.mtime_sec;
   // OSS times have whole seconds: the nanoseconds carry a hash of the ETag, so that a rewrite
@@ -210,7 +213,7 @@ task<result<attr_reply>> filesystem::getattr(uint64_t ino) {
     co_return make_error(ESTALE, "unknown inode " + std::to_string(ino));
   }
   auto t = now();
-  if (ino == inode_table::root_ino || t < i->attr_expiry) {
+  if (ino == inode_table::root_ino || t < i->attr_expiry || _staged.contains(ino)) {
     co_return attr_reply{make_attr(ino, i->attrs), _opts.attr_timeout};
   }
   std::string key = i->key;

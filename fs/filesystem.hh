@@ -71,6 +71,14 @@ struct fs_options {
   // directMode: no blobs, no read-ahead, no prefetch: each read is one ranged GET of exactly the
   // kernel's read (offset and size), for pure random reads.
   bool direct = false;
+  // Writes (lazy mode only; docs/semantics.md "Writes"): files are staged locally and uploaded
+  // when closed or fsynced, with PutObject up to `multipart_threshold` and a multipart upload of
+  // `part_size` parts, `upload_parallelism` in flight, above it.
+  bool writable = false;
+  std::string staging_dir;  // where staged files live (O_TMPFILE); "" = memory (memfd)
+  uint64_t multipart_threshold = 64 << 20;
+  uint64_t part_size = 8 << 20;
+  unsigned upload_parallelism = 4;
 };
 
 struct file_attr {
@@ -140,6 +148,14 @@ struct fs_counters {
   uint64_t buffer_bytes = 0;     // read-ahead windows held now
   uint64_t interrupted = 0;      // reads and opens ended by an abort (FUSE INTERRUPT)
   uint64_t index_refreshes = 0;  // indexes listed again and installed under the live mount
+  uint64_t uploads = 0;          // staged files written to OSS (PutObject or multipart)
+  uint64_t upload_bytes = 0;
+  uint64_t upload_failures = 0;
+};
+
+struct create_reply {
+  entry_reply entry;
+  uint64_t fh = 0;
 };
 
 class filesystem {
@@ -215,6 +231,26 @@ class filesystem {
   // implicit ones) are reopened when not.
   bool is_current(uint64_t fh);
 
+  // ---- writes (filesystem_write.cc): EROFS unless `writable` in lazy mode ----
+  // A new empty file, staged and open for writing; it exists in OSS from its first flush.
+  task<result<create_reply>> create(uint64_t parent, std::string_view name, int flags);
+  // Stores `data` at `offset` of the staged file (an open for writing stages the object first,
+  // unless it is truncated).
+  task<result<size_t>> write(uint64_t ino, uint64_t fh, uint64_t offset,
+                             std::span<const std::byte> data);
+  // Uploads the inode's staged file if it changed since its last upload (close and fsync).
+  task<status> flush(uint64_t ino, uint64_t fh);
+  // Truncates or extends the file to `size` (an open handle `fh`, or none: the object is staged,
+  // resized and uploaded at once). Other attributes are not stored: returns them unchanged.
+  task<result<attr_reply>> setattr(uint64_t ino, std::optional<uint64_t> size);
+  task<result<entry_reply>> mkdir(uint64_t parent, std::string_view name);
+  task<status> unlink(uint64_t parent, std::string_view name);
+  task<status> rmdir(uint64_t parent, std::string_view name);
+  // Files: CopyObject then DeleteObject. Directories: EXDEV (mv then copies and deletes).
+  // `flags`: RENAME_NOREPLACE is honoured, anything else is EINVAL.
+  task<status> rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                      std::string_view new_name, unsigned flags);
+
   task<result<fs_statfs>> statfs(uint64_t ino);
   task<result<std::string>> getxattr(uint64_t ino, std::string_view name);
   task<result<std::vector<std::string>>> listxattr(uint64_t ino);
@@ -261,6 +297,37 @@ class filesystem {
   };
   struct fetch;
   struct build_state;
+  // A file being written: one per inode, shared by its write handles (filesystem_write.cc).
+  struct staged_file {
+    std::string key;
+    int fd = -1;
+    uint64_t size = 0;
+    uint64_t version = 0;   // bumped by every change
+    uint64_t uploaded = 0;  // the version OSS has (0: never uploaded)
+    unsigned handles = 0;
+    bool uploading = false;
+    bool in_oss = false;    // the key exists in OSS (staged from it, or uploaded since)
+    bool unlinked = false;  // removed while open: never uploaded again
+    std::shared_ptr<detail::async_event> upload_done;  // set when the running upload ends
+    ~staged_file();
+  };
+  result<std::shared_ptr<staged_file>> new_stage(const std::string& key);
+  task<status> fill_stage(staged_file& s, const std::string& key, uint64_t size,
+                          const std::string& etag);
+  task<status> upload(uint64_t ino, std::shared_ptr<staged_file> s);
+  task<result<oss::put_result>> upload_multipart(const std::string& key, const staged_file& s);
+  task<void> upload_on_release(uint64_t ino, std::shared_ptr<staged_file> s);
+  result<lazy_inode*> writable_dir(uint64_t parent, std::string_view name);
+  void dir_changed(uint64_t dir_ino);
+  task<result<open_reply>> open_for_write(uint64_t ino, int flags);
+  // The inode's staged file; without one yet, a new one holding the first `keep` bytes of the
+  // object (EROFS, EISDIR as open would answer).
+  task<result<std::shared_ptr<staged_file>>> staged_for(uint64_t ino, uint64_t keep);
+  static result<size_t> read_staged(const staged_file& s, uint64_t offset,
+                                    std::span<std::byte> dest);
+  // Keeps a cached listing of `dir` true after a write: `name` now has `a` (null: is gone).
+  void listing_put(uint64_t dir, std::string_view name, const object_attrs* a);
+  static int64_t wall_now();
 
   result<node_info> resolve(uint64_t ino);  // builds the key: for opens and xattrs only
   static object_attrs index_attrs(const index& idx, uint64_t node);
@@ -318,7 +385,9 @@ class filesystem {
   negative_cache _negative;
   std::unordered_map<uint64_t, dir_handle> _dirs;
   std::unordered_map<uint64_t, open_file> _files;
-  std::unordered_map<std::string, std::shared_ptr<fetch>> _fetching;  // by blob id
+  std::unordered_map<uint64_t, std::shared_ptr<staged_file>> _staged;   // by inode
+  std::unordered_map<uint64_t, std::shared_ptr<staged_file>> _writers;  // by write handle
+  std::unordered_map<std::string, std::shared_ptr<fetch>> _fetching;    // by blob id
   std::unordered_map<uint64_t, std::pair<oss::object_info, fs_clock::time_point>> _heads;
   uint64_t _next_fh = 1;
   fs_counters _counters;

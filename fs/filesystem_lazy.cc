@@ -54,6 +54,17 @@ task<result<std::shared_ptr<const dir_listing>>> filesystem::lazy_list_dir(uint6
     }
     req.continuation_token = page->next_continuation_token;
   }
+  // Files created here and not yet uploaded (staged files are few: those open for writing).
+  for (const auto& [sino, s] : _staged) {
+    std::string_view nm = s->key;
+    if (!s->unlinked && nm.size() > dir_key.size() && nm.starts_with(dir_key) &&
+        nm.find('/', dir_key.size()) == std::string_view::npos) {
+      nm.remove_prefix(dir_key.size());
+      if (lazy_inode* si = _inodes.get(sino)) {
+        listing->entries.push_back({std::string(nm), si->attrs});
+      }
+    }
+  }
   auto& es = listing->entries;
   // Directories sort before files of the same name so that the directory wins below.
   std::stable_sort(es.begin(), es.end(), [](const auto& a, const auto& b) {
@@ -90,6 +101,11 @@ task<result<entry_reply>> filesystem::lazy_lookup(uint64_t parent, std::string_v
     _inodes.add_lookup(ino);
     return make_entry(ino, a);
   };
+  // 0. A file being written here may not be in OSS yet.
+  if (uint64_t ino = _inodes.find(file_key); ino != 0 && _staged.contains(ino)) {
+    _inodes.add_lookup(ino);
+    co_return make_entry(ino, _inodes.get(ino)->attrs);
+  }
   // 1. A fresh listing of the parent answers both ways without a request.
   if (p->listing && t < p->listing_expiry) {
     const auto* e = p->listing->find(name);

@@ -102,6 +102,16 @@ task<void> filesystem::close() {
   for (auto& f : fetching) {
     f->cancel.request_abort();
   }
+  // Files still open for writing when the mount stops: what they wrote is uploaded, not lost.
+  std::vector<std::pair<uint64_t, std::shared_ptr<staged_file>>> dirty;
+  for (auto& [ino, s] : _staged) {
+    if (s->uploaded != s->version && !s->unlinked) {
+      dirty.emplace_back(ino, s);
+    }
+  }
+  for (auto& [ino, s] : dirty) {
+    _background->spawn(upload_on_release(ino, s));
+  }
   co_await _background->wait();
 }
 

@@ -124,7 +124,15 @@ void filesystem::signal_room() {
 
 task<result<open_reply>> filesystem::open(uint64_t ino, int flags, abort_source* abort, bool pin) {
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
-    co_return make_error(EROFS, "read-only file system");
+    co_return co_await open_for_write(ino, flags);
+  }
+  if (auto st = _staged.find(ino); st != _staged.end()) {
+    // Being written here: readers see the staged bytes, as they would on a local disk.
+    ++st->second->handles;
+    open_reply rep;
+    rep.fh = _next_fh++;
+    _writers[rep.fh] = st->second;
+    co_return rep;
   }
   auto n = resolve(ino);
   if (!n) {
@@ -344,6 +352,9 @@ task<result<size_t>> filesystem::read_direct(const open_file& f, uint64_t offset
 
 task<result<size_t>> filesystem::read(uint64_t ino, uint64_t fh, uint64_t offset,
                                       std::span<std::byte> dest, abort_source* abort) {
+  if (auto w = _writers.find(fh); w != _writers.end()) {
+    co_return read_staged(*w->second, offset, dest);
+  }
   auto it = _files.find(fh);
   if (it == _files.end() || it->second.ino != ino) {
     co_return make_error(EBADF, "bad file handle");
@@ -397,7 +408,22 @@ bool filesystem::is_current(uint64_t fh) {
   return i && i->attrs.etag == it->second.etag && i->attrs.size == it->second.size;
 }
 
-void filesystem::release(uint64_t, uint64_t fh) {
+void filesystem::release(uint64_t ino, uint64_t fh) {
+  if (auto w = _writers.find(fh); w != _writers.end()) {
+    std::shared_ptr<staged_file> s = std::move(w->second);
+    _writers.erase(w);
+    --s->handles;
+    if (s->handles == 0 && s->uploaded != s->version && !s->unlinked) {
+      // The last handle, changed after the last FLUSH (mmap, or a FLUSH that failed): upload in
+      // the background, which close() of the file system waits for. With handles left, their
+      // own closes upload.
+      _background->spawn(upload_on_release(ino, std::move(s)));
+    } else if (auto it = _staged.find(ino);
+               it != _staged.end() && it->second == s && s->handles == 0 && !s->uploading) {
+      _staged.erase(it);
+    }
+    return;
+  }
   if (auto it = _files.find(fh); it != _files.end()) {
     cancel_chunks(it->second, true);
     _files.erase(it);

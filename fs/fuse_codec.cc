@@ -249,6 +249,93 @@ result<request> decode(const uint8_t* data, size_t len) {
       out.body = req::interrupt{in.unique};
       return out;
     }
+    case FUSE_CREATE: {
+      fuse_create_in in;
+      req::create c;
+      if (!r.get(in) || !r.name(c.name)) {
+        return malformed("bad CREATE");
+      }
+      c.flags = in.flags;
+      c.mode = in.mode;
+      c.umask = in.umask;
+      out.body = c;
+      return out;
+    }
+    case FUSE_WRITE: {
+      fuse_write_in in;
+      if (!r.get(in)) {
+        return malformed("short WRITE");
+      }
+      if (in.size > r.left()) {
+        return malformed("WRITE data shorter than its size");
+      }
+      out.body = req::write{in.fh, in.offset, in.write_flags, in.flags,
+                            std::span(reinterpret_cast<const std::byte*>(r.pos()), in.size)};
+      return out;
+    }
+    case FUSE_SETATTR: {
+      fuse_setattr_in in;
+      if (!r.get(in)) {
+        return malformed("short SETATTR");
+      }
+      out.body = req::setattr{in.valid, in.fh, in.size, in.mode};
+      return out;
+    }
+    case FUSE_MKDIR: {
+      fuse_mkdir_in in;
+      req::mkdir m;
+      if (!r.get(in) || !r.name(m.name)) {
+        return malformed("bad MKDIR");
+      }
+      m.mode = in.mode;
+      m.umask = in.umask;
+      out.body = m;
+      return out;
+    }
+    case FUSE_UNLINK:
+    case FUSE_RMDIR: {
+      std::string_view name;
+      if (!r.name(name)) {
+        return malformed("bad name");
+      }
+      if (ih.opcode == FUSE_UNLINK) {
+        out.body = req::unlink{name};
+      } else {
+        out.body = req::rmdir{name};
+      }
+      return out;
+    }
+    case FUSE_RENAME:
+    case FUSE_RENAME2: {
+      req::rename rn{};
+      if (ih.opcode == FUSE_RENAME) {
+        fuse_rename_in in;
+        if (!r.get(in)) {
+          return malformed("short RENAME");
+        }
+        rn.newdir = in.newdir;
+      } else {
+        fuse_rename2_in in;
+        if (!r.get(in)) {
+          return malformed("short RENAME2");
+        }
+        rn.newdir = in.newdir;
+        rn.flags = in.flags;
+      }
+      if (!r.name(rn.oldname) || !r.name(rn.newname)) {
+        return malformed("bad RENAME names");
+      }
+      out.body = rn;
+      return out;
+    }
+    case FUSE_FSYNC: {
+      fuse_fsync_in in;
+      if (!r.get(in)) {
+        return malformed("short FSYNC");
+      }
+      out.body = req::fsync{in.fh, in.fsync_flags};
+      return out;
+    }
     default:
       out.body = req::unsupported{};
       return out;
@@ -302,6 +389,22 @@ void encode_attr(std::vector<std::byte>& out, uint64_t unique, const attr_reply&
 void encode_open(std::vector<std::byte>& out, uint64_t unique, uint64_t fh, uint32_t open_flags,
                  int32_t backing_id) {
   reply_struct(out, unique, abi::open_out{fh, open_flags, backing_id});
+}
+
+void encode_create(std::vector<std::byte>& out, uint64_t unique, const entry_reply& e, uint64_t fh,
+                   uint32_t open_flags) {
+  struct {
+    fuse_entry_out entry;
+    abi::open_out open;
+  } body{make_entry_out(e), abi::open_out{fh, open_flags, 0}};
+  static_assert(sizeof body == sizeof(fuse_entry_out) + sizeof(abi::open_out));
+  reply_struct(out, unique, body);
+}
+
+void encode_write(std::vector<std::byte>& out, uint64_t unique, uint32_t size) {
+  fuse_write_out o{};
+  o.size = size;
+  reply_struct(out, unique, o);
 }
 
 void encode_statfs(std::vector<std::byte>& out, uint64_t unique, const fs_statfs& s) {

@@ -93,6 +93,48 @@ struct access {
 struct interrupt {
   uint64_t unique;
 };
+// ---- writes (answered EROFS on a read-only mount) ----
+struct create {
+  uint32_t flags;  // open(2) flags
+  uint32_t mode;
+  uint32_t umask;
+  std::string_view name;
+};
+struct write {
+  uint64_t fh;
+  uint64_t offset;
+  uint32_t write_flags;
+  uint32_t flags;
+  std::span<const std::byte> data;  // exactly the size the kernel sent
+};
+struct setattr {
+  uint32_t valid;  // FATTR_* bits saying which fields below are set
+  uint64_t fh;
+  uint64_t size;
+  uint32_t mode;
+};
+struct mkdir {
+  uint32_t mode;
+  uint32_t umask;
+  std::string_view name;
+};
+struct unlink {
+  std::string_view name;
+};
+struct rmdir {
+  std::string_view name;
+};
+// RENAME and RENAME2 (flags 0 for the former).
+struct rename {
+  uint64_t newdir;
+  uint32_t flags;  // RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT
+  std::string_view oldname;
+  std::string_view newname;
+};
+struct fsync {
+  uint64_t fh;
+  uint32_t fsync_flags;
+};
 // Any opcode we do not implement: the adapter replies ENOSYS (or EROFS for writes).
 struct unsupported {};
 }  // namespace req
@@ -101,7 +143,8 @@ using request_body =
     std::variant<req::init, req::destroy, req::lookup, req::forget, req::batch_forget, req::getattr,
                  req::open, req::opendir, req::read, req::release, req::releasedir, req::readdir,
                  req::flush, req::statfs, req::getxattr, req::listxattr, req::access,
-                 req::interrupt, req::unsupported>;
+                 req::interrupt, req::create, req::write, req::setattr, req::mkdir, req::unlink,
+                 req::rmdir, req::rename, req::fsync, req::unsupported>;
 
 struct request {
   header h;
@@ -120,6 +163,10 @@ void encode_negative_entry(std::vector<std::byte>& out, uint64_t unique,
 void encode_attr(std::vector<std::byte>& out, uint64_t unique, const attr_reply& a);
 void encode_open(std::vector<std::byte>& out, uint64_t unique, uint64_t fh, uint32_t open_flags,
                  int32_t backing_id = 0);
+// CREATE's reply: the new entry and its open file.
+void encode_create(std::vector<std::byte>& out, uint64_t unique, const entry_reply& e, uint64_t fh,
+                   uint32_t open_flags);
+void encode_write(std::vector<std::byte>& out, uint64_t unique, uint32_t size);
 void encode_statfs(std::vector<std::byte>& out, uint64_t unique, const fs_statfs& s);
 // GETXATTR/LISTXATTR size rules: size 0 asks for the length; too small a size is ERANGE.
 void encode_xattr(std::vector<std::byte>& out, uint64_t unique, std::string_view value,

@@ -43,7 +43,9 @@ void fuse_ops::drop_implicit_handle(uint64_t ino) {
 task<void> fuse_ops::reply_error(fuse_channel& ch, uint64_t unique, const error& e,
                                  const char* op) {
   ++_counters.errors;
-  if (e.code != ENOENT && e.code != ENODATA && e.code != ERANGE) {
+  // Answers programs expect and act on (mv falls back to copying on EXDEV) are not logged.
+  if (e.code != ENOENT && e.code != ENODATA && e.code != ERANGE && e.code != ENOTEMPTY &&
+      e.code != EEXIST && e.code != EXDEV) {
     log_warn("fuse_op_failed", {{"op", op},
                                 {"errno", std::to_string(e.code)},
                                 {"error", e.message},
@@ -130,11 +132,12 @@ task<void> fuse_ops::handle(fuse_channel& ch, fuse_request& raw) {
     fuse::encode_empty(out, unique);
   } else if (auto* q = std::get_if<fuse::req::open>(&r.body)) {
     ++_counters.opens;
-    if ((q->flags & O_ACCMODE) != O_RDONLY) {
+    const bool for_writing = (q->flags & O_ACCMODE) != O_RDONLY || (q->flags & O_TRUNC);
+    if (for_writing && !writable()) {
       co_await ch.reply_error(unique, EROFS);
       co_return;
     }
-    if (_mode == open_mode::noopen && _session.no_open_support) {
+    if (_mode == open_mode::noopen && _session.no_open_support && !writable()) {
       // ENOSYS here tells the kernel to skip OPEN (and RELEASE) for the rest of the mount.
       co_await ch.reply_error(unique, ENOSYS);
       co_return;
@@ -144,7 +147,8 @@ task<void> fuse_ops::handle(fuse_channel& ch, fuse_request& raw) {
       co_await reply_error(ch, unique, o.err(), "open");
       co_return;
     }
-    uint32_t flags = fopen_noflush;
+    // A writable mount uploads on FLUSH (every close), so its handles keep FLUSH.
+    uint32_t flags = writable() ? 0 : fopen_noflush;
     int32_t backing_id = 0;
     if (_mode == open_mode::passthrough && _session.passthrough && o->backing_fd >= 0) {
       // One backing id per inode, shared by its open files: the kernel refuses (EIO on open
@@ -222,11 +226,100 @@ task<void> fuse_ops::handle(fuse_channel& ch, fuse_request& raw) {
     }
     _fs.release(ino, q->fh);
     fuse::encode_empty(out, unique);
-  } else if (std::get_if<fuse::req::flush>(&r.body)) {
-    // Nothing is ever dirty on a read-only mount: ENOSYS makes the kernel stop sending FLUSH
-    // (noopen mode cannot spare it with FOPEN_NOFLUSH, as it never answers an OPEN).
-    co_await ch.reply_error(unique, ENOSYS);
-    co_return;
+  } else if (auto* q = std::get_if<fuse::req::flush>(&r.body)) {
+    if (!writable()) {
+      // Nothing is ever dirty on a read-only mount: ENOSYS makes the kernel stop sending FLUSH
+      // (noopen mode cannot spare it with FOPEN_NOFLUSH, as it never answers an OPEN).
+      co_await ch.reply_error(unique, ENOSYS);
+      co_return;
+    }
+    // close(2) waits for this: the file is in OSS (or close reports why not) when it returns.
+    status s = co_await _fs.flush(ino, q->fh);
+    if (!s.ok()) {
+      co_await reply_error(ch, unique, s.err(), "flush");
+      co_return;
+    }
+    fuse::encode_empty(out, unique);
+  } else if (auto* q = std::get_if<fuse::req::fsync>(&r.body)) {
+    status s;
+    if (writable()) {  // not a conditional expression: GCC 12 miscompiles co_await inside one
+      s = co_await _fs.flush(ino, q->fh);
+    }
+    if (!s.ok()) {
+      co_await reply_error(ch, unique, s.err(), "fsync");
+      co_return;
+    }
+    fuse::encode_empty(out, unique);
+  } else if (auto* q = std::get_if<fuse::req::create>(&r.body)) {
+    if (!writable()) {
+      co_await ch.reply_error(unique, EROFS);
+      co_return;
+    }
+    result<create_reply> c = co_await _fs.create(ino, q->name, static_cast<int>(q->flags));
+    if (!c.ok()) {
+      co_await reply_error(ch, unique, c.err(), "create");
+      co_return;
+    }
+    fuse::encode_create(out, unique, c->entry, c->fh, 0);
+  } else if (auto* q = std::get_if<fuse::req::write>(&r.body)) {
+    result<size_t> n = co_await _fs.write(ino, q->fh, q->offset, q->data);
+    if (!n.ok()) {
+      co_await reply_error(ch, unique, n.err(), "write");
+      co_return;
+    }
+    fuse::encode_write(out, unique, static_cast<uint32_t>(*n));
+  } else if (auto* q = std::get_if<fuse::req::setattr>(&r.body)) {
+    if (!writable()) {
+      co_await ch.reply_error(unique, EROFS);
+      co_return;
+    }
+    // Only the size is stored; mode, owner and times come from the mount's options (chmod,
+    // chown and touch succeed without effect: docs/semantics.md "Writes").
+    std::optional<uint64_t> size;
+    if (q->valid & FATTR_SIZE) {
+      size = q->size;
+    }
+    result<attr_reply> a = co_await _fs.setattr(ino, size);
+    if (!a.ok()) {
+      co_await reply_error(ch, unique, a.err(), "setattr");
+      co_return;
+    }
+    fuse::encode_attr(out, unique, *a);
+  } else if (auto* q = std::get_if<fuse::req::mkdir>(&r.body)) {
+    if (!writable()) {
+      co_await ch.reply_error(unique, EROFS);
+      co_return;
+    }
+    result<entry_reply> e = co_await _fs.mkdir(ino, q->name);
+    if (!e.ok()) {
+      co_await reply_error(ch, unique, e.err(), "mkdir");
+      co_return;
+    }
+    fuse::encode_entry(out, unique, *e);
+  } else if (std::holds_alternative<fuse::req::unlink>(r.body) ||
+             std::holds_alternative<fuse::req::rmdir>(r.body) ||
+             std::holds_alternative<fuse::req::rename>(r.body)) {
+    if (!writable()) {
+      co_await ch.reply_error(unique, EROFS);
+      co_return;
+    }
+    status s;
+    const char* op = "unlink";
+    if (auto* u = std::get_if<fuse::req::unlink>(&r.body)) {
+      s = co_await _fs.unlink(ino, u->name);
+    } else if (auto* d = std::get_if<fuse::req::rmdir>(&r.body)) {
+      op = "rmdir";
+      s = co_await _fs.rmdir(ino, d->name);
+    } else {
+      const auto& rn = std::get<fuse::req::rename>(r.body);
+      op = "rename";
+      s = co_await _fs.rename(ino, rn.oldname, rn.newdir, rn.newname, rn.flags);
+    }
+    if (!s.ok()) {
+      co_await reply_error(ch, unique, s.err(), op);
+      co_return;
+    }
+    fuse::encode_empty(out, unique);
   } else if (std::get_if<fuse::req::statfs>(&r.body)) {
     result<fs_statfs> s = co_await _fs.statfs(ino);
     if (!s.ok()) {
@@ -255,28 +348,26 @@ task<void> fuse_ops::handle(fuse_channel& ch, fuse_request& raw) {
     }
     fuse::encode_xattr_list(out, unique, *v, q->size);
   } else if (auto* q = std::get_if<fuse::req::access>(&r.body)) {
-    // A read-only mount: writing is refused, everything else follows the mode bits that the
+    // A read-only mount refuses writing; everything else follows the mode bits that the
     // kernel checks itself with default_permissions.
-    co_await ch.reply_error(unique, (q->mask & W_OK) ? EROFS : 0);
+    co_await ch.reply_error(unique, (q->mask & W_OK) && !writable() ? EROFS : 0);
     co_return;
   } else {
-    // Writes and anything unimplemented.
+    // Writes OSS has no counterpart for, and anything unimplemented.
     switch (r.h.opcode) {
-      case FUSE_SETATTR:
-      case FUSE_WRITE:
-      case FUSE_CREATE:
       case FUSE_MKNOD:
-      case FUSE_MKDIR:
-      case FUSE_UNLINK:
-      case FUSE_RMDIR:
-      case FUSE_RENAME:
-      case FUSE_RENAME2:
       case FUSE_LINK:
       case FUSE_SYMLINK:
+        // No hard links, special files or symbolic links (OSS's Symlink objects are not
+        // written): EPERM, as file systems without them answer.
+        co_await ch.reply_error(unique, writable() ? EPERM : EROFS);
+        co_return;
       case FUSE_SETXATTR:
       case FUSE_REMOVEXATTR:
+        co_await ch.reply_error(unique, writable() ? EOPNOTSUPP : EROFS);
+        co_return;
       case FUSE_FALLOCATE:
-        co_await ch.reply_error(unique, EROFS);
+        co_await ch.reply_error(unique, writable() ? EOPNOTSUPP : EROFS);
         co_return;
       default:
         co_await ch.reply_error(unique, ENOSYS);

@@ -47,6 +47,7 @@ class fuse_ops final : public fuse_dispatcher {
   open_mode mode() const { return _mode; }
 
  private:
+  bool writable() const { return _fs.options().writable; }
   void drop_implicit_handle(uint64_t ino);
   task<void> reply_error(fuse_channel& ch, uint64_t unique, const error& e, const char* op);
 

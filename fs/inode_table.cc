@@ -26,6 +26,11 @@ lazy_inode* inode_table::get(uint64_t ino) {
   return it == _inodes.end() ? nullptr : &it->second;
 }
 
+uint64_t inode_table::find(const std::string& key) const {
+  auto it = _by_key.find(key);
+  return it == _by_key.end() ? 0 : it->second;
+}
+
 uint64_t inode_table::intern(uint64_t parent, const std::string& key, const object_attrs& a,
                              fs_clock::time_point expiry) {
   auto [it, fresh] = _by_key.try_emplace(key, 0);
@@ -58,9 +63,31 @@ void inode_table::forget(uint64_t ino, uint64_t n) {
   }
   it->second.nlookup -= std::min(n, it->second.nlookup);
   if (it->second.nlookup == 0) {
-    _by_key.erase(it->second.key);
+    unbind(ino);
     _inodes.erase(it);
   }
+}
+
+void inode_table::unbind(uint64_t ino) {
+  lazy_inode* i = get(ino);
+  if (i == nullptr) {
+    return;
+  }
+  // Only its own binding: after a rename or an unlink the key may name another inode now.
+  if (auto k = _by_key.find(i->key); k != _by_key.end() && k->second == ino) {
+    _by_key.erase(k);
+  }
+}
+
+void inode_table::rebind(uint64_t ino, uint64_t parent, const std::string& key) {
+  lazy_inode* i = get(ino);
+  if (i == nullptr || ino == root_ino) {
+    return;
+  }
+  unbind(ino);
+  i->parent = parent;
+  i->key = key;
+  _by_key[key] = ino;  // replaces whatever inode the key named: that one is unbound
 }
 
 void negative_cache::insert(const std::string& key, fs_clock::time_point now) {

@@ -54,10 +54,16 @@ class inode_table {
   explicit inode_table(std::string root_key);
 
   lazy_inode* get(uint64_t ino);
+  // The inode bound to `key`, 0 if none.
+  uint64_t find(const std::string& key) const;
   // Returns the inode for `key` (creating it), refreshing its attributes and expiry.
   uint64_t intern(uint64_t parent, const std::string& key, const object_attrs& a,
                   fs_clock::time_point expiry);
   void add_lookup(uint64_t ino, uint64_t n = 1);
+  // Writes: `ino` now names `key` (a rename; an inode that held `key` before is unbound), or
+  // no key at all (an unlink). Either way the inode lives on until the kernel forgets it.
+  void rebind(uint64_t ino, uint64_t parent, const std::string& key);
+  void unbind(uint64_t ino);
   // Drops `n` lookups; an inode with none left is removed (the root never is).
   void forget(uint64_t ino, uint64_t n);
   size_t size() const { return _inodes.size(); }

@@ -1,6 +1,9 @@
 // FUSE codec: request decoding (valid, malformed, random bytes) and reply encoding.
 #include <doctest/doctest.h>
 
+#include <linux/fs.h>
+#include <sys/stat.h>
+
 #include <cstring>
 #include <random>
 
@@ -269,4 +272,106 @@ TEST_CASE("dirent packer aligns records and stops at the size limit") {
   CHECK(dp.entry_out.attr.size == 7);
   CHECK(dp.dirent.namelen == 4);
   CHECK(plus.size() == sizeof(fuse_out_header) + FUSE_DIRENT_ALIGN(sizeof(fuse_direntplus) + 4));
+}
+
+TEST_CASE("decode of writes: CREATE, WRITE with its data, SETATTR, RENAME2 names, and refusals") {
+  {
+    std::vector<uint8_t> body(sizeof(fuse_create_in));
+    fuse_create_in in{};
+    in.flags = 0101;
+    in.mode = 0100644;
+    std::memcpy(body.data(), &in, sizeof in);
+    body.insert(body.end(), {'n', 'e', 'w', 0});
+    auto v = make_req(FUSE_CREATE, body.data(), body.size());
+    auto r = fuse::decode(v.data(), v.size());
+    REQUIRE(r.ok());
+    auto* c = std::get_if<fuse::req::create>(&r->body);
+    REQUIRE(c);
+    CHECK(c->name == "new");
+    CHECK(c->flags == 0101);
+    CHECK(c->mode == 0100644);
+  }
+  {
+    std::vector<uint8_t> body(sizeof(fuse_write_in));
+    fuse_write_in in{};
+    in.fh = 9;
+    in.offset = 4096;
+    in.size = 5;
+    std::memcpy(body.data(), &in, sizeof in);
+    body.insert(body.end(), {'a', 'b', 'c', 'd', 'e'});
+    auto v = make_req(FUSE_WRITE, body.data(), body.size());
+    auto r = fuse::decode(v.data(), v.size());
+    REQUIRE(r.ok());
+    auto* w = std::get_if<fuse::req::write>(&r->body);
+    REQUIRE(w);
+    CHECK(w->fh == 9);
+    CHECK(w->offset == 4096);
+    REQUIRE(w->data.size() == 5);
+    CHECK(std::memcmp(w->data.data(), "abcde", 5) == 0);
+    // A size larger than the bytes that came is malformed, never a read past the request.
+    auto cut = make_req(FUSE_WRITE, body.data(), body.size() - 1);
+    CHECK(fuse::decode(cut.data(), cut.size()).err().code == EINVAL);
+  }
+  {
+    fuse_setattr_in in{};
+    in.valid = FATTR_SIZE;
+    in.size = 123;
+    auto v = make_req(FUSE_SETATTR, &in, sizeof in);
+    auto r = fuse::decode(v.data(), v.size());
+    REQUIRE(r.ok());
+    auto* s = std::get_if<fuse::req::setattr>(&r->body);
+    REQUIRE(s);
+    CHECK(s->valid == FATTR_SIZE);
+    CHECK(s->size == 123);
+  }
+  {
+    std::vector<uint8_t> body(sizeof(fuse_rename2_in));
+    fuse_rename2_in in{};
+    in.newdir = 42;
+    in.flags = RENAME_NOREPLACE;
+    std::memcpy(body.data(), &in, sizeof in);
+    body.insert(body.end(), {'a', 0, 'b', 'c', 0});
+    auto v = make_req(FUSE_RENAME2, body.data(), body.size());
+    auto r = fuse::decode(v.data(), v.size());
+    REQUIRE(r.ok());
+    auto* rn = std::get_if<fuse::req::rename>(&r->body);
+    REQUIRE(rn);
+    CHECK(rn->newdir == 42);
+    CHECK(rn->flags == RENAME_NOREPLACE);
+    CHECK(rn->oldname == "a");
+    CHECK(rn->newname == "bc");
+    // The second name without its NUL.
+    auto cut = make_req(FUSE_RENAME2, body.data(), body.size() - 1);
+    CHECK(fuse::decode(cut.data(), cut.size()).err().code == EINVAL);
+  }
+  {
+    auto v = make_req(FUSE_UNLINK, "gone\0", 5);
+    auto r = fuse::decode(v.data(), v.size());
+    REQUIRE(r.ok());
+    REQUIRE(std::get_if<fuse::req::unlink>(&r->body));
+    CHECK(std::get<fuse::req::unlink>(r->body).name == "gone");
+    auto empty = make_req(FUSE_RMDIR, "\0", 1);
+    CHECK(fuse::decode(empty.data(), empty.size()).err().code == EINVAL);
+  }
+}
+
+TEST_CASE("CREATE's reply carries the entry, then the open handle") {
+  std::vector<std::byte> out;
+  entry_reply e;
+  e.attr.ino = 17;
+  e.attr.size = 0;
+  e.attr.mode = S_IFREG | 0644;
+  fuse::encode_create(out, 5, e, 99, 0);
+  struct body_t {
+    fuse_entry_out entry;
+    fuse_open_out open;
+  };
+  auto b = reply_body<body_t>(out);
+  CHECK(reply_header(out).len == sizeof(fuse_out_header) + sizeof(body_t));
+  CHECK(b.entry.nodeid == 17);
+  CHECK(b.entry.attr.mode == (S_IFREG | 0644));
+  CHECK(b.open.fh == 99);
+  std::vector<std::byte> w;
+  fuse::encode_write(w, 6, 4096);
+  CHECK(reply_body<fuse_write_out>(w).size == 4096);
 }

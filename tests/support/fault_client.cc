@@ -86,6 +86,9 @@ task<result<oss::part_etag>> fault_client::upload_part(std::string_view key,
                                                        std::string_view upload_id, unsigned n,
                                                        std::span<const std::byte> data,
                                                        abort_source* abort) {
+  if (const error* e = pick(put, key)) {
+    co_return *e;
+  }
   co_return co_await _inner.upload_part(key, upload_id, n, data, abort);
 }
 

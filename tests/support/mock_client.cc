@@ -218,27 +218,60 @@ task<result<oss::put_result>> mock_client::copy_object(std::string_view src, std
   co_return oss::put_result{copy.etag, oss::crc64(copy.data), "mock"};
 }
 
-task<result<std::string>> mock_client::initiate_multipart(std::string_view, abort_source*) {
+task<result<std::string>> mock_client::initiate_multipart(std::string_view key, abort_source*) {
   ++calls.other;
-  co_return make_error(ENOTSUP, "mock: multipart not supported");
+  std::string id = "upload-" + std::to_string(++_request_seq);
+  _uploads[id] = upload{std::string(key), {}};
+  co_return id;
 }
 
-task<result<oss::part_etag>> mock_client::upload_part(std::string_view, std::string_view, unsigned,
-                                                      std::span<const std::byte>, abort_source*) {
+task<result<oss::part_etag>> mock_client::upload_part(std::string_view key, std::string_view id,
+                                                      unsigned number,
+                                                      std::span<const std::byte> data,
+                                                      abort_source*) {
   ++calls.other;
-  co_return make_error(ENOTSUP, "mock: multipart not supported");
+  auto it = _uploads.find(std::string(id));
+  if (it == _uploads.end() || it->second.key != key) {
+    co_return make_error(ENOENT, "mock: NoSuchUpload");
+  }
+  ++parts_uploaded;
+  std::string bytes(reinterpret_cast<const char*>(data.data()), data.size());
+  std::string etag = "P" + std::to_string(number) + "-" + std::to_string(oss::crc64(bytes));
+  it->second.parts[number] = {etag, std::move(bytes)};
+  co_return oss::part_etag{number, etag};
 }
 
-task<result<oss::put_result>> mock_client::complete_multipart(std::string_view, std::string_view,
-                                                              const std::vector<oss::part_etag>&,
-                                                              abort_source*) {
+task<result<oss::put_result>> mock_client::complete_multipart(
+    std::string_view key, std::string_view id, const std::vector<oss::part_etag>& parts,
+    abort_source*) {
   ++calls.other;
-  co_return make_error(ENOTSUP, "mock: multipart not supported");
+  auto it = _uploads.find(std::string(id));
+  if (it == _uploads.end() || it->second.key != key) {
+    co_return make_error(ENOENT, "mock: NoSuchUpload");
+  }
+  // As OSS: parts listed in ascending order, each uploaded with that ETag (InvalidPart).
+  std::string data;
+  unsigned last = 0;
+  for (const oss::part_etag& p : parts) {
+    auto part = it->second.parts.find(p.part_number);
+    if (p.part_number <= last || part == it->second.parts.end() || part->second.first != p.etag) {
+      co_return make_error(EINVAL, "mock: InvalidPart " + std::to_string(p.part_number));
+    }
+    last = p.part_number;
+    data += part->second.second;
+  }
+  _uploads.erase(it);
+  object& o = put(std::string(key), std::move(data));
+  o.object_type = "Multipart";
+  co_return oss::put_result{o.etag, oss::crc64(o.data), "mock"};
 }
 
-task<status> mock_client::abort_multipart(std::string_view, std::string_view, abort_source*) {
+task<status> mock_client::abort_multipart(std::string_view, std::string_view id, abort_source*) {
   ++calls.other;
-  co_return make_error(ENOTSUP, "mock: multipart not supported");
+  if (_uploads.erase(std::string(id)) == 0) {
+    co_return make_error(ENOENT, "mock: NoSuchUpload");
+  }
+  co_return status{};
 }
 
 }  // namespace ossuring::test

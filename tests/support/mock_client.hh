@@ -79,6 +79,9 @@ class mock_client : public oss::object_client {
   task<status> abort_multipart(std::string_view key, std::string_view upload_id,
                                abort_source* abort = nullptr) override;
 
+  // Multipart uploads begun and neither completed nor aborted.
+  size_t open_uploads() const { return _uploads.size(); }
+  unsigned parts_uploaded = 0;
   // The error a missing key produces (NoSuchKey, 404, ENOENT), as the real client reports it.
   static error no_such_key(std::string_view key);
 
@@ -110,6 +113,11 @@ class mock_client : public oss::object_client {
 
   std::map<std::string, object> _objects;  // std::string orders bytes as unsigned: OSS order
   std::vector<std::coroutine_handle<>> _parked;
+  struct upload {
+    std::string key;
+    std::map<unsigned, std::pair<std::string, std::string>> parts;  // number -> (etag, bytes)
+  };
+  std::map<std::string, upload> _uploads;  // by upload id
   uint64_t _request_seq = 0;
 };
 

@@ -113,6 +113,16 @@ fs::fs_options make_fs_options(const mount_config& cfg) {
   if (o.direct) {
     o.prefetch = fs::prefetch_policy::off;
   }
+  if (!cfg.read_only) {
+    o.writable = true;
+    o.file_mode = 0644;
+    o.dir_mode = 0755;
+    o.multipart_threshold = cfg.multipart_threshold;
+    o.part_size = cfg.part_size;
+    if (!cfg.cache_dir.empty()) {
+      o.staging_dir = cfg.cache_dir + "/staging";
+    }
+  }
   return o;
 }
 
@@ -138,6 +148,9 @@ std::unique_ptr<fs::blob_store> make_blob_store(const mount_config& cfg) {
     s = std::make_unique<fs::memory_blob_store>(cfg.memory_limit - cfg.memory_limit / 4);
   } else {
     ::mkdir(cfg.cache_dir.c_str(), 0700);
+    if (!cfg.read_only) {
+      ::mkdir((cfg.cache_dir + "/staging").c_str(), 0700);  // files being written (O_TMPFILE)
+    }
     uint64_t limit = cfg.cache_size ? cfg.cache_size : 10ull << 30;
     s = std::make_unique<fs::directory_blob_store>(cfg.cache_dir + "/blobs", limit);
   }
@@ -296,7 +309,7 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
     fs::mount_options mo;
     mo.mountpoint = cfg.mountpoint;
     mo.source = "oss://" + cfg.bucket + "/" + cfg.prefix;
-    mo.read_only = true;
+    mo.read_only = cfg.read_only;
     mo.allow_other = cfg.allow_other;
     mo.default_permissions = cfg.default_permissions;
     result<fs::fuse_mount> m = fs::mount_fuse(mo);
@@ -309,7 +322,9 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
     fs::open_mode mode = parse_open_mode(cfg.open_mode);
     fs::fuse_init_wishes wishes;
     wishes.passthrough = mode == fs::open_mode::passthrough;
-    wishes.no_open = mode == fs::open_mode::noopen;
+    // Writes need OPEN (a handle per writer, FLUSH on close): a writable mount reads with
+    // handles too.
+    wishes.no_open = mode == fs::open_mode::noopen && cfg.read_only;
     wishes.readdirplus = cfg.readdirplus;
     // Ring entries complete on this reactor only. With several reactors the /dev/fuse clones
     // serve each CPU where it runs, which measured faster than one reactor serving every

@@ -148,6 +148,11 @@ const std::vector<option_def>& table() {
        kind::size,
        "objects up to this are fetched whole (4M)",
        UINT(small_file_threshold)},
+      {{"multipart-threshold"},
+       kind::size,
+       "rw: files larger than this upload as multipart (64M)",
+       UINT(multipart_threshold)},
+      {{"part-size"}, kind::size, "rw: multipart part size (8M)", UINT(part_size)},
       {{"open-mode"},
        kind::str,
        "noopen|passthrough|read: how opens are served (noopen)",
@@ -174,7 +179,7 @@ const std::vector<option_def>& table() {
        FLAG(direct)},
       {{"ro", "read-only"},
        kind::flag,
-       "read-only mount (true; writes come later)",
+       "read-only mount (the default; -o rw for writes, lazy mode)",
        FLAG(read_only)},
       {{"allow-other", "allow_other"},
        kind::flag,
@@ -558,6 +563,14 @@ result<mount_config> parse_mount_args(const std::vector<std::string>& args) {
   }
   if (cfg.mode.empty()) {
     cfg.mode = cfg.read_only ? "index" : "lazy";
+  }
+  if (!cfg.read_only && cfg.mode == "index") {
+    return make_error(EINVAL,
+                      "rw needs --mode lazy: index mode answers from a listing taken at mount and "
+                      "is read-only");
+  }
+  if (cfg.part_size < (100u << 10) || cfg.part_size > (5ull << 30)) {
+    return make_error(EINVAL, "--part-size must be between 100K and 5G (OSS's part limits)");
   }
   return cfg;
 }

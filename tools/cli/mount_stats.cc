@@ -281,7 +281,10 @@ std::string mount_stats::to_json() const {
        ",\"prefetch_gets\":" + std::to_string(f.prefetch_gets) +
        ",\"prefetch_queued\":" + std::to_string(f.prefetch_queued) +
        ",\"buffer_bytes\":" + std::to_string(f.buffer_bytes) +
-       ",\"interrupted\":" + std::to_string(f.interrupted) + "}";
+       ",\"interrupted\":" + std::to_string(f.interrupted) +
+       ",\"uploads\":" + std::to_string(f.uploads) +
+       ",\"upload_bytes\":" + std::to_string(f.upload_bytes) +
+       ",\"upload_failures\":" + std::to_string(f.upload_failures) + "}";
   const fs::blob_store_stats c = fs.cache_stats();
   s += ",\"cache\":{\"backend\":" + json_quote(cfg.cache_dir.empty() ? "memory" : "directory") +
        ",\"limit\":" + std::to_string(c.limit) + ",\"bytes\":" + std::to_string(c.bytes) +

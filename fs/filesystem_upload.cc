@@ -1,0 +1,250 @@
+// filesystem, writes: staged files (memfd or O_TMPFILE), filling them from OSS, and uploading
+// them with PutObject or a multipart upload; keeping cached listings true after a write.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "core/log.hh"
+#include "fs/detail/async.hh"
+#include "fs/detail/fs_util.hh"
+#include "fs/detail/staging.hh"
+#include "fs/errors.hh"
+#include "fs/filesystem.hh"
+
+namespace ossuring::fs {
+
+using namespace detail;
+
+filesystem::staged_file::~staged_file() {
+  if (fd >= 0) {
+    ::close(fd);
+  }
+}
+
+int64_t filesystem::wall_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+result<std::shared_ptr<filesystem::staged_file>> filesystem::new_stage(const std::string& key) {
+  int fd = _opts.staging_dir.empty()
+               ? ::memfd_create("ossuring-staged", MFD_CLOEXEC)
+               : ::open(_opts.staging_dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return sys_error(errno, "staging " + key);
+  }
+  auto s = std::make_shared<staged_file>();
+  s->key = key;
+  s->fd = fd;
+  return s;
+}
+
+result<lazy_inode*> filesystem::writable_dir(uint64_t parent, std::string_view name) {
+  if (!_opts.writable || _opts.mode != fs_mode::lazy) {
+    return erofs();
+  }
+  lazy_inode* p = _inodes.get(parent);
+  if (p == nullptr) {
+    return make_error(ESTALE, "unknown inode " + std::to_string(parent));
+  }
+  if (!p->attrs.is_dir) {
+    return make_error(ENOTDIR, "not a directory");
+  }
+  if (name.size() > index::max_name || p->key.size() + name.size() + 1 > max_key_bytes) {
+    return make_error(ENAMETOOLONG, "name too long for an OSS key: " + std::string(name));
+  }
+  if (!valid_name(name)) {
+    return make_error(EINVAL, "invalid name");
+  }
+  return p;
+}
+
+void filesystem::listing_put(uint64_t dir, std::string_view name, const object_attrs* a) {
+  lazy_inode* d = _inodes.get(dir);
+  if (d == nullptr || !d->listing) {
+    return;
+  }
+  // Copy on write: an open directory handle may be reading the same listing.
+  auto l = d->listing.use_count() == 1 ? std::const_pointer_cast<dir_listing>(d->listing)
+                                       : std::make_shared<dir_listing>(*d->listing);
+  auto& es = l->entries;
+  auto it =
+      std::lower_bound(es.begin(), es.end(), name,
+                       [](const dir_listing::entry& e, std::string_view n) { return e.name < n; });
+  bool found = it != es.end() && it->name == name;
+  if (a == nullptr) {
+    if (found) {
+      es.erase(it);
+    }
+  } else if (found) {
+    it->attrs = *a;
+  } else {
+    es.insert(it, dir_listing::entry{std::string(name), *a});
+  }
+  d->listing = std::move(l);
+}
+
+// ---- staged files ----
+
+task<status> filesystem::fill_stage(staged_file& s, const std::string& key, uint64_t size,
+                                    const std::string& etag) {
+  std::vector<std::byte> buf(static_cast<size_t>(std::min(size, stage_chunk)));
+  for (uint64_t off = 0; off < size;) {
+    oss::get_request req;
+    req.key = key;
+    req.offset = off;
+    req.length = std::min<uint64_t>(buf.size(), size - off);
+    req.if_match = etag;
+    ++_counters.get_requests;
+    auto got = co_await _client.get_object(req, std::span(buf.data(), *req.length));
+    if (!got) {
+      co_return to_fs_error(std::move(got).err());
+    }
+    if (got->bytes != *req.length) {
+      co_return make_error(EIO, "short read staging " + key);
+    }
+    if (status st = pwrite_all(s.fd, std::span(buf.data(), got->bytes), off); !st) {
+      co_return st;
+    }
+    off += got->bytes;
+  }
+  s.size = size;
+  co_return status{};
+}
+
+result<size_t> filesystem::read_staged(const staged_file& s, uint64_t offset,
+                                       std::span<std::byte> dest) {
+  if (offset >= s.size) {
+    return size_t{0};
+  }
+  size_t n = static_cast<size_t>(std::min<uint64_t>(dest.size(), s.size - offset));
+  if (status st = pread_all(s.fd, dest.first(n), offset); !st) {
+    return std::move(st).err();
+  }
+  return n;
+}
+
+task<result<oss::put_result>> filesystem::upload_multipart(const std::string& key,
+                                                           const staged_file& s) {
+  const uint64_t size = s.size;
+  uint64_t part = std::max({_opts.part_size, min_part_size, (size + max_parts - 1) / max_parts});
+  auto id = co_await _client.initiate_multipart(key);
+  if (!id) {
+    co_return std::move(id).err();
+  }
+  const unsigned parts = static_cast<unsigned>((size + part - 1) / part);
+  std::vector<oss::part_etag> etags(parts);
+  std::optional<error> failed;
+  unsigned next = 0;
+  // `upload_parallelism` workers take parts in order, each reading its part from the staged
+  // file into its own buffer (a write during the upload changes the version and is uploaded
+  // again at the next flush).
+  auto worker = [&]() -> task<void> {
+    std::vector<std::byte> buf;
+    while (!failed && next < parts) {
+      unsigned i = next++;
+      uint64_t off = uint64_t{i} * part;
+      size_t len = static_cast<size_t>(std::min(part, size - off));
+      buf.resize(len);
+      if (status st = pread_all(s.fd, buf, off); !st) {
+        failed = std::move(st).err();
+        co_return;
+      }
+      auto e = co_await _client.upload_part(key, *id, i + 1, buf);
+      if (!e) {
+        failed = std::move(e).err();
+        co_return;
+      }
+      etags[i] = std::move(*e);
+    }
+  };
+  detail::task_group group;
+  for (unsigned w = 0; w < std::max(1u, _opts.upload_parallelism); ++w) {
+    group.spawn(worker());
+  }
+  co_await group.wait();
+  if (!failed) {
+    auto done = co_await _client.complete_multipart(key, *id, etags);
+    if (done) {
+      co_return std::move(*done);
+    }
+    failed = std::move(done).err();
+  }
+  // The parts would otherwise be billed as storage until a lifecycle rule removes them.
+  if (status st = co_await _client.abort_multipart(key, *id); !st) {
+    log_warn("multipart_abort_failed", {{"key", key}, {"error", st.err().describe()}});
+  }
+  co_return std::move(*failed);
+}
+
+task<status> filesystem::upload(uint64_t ino, std::shared_ptr<staged_file> s) {
+  // One upload of a file at a time: two racing ones could leave the older content last.
+  while (s->uploading) {
+    std::shared_ptr<detail::async_event> done = s->upload_done;
+    co_await done->wait();
+  }
+  if (s->unlinked || s->uploaded == s->version) {
+    co_return status{};
+  }
+  s->uploading = true;
+  s->upload_done = std::make_shared<detail::async_event>();
+  const uint64_t version = s->version;
+  const uint64_t size = s->size;
+  const std::string key = s->key;
+  result<oss::put_result> put = make_error(EIO, "not uploaded");
+  if (size <= _opts.multipart_threshold) {
+    std::vector<std::byte> data(static_cast<size_t>(size));
+    if (status st = pread_all(s->fd, data, 0); !st) {
+      put = std::move(st).err();
+    } else {
+      put = co_await _client.put_object(key, data);
+    }
+  } else {
+    put = co_await upload_multipart(key, *s);
+  }
+  s->uploading = false;
+  std::shared_ptr<detail::async_event> done = std::move(s->upload_done);
+  done->set();
+  if (!put) {
+    ++_counters.upload_failures;
+    co_return to_fs_error(std::move(put).err());
+  }
+  ++_counters.uploads;
+  _counters.upload_bytes += size;
+  s->in_oss = true;
+  if (s->version == version) {
+    s->uploaded = version;
+  }
+  // The inode (if it still names this file) now describes the uploaded object.
+  if (lazy_inode* i = _inodes.get(ino); i != nullptr && i->key == key && !s->unlinked) {
+    i->attrs.size = s->size;
+    i->attrs.mtime_sec = wall_now();
+    i->attrs.etag = put->etag;
+    i->attr_expiry = now() + _opts.attr_timeout;
+    listing_put(i->parent, std::string_view(key).substr(parent_of(key).size()), &i->attrs);
+  }
+  _negative.erase(key);
+  if (auto it = _staged.find(ino);
+      it != _staged.end() && it->second == s && s->handles == 0 && s->uploaded == s->version) {
+    _staged.erase(it);  // closed while this upload ran: OSS has it all now
+  }
+  co_return status{};
+}
+
+task<void> filesystem::upload_on_release(uint64_t ino, std::shared_ptr<staged_file> s) {
+  status st = co_await upload(ino, s);
+  if (!st) {
+    // The close that should have reported this already returned (a FLUSH precedes every
+    // RELEASE, so this is a change made after it, e.g. through mmap). The staged copy stays
+    // in the process so that a later open and close can try again.
+    log_error("upload_failed",
+              {{"key", s->key}, {"error", st.err().message}, {"request_id", st.err().request_id}});
+  }
+}
+
+}  // namespace ossuring::fs

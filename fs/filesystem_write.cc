@@ -1,0 +1,350 @@
+// filesystem, writes (lazy mode): create, open for writing, write, flush, truncate, mkdir,
+// unlink, rmdir and rename (docs/semantics.md "Writes"); staging and uploads are in
+// filesystem_upload.cc.
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "core/log.hh"
+#include "fs/detail/async.hh"
+#include "fs/detail/fs_util.hh"
+#include "fs/detail/staging.hh"
+#include "fs/errors.hh"
+#include "fs/filesystem.hh"
+
+namespace ossuring::fs {
+
+using namespace detail;
+
+// ---- file operations ----
+
+task<result<create_reply>> filesystem::create(uint64_t parent, std::string_view name, int flags) {
+  auto p = writable_dir(parent, name);
+  if (!p) {
+    co_return std::move(p).err();
+  }
+  const std::string key = (*p)->key + std::string(name);
+  auto s = new_stage(key);
+  if (!s) {
+    co_return std::move(s).err();
+  }
+  (void)flags;
+  object_attrs a;
+  a.mtime_sec = wall_now();
+  uint64_t ino = _inodes.intern(parent, key, a, now() + _opts.attr_timeout);
+  _inodes.add_lookup(ino);
+  (*s)->version = 1;  // an empty file is still a file: uploaded at its first flush
+  (*s)->handles = 1;
+  if (auto old = _staged.find(ino); old != _staged.end()) {
+    old->second->unlinked = true;  // replaced: the older staged copy is never uploaded
+  }
+  _staged[ino] = *s;
+  uint64_t fh = _next_fh++;
+  _writers[fh] = *s;
+  listing_put(parent, name, &a);
+  _negative.erase(key);
+  co_return create_reply{make_entry(ino, a), fh};
+}
+
+task<result<std::shared_ptr<filesystem::staged_file>>> filesystem::staged_for(uint64_t ino,
+                                                                              uint64_t keep) {
+  if (!_opts.writable || _opts.mode != fs_mode::lazy) {
+    co_return erofs();
+  }
+  auto n = resolve(ino);
+  if (!n) {
+    co_return std::move(n).err();
+  }
+  if (n->attrs.is_dir) {
+    co_return make_error(EISDIR, "is a directory");
+  }
+  if (auto it = _staged.find(ino); it != _staged.end()) {
+    co_return it->second;
+  }
+  auto fresh = new_stage(n->key);
+  if (!fresh) {
+    co_return std::move(fresh).err();
+  }
+  std::shared_ptr<staged_file> s = std::move(*fresh);
+  keep = std::min(keep, n->attrs.size);
+  if (keep > 0) {
+    // OSS has no partial writes: the object (or the part of it a truncate keeps) is staged
+    // and uploaded again whole.
+    if (status st = co_await fill_stage(*s, n->key, keep, n->attrs.etag); !st) {
+      co_return std::move(st).err();
+    }
+  }
+  s->size = keep;
+  s->in_oss = true;
+  s->version = 1;
+  s->uploaded = keep == n->attrs.size ? 1 : 0;  // the same bytes as OSS has, or not
+  if (auto again = _staged.find(ino); again != _staged.end()) {
+    co_return again->second;  // another open staged it while this one waited
+  }
+  _staged[ino] = s;
+  co_return s;
+}
+
+task<result<open_reply>> filesystem::open_for_write(uint64_t ino, int flags) {
+  const bool trunc = (flags & O_TRUNC) != 0;
+  auto s = co_await staged_for(ino, trunc ? 0 : UINT64_MAX);
+  if (!s) {
+    co_return std::move(s).err();
+  }
+  if (trunc && (*s)->size != 0) {
+    if (::ftruncate((*s)->fd, 0) != 0) {
+      co_return sys_error(errno, "truncating the staged file");
+    }
+    (*s)->size = 0;
+    ++(*s)->version;
+  }
+  ++(*s)->handles;
+  open_reply rep;
+  rep.fh = _next_fh++;
+  _writers[rep.fh] = *s;
+  co_return rep;
+}
+
+task<result<size_t>> filesystem::write(uint64_t ino, uint64_t fh, uint64_t offset,
+                                       std::span<const std::byte> data) {
+  auto it = _writers.find(fh);
+  if (it == _writers.end()) {
+    co_return make_error(EBADF, "not open for writing");
+  }
+  staged_file& s = *it->second;
+  if (status st = pwrite_all(s.fd, data, offset); !st) {
+    co_return std::move(st).err();
+  }
+  s.size = std::max<uint64_t>(s.size, offset + data.size());
+  ++s.version;
+  if (lazy_inode* i = _inodes.get(ino)) {
+    i->attrs.size = s.size;
+  }
+  co_return data.size();
+}
+
+task<status> filesystem::flush(uint64_t ino, uint64_t fh) {
+  auto it = _writers.find(fh);
+  if (it == _writers.end()) {
+    co_return status{};  // a read handle: nothing to write
+  }
+  const staged_file& s = *it->second;
+  if (!s.in_oss && s.uploaded == 0 && s.version == 1 && s.size == 0) {
+    // Created and not written yet. A shell's `> file` closes a duplicate of the new file's fd
+    // before writing, so uploading the empty file here would cost a second PutObject; release
+    // uploads it if nothing else comes (touch).
+    co_return status{};
+  }
+  co_return co_await upload(ino, it->second);
+}
+
+task<result<attr_reply>> filesystem::setattr(uint64_t ino, std::optional<uint64_t> size) {
+  if (!size) {
+    co_return co_await getattr(ino);  // mode, owner and times are not stored in OSS
+  }
+  auto staged = co_await staged_for(ino, *size);
+  if (!staged) {
+    co_return std::move(staged).err();
+  }
+  std::shared_ptr<staged_file> s = *staged;
+  if (::ftruncate(s->fd, static_cast<off_t>(*size)) != 0) {
+    co_return sys_error(errno, "resizing the staged file");
+  }
+  if (s->size != *size) {
+    s->size = *size;
+    ++s->version;
+  }
+  if (lazy_inode* i = _inodes.get(ino)) {
+    i->attrs.size = *size;
+  }
+  if (s->handles == 0) {
+    // truncate(2) without an open file: the change is uploaded now, as close would.
+    status st = co_await upload(ino, s);
+    if (auto it = _staged.find(ino); it != _staged.end() && it->second == s && s->handles == 0) {
+      _staged.erase(it);
+    }
+    if (!st) {
+      co_return std::move(st).err();
+    }
+  }
+  co_return co_await getattr(ino);
+}
+
+// ---- directories and names ----
+
+task<result<entry_reply>> filesystem::mkdir(uint64_t parent, std::string_view name) {
+  auto p = writable_dir(parent, name);
+  if (!p) {
+    co_return std::move(p).err();
+  }
+  const std::string file_key = (*p)->key + std::string(name);
+  const std::string key = file_key + "/";
+  // A directory is a zero-byte object named "name/", as ossfs and the OSS console make them.
+  auto put = co_await _client.put_object(key, {});
+  if (!put) {
+    co_return to_fs_error(std::move(put).err());
+  }
+  object_attrs a;
+  a.is_dir = true;
+  uint64_t ino = _inodes.intern(parent, key, a, now() + _opts.attr_timeout);
+  _inodes.add_lookup(ino);
+  if (lazy_inode* d = _inodes.get(ino)) {
+    // Empty by construction: its listing is known without a request.
+    d->listing = std::make_shared<dir_listing>();
+    d->listing_expiry = now() + _opts.attr_timeout;
+  }
+  listing_put(parent, name, &a);
+  _negative.erase(file_key);
+  co_return make_entry(ino, a);
+}
+
+task<status> filesystem::unlink(uint64_t parent, std::string_view name) {
+  auto p = writable_dir(parent, name);
+  if (!p) {
+    co_return std::move(p).err();
+  }
+  const std::string key = (*p)->key + std::string(name);
+  uint64_t ino = _inodes.find(key);
+  std::shared_ptr<staged_file> staged;
+  if (auto it = _staged.find(ino); ino != 0 && it != _staged.end()) {
+    staged = it->second;
+  }
+  // A file created but never uploaded exists only here; otherwise OSS deletes it (and answers
+  // success for a key that is already gone).
+  if (!staged || staged->in_oss) {
+    status st = co_await _client.delete_object(key);
+    if (!st) {
+      co_return to_fs_error(std::move(st).err());
+    }
+  }
+  if (staged) {
+    staged->unlinked = true;  // open handles go on writing into a file nobody can see
+    _staged.erase(ino);
+  }
+  if (ino != 0) {
+    _inodes.unbind(ino);
+  }
+  listing_put(parent, name, nullptr);
+  _negative.insert(key, now());
+  co_return status{};
+}
+
+task<status> filesystem::rmdir(uint64_t parent, std::string_view name) {
+  auto p = writable_dir(parent, name);
+  if (!p) {
+    co_return std::move(p).err();
+  }
+  const std::string key = (*p)->key + std::string(name) + "/";
+  for (const auto& [ino, s] : _staged) {
+    if (!s->unlinked && s->key.starts_with(key)) {
+      co_return make_error(ENOTEMPTY, "directory not empty: " + key);
+    }
+  }
+  // Two keys tell: the directory's own marker object, and anything else means not empty.
+  oss::list_request req{key, "", "", "", 2};
+  ++_counters.list_requests;
+  auto page = co_await _client.list_objects_v2(req);
+  if (!page) {
+    co_return to_fs_error(std::move(page).err());
+  }
+  for (const auto& o : page->objects) {
+    if (o.key != key) {
+      co_return make_error(ENOTEMPTY, "directory not empty: " + key);
+    }
+  }
+  if (page->objects.empty()) {
+    co_return enoent(key);
+  }
+  status st = co_await _client.delete_object(key);
+  if (!st) {
+    co_return to_fs_error(std::move(st).err());
+  }
+  if (uint64_t ino = _inodes.find(key); ino != 0) {
+    _inodes.unbind(ino);
+  }
+  listing_put(parent, name, nullptr);
+  _negative.insert((*p)->key + std::string(name), now());
+  co_return status{};
+}
+
+task<status> filesystem::rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                                std::string_view new_name, unsigned flags) {
+  if ((flags & ~unsigned{RENAME_NOREPLACE}) != 0) {
+    co_return make_error(EINVAL, "rename flags other than RENAME_NOREPLACE are not supported");
+  }
+  auto p = writable_dir(parent, name);
+  if (!p) {
+    co_return std::move(p).err();
+  }
+  auto q = writable_dir(new_parent, new_name);
+  if (!q) {
+    co_return std::move(q).err();
+  }
+  const std::string from = (*p)->key + std::string(name);
+  const std::string to = (*q)->key + std::string(new_name);
+  if (_inodes.find(from + "/") != 0 && _inodes.find(from) == 0) {
+    // OSS has no directories to rename: every key under it would be copied and deleted, which
+    // is not atomic. EXDEV makes mv(1) do exactly that, file by file, where the user sees it.
+    co_return make_error(EXDEV, "directories are not renamed in place: " + from);
+  }
+  if (from == to) {
+    co_return status{};
+  }
+  if (flags & RENAME_NOREPLACE) {
+    auto meta = co_await _client.get_object_meta(to);
+    if (meta) {
+      co_return make_error(EEXIST, "exists: " + to);
+    }
+    if (errno_for(meta.err()) != ENOENT) {
+      co_return to_fs_error(std::move(meta).err());
+    }
+  }
+  uint64_t ino = _inodes.find(from);
+  std::shared_ptr<staged_file> staged;
+  if (auto it = _staged.find(ino); ino != 0 && it != _staged.end()) {
+    staged = it->second;
+    if (status st = co_await upload(ino, staged); !st) {  // the copy must see the latest bytes
+      co_return st;
+    }
+  }
+  auto copied = co_await _client.copy_object(from, to);
+  if (!copied) {
+    co_return to_fs_error(std::move(copied).err());
+  }
+  if (status st = co_await _client.delete_object(from); !st) {
+    // Both names now exist: say so rather than pretend the rename happened.
+    log_warn("rename_delete_failed", {{"from", from},
+                                      {"to", to},
+                                      {"error", st.err().message},
+                                      {"request_id", st.err().request_id}});
+    co_return to_fs_error(std::move(st).err());
+  }
+  object_attrs a;
+  if (lazy_inode* i = _inodes.get(ino); ino != 0 && i != nullptr) {
+    a = i->attrs;
+  }
+  a.etag = copied->etag.empty() ? a.etag : copied->etag;
+  if (uint64_t old = _inodes.find(to); old != 0) {
+    if (auto it = _staged.find(old); it != _staged.end()) {
+      it->second->unlinked = true;  // replaced by the rename
+      _staged.erase(it);
+    }
+  }
+  if (ino != 0) {
+    _inodes.rebind(ino, new_parent, to);
+    if (staged) {
+      staged->key = to;
+    }
+  }
+  listing_put(parent, name, nullptr);
+  listing_put(new_parent, new_name, &a);
+  _negative.insert(from, now());
+  _negative.erase(to);
+  co_return status{};
+}
+
+}  // namespace ossuring::fs

@@ -1,0 +1,379 @@
+// Writes in lazy mode: staged files uploaded on flush (PutObject or multipart), empty creates,
+// writes into existing objects, truncate, unlink, mkdir/rmdir, rename, and failures that keep
+// the data.
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/stat.h>
+
+#include <cstring>
+
+#include "fs/filesystem.hh"
+#include "fs/inode_table.hh"
+#include "tests/support/fault_client.hh"
+#include "tests/support/mock_client.hh"
+#include "tests/support/sync_wait.hh"
+
+using namespace ossuring;
+using namespace ossuring::fs;
+using namespace std::chrono_literals;
+using test::sync_wait;
+
+namespace {
+
+constexpr uint64_t root = inode_table::root_ino;
+
+fs_options rw_opts() {
+  fs_options o;
+  o.mode = fs_mode::lazy;
+  o.bucket = "b";
+  o.prefix = "root/";
+  o.attr_timeout = 10s;
+  o.writable = true;
+  return o;
+}
+
+std::span<const std::byte> bytes(std::string_view s) {
+  return std::as_bytes(std::span(s.data(), s.size()));
+}
+
+std::string pattern(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) {
+    s[i] = static_cast<char>('a' + (i * 7 + i / 1000) % 26);
+  }
+  return s;
+}
+
+std::string read_all(filesystem& fs, uint64_t ino, uint64_t fh, size_t max = 1 << 20) {
+  std::string out(max, '\0');
+  auto n = sync_wait(fs.read(ino, fh, 0, std::as_writable_bytes(std::span(out.data(), max))));
+  REQUIRE(n.ok());
+  out.resize(*n);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a created file is visible at once, and uploaded once, at its flush") {
+  test::mock_client mock;
+  filesystem fs(mock, rw_opts());
+  auto c = sync_wait(fs.create(root, "new.txt", O_WRONLY | O_CREAT));
+  REQUIRE(c.ok());
+  const uint64_t ino = c->entry.attr.ino;
+  CHECK((c->entry.attr.mode & S_IFMT) == S_IFREG);
+  REQUIRE(sync_wait(fs.write(ino, c->fh, 0, bytes("hello "))).ok());
+  REQUIRE(sync_wait(fs.write(ino, c->fh, 6, bytes("world"))).ok());
+  CHECK(mock.calls.total() == 0);
+  // Not in OSS yet, but lookups, getattr and a listing of the parent show it with its size.
+  auto again = sync_wait(fs.lookup(root, "new.txt"));
+  REQUIRE(again.ok());
+  CHECK(again->attr.ino == ino);
+  CHECK(again->attr.size == 11);
+  CHECK(sync_wait(fs.getattr(ino))->attr.size == 11);
+  uint64_t dfh = *sync_wait(fs.opendir(root));
+  std::vector<std::string> names;
+  REQUIRE(sync_wait(fs.readdir(root, dfh, 0, false, [&](const dir_entry& e) {
+            names.emplace_back(e.name);
+            return true;
+          })).ok());
+  fs.releasedir(root, dfh);
+  CHECK(std::find(names.begin(), names.end(), "new.txt") != names.end());
+  CHECK(mock.calls.put == 0);
+
+  REQUIRE(sync_wait(fs.flush(ino, c->fh)).ok());
+  CHECK(mock.calls.put == 1);
+  REQUIRE(mock.find("root/new.txt") != nullptr);
+  CHECK(mock.find("root/new.txt")->data == "hello world");
+  REQUIRE(sync_wait(fs.flush(ino, c->fh)).ok());  // nothing changed since: no request
+  fs.release(ino, c->fh);
+  sync_wait(fs.close());
+  CHECK(mock.calls.put == 1);
+  CHECK(fs.counters().uploads == 1);
+  CHECK(fs.counters().upload_bytes == 11);
+}
+
+TEST_CASE("an empty create costs one PutObject: at release, or at a flush after writing") {
+  test::mock_client mock;
+  filesystem fs(mock, rw_opts());
+  // touch: create, close.
+  auto t = sync_wait(fs.create(root, "empty", O_WRONLY | O_CREAT));
+  REQUIRE(t.ok());
+  REQUIRE(sync_wait(fs.flush(t->entry.attr.ino, t->fh)).ok());
+  CHECK(mock.calls.put == 0);
+  fs.release(t->entry.attr.ino, t->fh);
+  sync_wait(fs.close());
+  CHECK(mock.calls.put == 1);
+  REQUIRE(mock.find("root/empty") != nullptr);
+  CHECK(mock.find("root/empty")->data.empty());
+
+  // A shell's `> file`: a duplicate fd is closed (FLUSH) before the write.
+  filesystem fs2(mock, rw_opts());
+  auto s = sync_wait(fs2.create(root, "redirect", O_WRONLY | O_CREAT | O_TRUNC));
+  REQUIRE(s.ok());
+  const uint64_t ino = s->entry.attr.ino;
+  REQUIRE(sync_wait(fs2.flush(ino, s->fh)).ok());
+  REQUIRE(sync_wait(fs2.write(ino, s->fh, 0, bytes("x\n"))).ok());
+  REQUIRE(sync_wait(fs2.flush(ino, s->fh)).ok());
+  fs2.release(ino, s->fh);
+  sync_wait(fs2.close());
+  CHECK(mock.calls.put == 2);
+  CHECK(mock.find("root/redirect")->data == "x\n");
+}
+
+TEST_CASE("writing into an existing object stages it with GETs; O_TRUNC stages nothing") {
+  test::mock_client mock;
+  mock.put("root/f", "hello world");
+  filesystem fs(mock, rw_opts());
+  auto e = sync_wait(fs.lookup(root, "f"));
+  REQUIRE(e.ok());
+  const uint64_t ino = e->attr.ino;
+  auto w = sync_wait(fs.open(ino, O_WRONLY));
+  REQUIRE(w.ok());
+  CHECK(mock.calls.get == 1);
+  CHECK(mock.get_log.back().if_match == mock.find("root/f")->etag);  // the object it looked up
+  REQUIRE(sync_wait(fs.write(ino, w->fh, 0, bytes("HELLO"))).ok());
+  // A reader opened meanwhile sees the staged bytes, as on a local disk.
+  auto r = sync_wait(fs.open(ino, O_RDONLY));
+  REQUIRE(r.ok());
+  CHECK(read_all(fs, ino, r->fh) == "HELLO world");
+  fs.release(ino, r->fh);
+  REQUIRE(sync_wait(fs.flush(ino, w->fh)).ok());
+  CHECK(mock.find("root/f")->data == "HELLO world");
+  fs.release(ino, w->fh);
+
+  const unsigned gets = mock.calls.get;
+  auto t = sync_wait(fs.open(ino, O_WRONLY | O_TRUNC));
+  REQUIRE(t.ok());
+  CHECK(mock.calls.get == gets);
+  CHECK(sync_wait(fs.getattr(ino))->attr.size == 0);
+  REQUIRE(sync_wait(fs.flush(ino, t->fh)).ok());
+  CHECK(mock.find("root/f")->data.empty());
+  fs.release(ino, t->fh);
+  sync_wait(fs.close());
+}
+
+TEST_CASE("above the multipart threshold, parts are uploaded in parallel and assembled in order") {
+  test::mock_client mock;
+  fs_options o = rw_opts();
+  o.multipart_threshold = 1 << 20;
+  o.part_size = 256 << 10;
+  o.upload_parallelism = 3;
+  filesystem fs(mock, o);
+  auto c = sync_wait(fs.create(root, "big.bin", O_WRONLY | O_CREAT));
+  REQUIRE(c.ok());
+  const std::string data = pattern((1 << 20) + (300 << 10));  // 5 full parts and a short one
+  // Written out of order, as a program seeking around would.
+  REQUIRE(sync_wait(fs.write(c->entry.attr.ino, c->fh, 700000,
+                             bytes(std::string_view(data).substr(700000))))
+              .ok());
+  REQUIRE(sync_wait(fs.write(c->entry.attr.ino, c->fh, 0,
+                             bytes(std::string_view(data).substr(0, 700000))))
+              .ok());
+  REQUIRE(sync_wait(fs.flush(c->entry.attr.ino, c->fh)).ok());
+  CHECK(mock.calls.put == 0);
+  CHECK(mock.parts_uploaded == 6);
+  CHECK(mock.open_uploads() == 0);
+  REQUIRE(mock.find("root/big.bin") != nullptr);
+  CHECK(mock.find("root/big.bin")->data == data);
+  fs.release(c->entry.attr.ino, c->fh);
+  sync_wait(fs.close());
+}
+
+TEST_CASE("a failed upload is reported with its errno, aborts its parts and loses nothing") {
+  test::mock_client mock;
+  test::fault_client faults(mock);
+  fs_options o = rw_opts();
+  o.multipart_threshold = 200 << 10;
+  o.part_size = 100 << 10;
+  filesystem fs(faults, o);
+  faults.add(
+      {test::fault_client::put, "", 3, test::fault_client::oss_error(500, "InternalError", EIO)});
+
+  auto small = sync_wait(fs.create(root, "small", O_WRONLY | O_CREAT));
+  auto big = sync_wait(fs.create(root, "big", O_WRONLY | O_CREAT));
+  REQUIRE(small.ok());
+  REQUIRE(big.ok());
+  const std::string data = pattern(450 << 10);  // 5 parts: the 3rd fails
+  REQUIRE(sync_wait(fs.write(big->entry.attr.ino, big->fh, 0, bytes(data))).ok());
+  auto st = sync_wait(fs.flush(big->entry.attr.ino, big->fh));
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.err().code == EIO);
+  CHECK(mock.open_uploads() == 0);  // aborted, not left billed
+  CHECK(mock.find("root/big") == nullptr);
+  CHECK(fs.counters().upload_failures == 1);
+
+  faults.clear();
+  faults.add({test::fault_client::put, "small", 1,
+              test::fault_client::oss_error(403, "AccessDenied", EACCES)});
+  REQUIRE(sync_wait(fs.write(small->entry.attr.ino, small->fh, 0, bytes("abc"))).ok());
+  auto denied = sync_wait(fs.flush(small->entry.attr.ino, small->fh));
+  REQUIRE_FALSE(denied.ok());
+  CHECK(denied.err().code == EACCES);
+
+  // The next flush (fsync, another close) uploads the same bytes.
+  faults.clear();
+  REQUIRE(sync_wait(fs.flush(big->entry.attr.ino, big->fh)).ok());
+  REQUIRE(sync_wait(fs.flush(small->entry.attr.ino, small->fh)).ok());
+  CHECK(mock.find("root/big")->data == data);
+  CHECK(mock.find("root/small")->data == "abc");
+  fs.release(big->entry.attr.ino, big->fh);
+  fs.release(small->entry.attr.ino, small->fh);
+  sync_wait(fs.close());
+}
+
+TEST_CASE("truncate without an open file resizes the object at once") {
+  test::mock_client mock;
+  mock.put("root/t", "0123456789");
+  filesystem fs(mock, rw_opts());
+  uint64_t ino = sync_wait(fs.lookup(root, "t"))->attr.ino;
+  auto a = sync_wait(fs.setattr(ino, 4));
+  REQUIRE(a.ok());
+  CHECK(a->attr.size == 4);
+  CHECK(mock.find("root/t")->data == "0123");
+  CHECK(mock.get_log.back().length == 4u);  // only the bytes kept were read
+  auto grown = sync_wait(fs.setattr(ino, 6));
+  REQUIRE(grown.ok());
+  CHECK(mock.find("root/t")->data == std::string("0123\0\0", 6));
+  // Other attributes (chmod, touch) are accepted and change nothing.
+  const unsigned puts = mock.calls.put;
+  REQUIRE(sync_wait(fs.setattr(ino, std::nullopt)).ok());
+  CHECK(mock.calls.put == puts);
+  sync_wait(fs.close());
+}
+
+TEST_CASE("unlink deletes the object; a file never uploaded, or unlinked while open, stays gone") {
+  test::mock_client mock;
+  mock.put("root/old", "x");
+  filesystem fs(mock, rw_opts());
+  REQUIRE(sync_wait(fs.lookup(root, "old")).ok());
+  REQUIRE(sync_wait(fs.unlink(root, "old")).ok());
+  CHECK(mock.find("root/old") == nullptr);
+  CHECK(sync_wait(fs.lookup(root, "old")).err().code == ENOENT);
+
+  const unsigned calls = mock.calls.total();
+  auto c = sync_wait(fs.create(root, "tmp", O_WRONLY | O_CREAT));
+  REQUIRE(c.ok());
+  REQUIRE(sync_wait(fs.unlink(root, "tmp")).ok());
+  CHECK(mock.calls.total() == calls);  // existed only here
+  // Writes and the close of the unlinked file do not bring it back.
+  REQUIRE(sync_wait(fs.write(c->entry.attr.ino, c->fh, 0, bytes("late"))).ok());
+  REQUIRE(sync_wait(fs.flush(c->entry.attr.ino, c->fh)).ok());
+  fs.release(c->entry.attr.ino, c->fh);
+  sync_wait(fs.close());
+  CHECK(mock.find("root/tmp") == nullptr);
+  CHECK(mock.calls.put == 0);
+}
+
+TEST_CASE("mkdir writes a marker; rmdir refuses a non-empty directory and removes an empty one") {
+  test::mock_client mock;
+  mock.put("root/full/a", "1");
+  filesystem fs(mock, rw_opts());
+  auto d = sync_wait(fs.mkdir(root, "d"));
+  REQUIRE(d.ok());
+  CHECK((d->attr.mode & S_IFMT) == S_IFDIR);
+  REQUIRE(mock.find("root/d/") != nullptr);
+  // A new directory's listing is known: creating in it needs no LIST.
+  const unsigned lists = mock.calls.list;
+  auto in = sync_wait(fs.create(d->attr.ino, "in", O_WRONLY | O_CREAT));
+  REQUIRE(in.ok());
+  CHECK(sync_wait(fs.rmdir(root, "d")).err().code == ENOTEMPTY);  // a file still being written
+  REQUIRE(sync_wait(fs.unlink(d->attr.ino, "in")).ok());
+  CHECK(mock.calls.list == lists);
+  REQUIRE(sync_wait(fs.rmdir(root, "d")).ok());
+  CHECK(mock.find("root/d/") == nullptr);
+
+  REQUIRE(sync_wait(fs.lookup(root, "full")).ok());
+  CHECK(sync_wait(fs.rmdir(root, "full")).err().code == ENOTEMPTY);
+  CHECK(mock.find("root/full/a") != nullptr);
+  fs.release(in->entry.attr.ino, in->fh);
+  sync_wait(fs.close());
+}
+
+TEST_CASE("rename copies and deletes, keeps the inode; directories give EXDEV") {
+  test::mock_client mock;
+  mock.put("root/a", "content");
+  mock.put("root/taken", "other");
+  mock.put("root/dir/x", "x");
+  filesystem fs(mock, rw_opts());
+  auto a = sync_wait(fs.lookup(root, "a"));
+  REQUIRE(a.ok());
+  REQUIRE(sync_wait(fs.lookup(root, "taken")).ok());
+  CHECK(sync_wait(fs.rename(root, "a", root, "taken", RENAME_NOREPLACE)).err().code == EEXIST);
+  CHECK(sync_wait(fs.rename(root, "a", root, "b", RENAME_EXCHANGE)).err().code == EINVAL);
+  REQUIRE(sync_wait(fs.rename(root, "a", root, "b", 0)).ok());
+  CHECK(mock.find("root/a") == nullptr);
+  REQUIRE(mock.find("root/b") != nullptr);
+  CHECK(mock.find("root/b")->data == "content");
+  auto b = sync_wait(fs.lookup(root, "b"));
+  REQUIRE(b.ok());
+  CHECK(b->attr.ino == a->attr.ino);
+  CHECK(sync_wait(fs.lookup(root, "a")).err().code == ENOENT);
+
+  REQUIRE(sync_wait(fs.lookup(root, "dir")).ok());
+  CHECK(sync_wait(fs.rename(root, "dir", root, "dir2", 0)).err().code == EXDEV);
+  CHECK(mock.find("root/dir/x") != nullptr);
+
+  // A file being written is uploaded first, so the copy has its latest bytes.
+  auto c = sync_wait(fs.create(root, "draft", O_WRONLY | O_CREAT));
+  REQUIRE(c.ok());
+  REQUIRE(sync_wait(fs.write(c->entry.attr.ino, c->fh, 0, bytes("v2"))).ok());
+  REQUIRE(sync_wait(fs.rename(root, "draft", root, "final", 0)).ok());
+  CHECK(mock.find("root/final")->data == "v2");
+  CHECK(mock.find("root/draft") == nullptr);
+  REQUIRE(sync_wait(fs.write(c->entry.attr.ino, c->fh, 2, bytes("+"))).ok());
+  REQUIRE(sync_wait(fs.flush(c->entry.attr.ino, c->fh)).ok());
+  CHECK(mock.find("root/final")->data == "v2+");  // later writes follow the new name
+  CHECK(mock.find("root/draft") == nullptr);
+  fs.release(c->entry.attr.ino, c->fh);
+  sync_wait(fs.close());
+}
+
+TEST_CASE("names OSS cannot hold, and a read-only file system, are refused with their errno") {
+  test::mock_client mock;
+  filesystem fs(mock, rw_opts());
+  CHECK(sync_wait(fs.create(root, std::string(256, 'n'), O_CREAT)).err().code == ENAMETOOLONG);
+  // 1,023 bytes of key at most: "root/" + 5 directories of 200 + a name of 200 is too long.
+  uint64_t dir = root;
+  for (int i = 0; i < 5; ++i) {
+    auto d = sync_wait(fs.mkdir(dir, std::string(200, static_cast<char>('a' + i))));
+    REQUIRE(d.ok());
+    dir = d->attr.ino;
+  }
+  CHECK(sync_wait(fs.create(dir, std::string(200, 'z'), O_CREAT)).err().code == ENAMETOOLONG);
+  auto ok = sync_wait(fs.create(dir, std::string(10, 'z'), O_CREAT));
+  REQUIRE(ok.ok());
+  fs.release(ok->entry.attr.ino, ok->fh);
+  sync_wait(fs.close());
+
+  mock.put("root/ro", "x");
+  fs_options o = rw_opts();
+  o.writable = false;
+  filesystem ro(mock, o);
+  uint64_t ino = sync_wait(ro.lookup(root, "ro"))->attr.ino;
+  CHECK(sync_wait(ro.create(root, "n", O_CREAT)).err().code == EROFS);
+  CHECK(sync_wait(ro.open(ino, O_WRONLY)).err().code == EROFS);
+  CHECK(sync_wait(ro.mkdir(root, "d")).err().code == EROFS);
+  CHECK(sync_wait(ro.unlink(root, "ro")).err().code == EROFS);
+  CHECK(sync_wait(ro.rename(root, "ro", root, "r2", 0)).err().code == EROFS);
+  CHECK(sync_wait(ro.setattr(ino, 0)).err().code == EROFS);
+  CHECK(mock.find("root/ro")->data == "x");
+}
+
+TEST_CASE("files still open for writing when the mount stops are uploaded, not lost") {
+  test::mock_client mock;
+  auto fs = std::make_unique<filesystem>(mock, rw_opts());
+  auto c = sync_wait(fs->create(root, "open-at-stop", O_WRONLY | O_CREAT));
+  REQUIRE(c.ok());
+  REQUIRE(sync_wait(fs->write(c->entry.attr.ino, c->fh, 0, bytes("unsaved"))).ok());
+  auto gone = sync_wait(fs->create(root, "unlinked-at-stop", O_WRONLY | O_CREAT));
+  REQUIRE(gone.ok());
+  REQUIRE(sync_wait(fs->write(gone->entry.attr.ino, gone->fh, 0, bytes("x"))).ok());
+  REQUIRE(sync_wait(fs->unlink(root, "unlinked-at-stop")).ok());
+  sync_wait(fs->close());
+  fs.reset();
+  REQUIRE(mock.find("root/open-at-stop") != nullptr);
+  CHECK(mock.find("root/open-at-stop")->data == "unsaved");
+  CHECK(mock.find("root/unlinked-at-stop") == nullptr);
+}

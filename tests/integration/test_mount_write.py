@@ -1,0 +1,172 @@
+"""Real kernel mounts with -o rw (lazy mode): files, directories and renames through the mount
+become objects byte for byte, with the requests counted at the emulator."""
+import errno
+import hashlib
+import os
+import subprocess
+import tempfile
+
+import harness
+
+RW = ["-o", "rw"]
+
+
+def get(emu, bucket, key):
+    """The object's bytes as OSS has them (through the CLI, not the mount), or None."""
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "obj")
+        r = subprocess.run([harness.OSSURING, "get", f"oss://{bucket}/{key}", out, "--endpoint",
+                            emu.endpoint, "--path-style", "--access-key-id", harness.AK,
+                            "--access-key-secret", harness.SK], capture_output=True, timeout=60)
+        if r.returncode != 0:
+            return None
+        with open(out, "rb") as f:
+            return f.read()
+
+
+def expect_errno(code, fn, *args):
+    try:
+        fn(*args)
+    except OSError as e:
+        assert e.errno == code, (e, errno.errorcode[code])
+        return
+    raise AssertionError(f"expected {errno.errorcode[code]}")
+
+
+def test_files_written_through_the_mount_are_objects():
+    with harness.Emulator({"mem": "memory"}) as emu, \
+            harness.Mount(emu, "mem", args=RW + ["--multipart-threshold", "4M",
+                                                 "--part-size", "1M"]) as m:
+        os.listdir(m.dir)
+        emu.reset()
+        # A shell redirection: one PutObject, whatever the shell's duplicate-fd closes do.
+        subprocess.run(["sh", "-c", f"echo hello > '{m.path('hello.txt')}'"], check=True)
+        assert {k: v for k, v in emu.requests().items() if v} == {"PutObject": 1}, \
+            emu.requests()
+        assert get(emu, "mem", "hello.txt") == b"hello\n"
+        # touch: an empty object.
+        subprocess.run(["touch", m.path("empty")], check=True)
+        assert get(emu, "mem", "empty") == b""
+
+        # Above the threshold: a multipart upload, checked byte for byte.
+        data = os.urandom(9 * 1024 * 1024 + 12345)
+        emu.reset()
+        with open(m.path("big.bin"), "wb") as f:
+            for i in range(0, len(data), 1 << 20):
+                f.write(data[i:i + (1 << 20)])
+        req = emu.requests()
+        assert req.get("InitiateMultipartUpload") == 1, req
+        assert req.get("UploadPart") == 10, req
+        assert req.get("CompleteMultipartUpload") == 1, req
+        assert req.get("PutObject", 0) == 0, req
+        assert hashlib.sha256(get(emu, "mem", "big.bin")).digest() == \
+            hashlib.sha256(data).digest()
+        fs_stats = m.stats()["fs"]
+        assert fs_stats["uploads"] == 3 and fs_stats["upload_failures"] == 0, fs_stats
+        assert fs_stats["upload_bytes"] == len(data) + 6, fs_stats
+        assert os.stat(m.path("big.bin")).st_size == len(data)
+
+        # Rewriting the middle of an existing object, appending, truncating.
+        with open(m.path("hello.txt"), "r+b") as f:
+            f.seek(1)
+            f.write(b"ELL")
+        assert get(emu, "mem", "hello.txt") == b"hELLo\n"
+        with open(m.path("hello.txt"), "ab") as f:
+            f.write(b"more\n")
+        assert get(emu, "mem", "hello.txt") == b"hELLo\nmore\n"
+        os.truncate(m.path("hello.txt"), 3)
+        assert get(emu, "mem", "hello.txt") == b"hEL"
+        with open(m.path("hello.txt"), "rb") as f:
+            assert f.read() == b"hEL"
+        # fsync uploads before close.
+        with open(m.path("synced"), "wb") as f:
+            f.write(b"durable")
+            f.flush()
+            os.fsync(f.fileno())
+            assert get(emu, "mem", "synced") == b"durable"
+        st = os.stat(m.path("synced"))
+        assert st.st_mode & 0o777 == 0o644 and st.st_size == 7
+
+
+def test_directories_renames_and_odd_names():
+    names = ["with space", "plus+sign", "per%25cent", "ünïcødé", "x" * 255]
+    with harness.Emulator({"mem": "memory"}) as emu, harness.Mount(emu, "mem", args=RW) as m:
+        os.makedirs(m.path("a", "b"))
+        assert get(emu, "mem", "a/") == b"" and get(emu, "mem", "a/b/") == b""
+        for n in names:
+            with open(m.path("a", n), "wb") as f:
+                f.write(n.encode())
+        for n in names:
+            assert get(emu, "mem", "a/" + n) == n.encode(), n
+        assert sorted(os.listdir(m.path("a"))) == sorted(names + ["b"])
+        expect_errno(errno.ENAMETOOLONG, open, m.path("a", "y" * 256), "wb")
+
+        # rename of a file: copy and delete, the new name reads the same bytes.
+        os.rename(m.path("a", "plus+sign"), m.path("a", "b", "moved"))
+        assert get(emu, "mem", "a/plus+sign") is None
+        assert get(emu, "mem", "a/b/moved") == b"plus+sign"
+        with open(m.path("a", "b", "moved"), "rb") as f:
+            assert f.read() == b"plus+sign"
+        # Replacing an existing file (an editor's save).
+        with open(m.path("a", "draft"), "wb") as f:
+            f.write(b"v2")
+        os.replace(m.path("a", "draft"), m.path("a", "with space"))
+        assert get(emu, "mem", "a/with space") == b"v2"
+        # A directory: rename(2) says EXDEV and mv copies it over.
+        expect_errno(errno.EXDEV, os.rename, m.path("a"), m.path("c"))
+        subprocess.run(["mv", m.path("a"), m.path("c")], check=True)
+        assert not os.path.exists(m.path("a"))
+        assert get(emu, "mem", "c/b/moved") == b"plus+sign"
+        assert get(emu, "mem", "a/b/moved") is None
+
+        expect_errno(errno.ENOTEMPTY, os.rmdir, m.path("c"))
+        os.unlink(m.path("c", "b", "moved"))
+        os.rmdir(m.path("c", "b"))
+        assert get(emu, "mem", "c/b/") is None
+        subprocess.run(["rm", "-r", m.path("c")], check=True)
+        assert os.listdir(m.dir) == []
+        expect_errno(errno.EPERM, os.symlink, "target", m.path("link"))
+
+
+def test_an_upload_that_fails_fails_close_and_keeps_the_file():
+    with harness.Emulator({"mem": "memory"}) as emu, \
+            harness.Mount(emu, "mem", args=RW + ["--retries", "1"]) as m:
+        os.listdir(m.dir)
+        emu.set_faults(faults=["500@will-fail*"])
+        f = open(m.path("will-fail.txt"), "wb")
+        f.write(b"precious")
+        try:
+            f.close()
+            raise AssertionError("close succeeded although every PutObject failed")
+        except OSError as e:
+            assert e.errno == errno.EIO, e
+        assert "will-fail.txt" in m.log_text() or "fuse_op_failed" in m.log_text()
+        assert get(emu, "mem", "will-fail.txt") is None
+        # Still there in the mount; once OSS answers, the next close uploads it.
+        emu.set_faults(faults=[])
+        with open(m.path("will-fail.txt"), "r+b") as g:
+            assert g.read() == b"precious"
+            g.seek(0, os.SEEK_END)
+            g.write(b"!")
+        assert get(emu, "mem", "will-fail.txt") == b"precious!"
+
+
+def test_a_read_only_mount_refuses_writes():
+    with harness.Emulator({"mem": "memory"}) as emu:
+        with harness.Mount(emu, "mem", args=["--mode", "lazy"]) as m:
+            expect_errno(errno.EROFS, open, m.path("x"), "wb")
+            expect_errno(errno.EROFS, os.mkdir, m.path("d"))
+        out = subprocess.run([harness.OSSURING, "mount", "oss://mem", tempfile.gettempdir(),
+                              "--endpoint", emu.endpoint, "-o", "rw", "--mode", "index"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode != 0 and "lazy" in out.stderr, out.stderr
+
+
+if __name__ == "__main__":
+    harness.require_mount_privileges()
+    harness.run_tests([
+        test_files_written_through_the_mount_are_objects,
+        test_directories_renames_and_odd_names,
+        test_an_upload_that_fails_fails_close_and_keeps_the_file,
+        test_a_read_only_mount_refuses_writes,
+    ])
