@@ -79,6 +79,11 @@ struct fs_options {
   uint64_t multipart_threshold = 64 << 20;
   uint64_t part_size = 8 << 20;
   unsigned upload_parallelism = 4;
+  // close() returns once the file is staged; its upload runs in the background (fsync and
+  // unmount still wait for it), at most `background_uploads` at once: past that a close
+  // uploads itself, which paces the writer.
+  bool background_upload = false;
+  unsigned background_uploads = 16;
 };
 
 struct file_attr {
@@ -238,8 +243,11 @@ class filesystem {
   // unless it is truncated).
   task<result<size_t>> write(uint64_t ino, uint64_t fh, uint64_t offset,
                              std::span<const std::byte> data);
-  // Uploads the inode's staged file if it changed since its last upload (close and fsync).
+  // close(2): uploads the inode's staged file if it changed since its last upload (in the
+  // background with `background_upload`).
   task<status> flush(uint64_t ino, uint64_t fh);
+  // fsync(2): the same, always waiting for OSS's answer.
+  task<status> fsync(uint64_t ino, uint64_t fh);
   // Truncates or extends the file to `size` (an open handle `fh`, or none: the object is staged,
   // resized and uploaded at once). Other attributes are not stored: returns them unchanged.
   task<result<attr_reply>> setattr(uint64_t ino, std::optional<uint64_t> size);
@@ -317,6 +325,8 @@ class filesystem {
   task<status> upload(uint64_t ino, std::shared_ptr<staged_file> s);
   task<result<oss::put_result>> upload_multipart(const std::string& key, const staged_file& s);
   task<void> upload_on_release(uint64_t ino, std::shared_ptr<staged_file> s);
+  task<void> upload_in_background(uint64_t ino, std::shared_ptr<staged_file> s);
+  unsigned _background_uploads = 0;  // upload_in_background tasks running
   result<lazy_inode*> writable_dir(uint64_t parent, std::string_view name);
   void dir_changed(uint64_t dir_ino);
   task<result<open_reply>> open_for_write(uint64_t ino, int flags);

@@ -207,11 +207,13 @@ task<status> filesystem::upload(uint64_t ino, std::shared_ptr<staged_file> s) {
   } else {
     put = co_await upload_multipart(key, *s);
   }
+  // Waiters (fsync, unlink, another close) run inside set(): every field they read is final
+  // before it.
   s->uploading = false;
   std::shared_ptr<detail::async_event> done = std::move(s->upload_done);
-  done->set();
   if (!put) {
     ++_counters.upload_failures;
+    done->set();
     co_return to_fs_error(std::move(put).err());
   }
   ++_counters.uploads;
@@ -233,7 +235,13 @@ task<status> filesystem::upload(uint64_t ino, std::shared_ptr<staged_file> s) {
       it != _staged.end() && it->second == s && s->handles == 0 && s->uploaded == s->version) {
     _staged.erase(it);  // closed while this upload ran: OSS has it all now
   }
+  done->set();
   co_return status{};
+}
+
+task<void> filesystem::upload_in_background(uint64_t ino, std::shared_ptr<staged_file> s) {
+  co_await upload_on_release(ino, std::move(s));
+  --_background_uploads;
 }
 
 task<void> filesystem::upload_on_release(uint64_t ino, std::shared_ptr<staged_file> s) {

@@ -139,7 +139,21 @@ task<status> filesystem::flush(uint64_t ino, uint64_t fh) {
     // uploads it if nothing else comes (touch).
     co_return status{};
   }
+  if (_opts.background_upload && _background_uploads < _opts.background_uploads &&
+      s.uploaded != s.version && !s.unlinked && !_closing) {
+    ++_background_uploads;
+    _background->spawn(upload_in_background(ino, it->second));
+    co_return status{};
+  }
   co_return co_await upload(ino, it->second);
+}
+
+task<status> filesystem::fsync(uint64_t ino, uint64_t fh) {
+  auto it = _writers.find(fh);
+  if (it == _writers.end()) {
+    co_return status{};
+  }
+  co_return co_await upload(ino, it->second);  // waits for a background upload running first
 }
 
 task<result<attr_reply>> filesystem::setattr(uint64_t ino, std::optional<uint64_t> size) {
@@ -212,12 +226,22 @@ task<status> filesystem::unlink(uint64_t parent, std::string_view name) {
   std::shared_ptr<staged_file> staged;
   if (auto it = _staged.find(ino); ino != 0 && it != _staged.end()) {
     staged = it->second;
+    // No upload may start from now on, and one running (a background upload after close) must
+    // end before the delete, or it would bring the object back.
+    staged->unlinked = true;
+    while (staged->uploading) {
+      std::shared_ptr<detail::async_event> done = staged->upload_done;
+      co_await done->wait();
+    }
   }
   // A file created but never uploaded exists only here; otherwise OSS deletes it (and answers
   // success for a key that is already gone).
   if (!staged || staged->in_oss) {
     status st = co_await _client.delete_object(key);
     if (!st) {
+      if (staged) {
+        staged->unlinked = false;  // still there: its changes are uploaded as before
+      }
       co_return to_fs_error(std::move(st).err());
     }
   }

@@ -243,7 +243,7 @@ task<void> fuse_ops::handle(fuse_channel& ch, fuse_request& raw) {
   } else if (auto* q = std::get_if<fuse::req::fsync>(&r.body)) {
     status s;
     if (writable()) {  // not a conditional expression: GCC 12 miscompiles co_await inside one
-      s = co_await _fs.flush(ino, q->fh);
+      s = co_await _fs.fsync(ino, q->fh);
     }
     if (!s.ok()) {
       co_await reply_error(ch, unique, s.err(), "fsync");

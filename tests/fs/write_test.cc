@@ -377,3 +377,67 @@ TEST_CASE("files still open for writing when the mount stops are uploaded, not l
   CHECK(mock.find("root/open-at-stop")->data == "unsaved");
   CHECK(mock.find("root/unlinked-at-stop") == nullptr);
 }
+
+TEST_CASE("background uploads: close returns at once; fsync, unlink and unmount wait for them") {
+  test::mock_client mock;
+  fs_options o = rw_opts();
+  o.background_upload = true;
+  o.background_uploads = 2;
+  filesystem fs(mock, o);
+  mock.park_puts = true;
+  auto create_written = [&](const char* name) {
+    auto c = sync_wait(fs.create(root, name, O_WRONLY | O_CREAT));
+    REQUIRE(c.ok());
+    REQUIRE(sync_wait(fs.write(c->entry.attr.ino, c->fh, 0, bytes(name))).ok());
+    return *c;
+  };
+  auto a = create_written("a");
+  auto b = create_written("b");
+  auto c = create_written("c");
+  REQUIRE(sync_wait(fs.flush(a.entry.attr.ino, a.fh)).ok());  // returns with its PUT parked
+  REQUIRE(sync_wait(fs.flush(b.entry.attr.ino, b.fh)).ok());
+  CHECK(mock.calls.put == 2);
+  // Two uploads in flight is the limit: this close uploads itself, and waits.
+  auto closing_c = test::start(fs.flush(c.entry.attr.ino, c.fh));
+  CHECK_FALSE(closing_c.done());
+  // Meanwhile the files read as written, from their staged copies.
+  auto r = sync_wait(fs.open(a.entry.attr.ino, O_RDONLY));
+  REQUIRE(r.ok());
+  CHECK(read_all(fs, a.entry.attr.ino, r->fh) == "a");
+  fs.release(a.entry.attr.ino, r->fh);
+  auto syncing_a = test::start(fs.fsync(a.entry.attr.ino, a.fh));
+  CHECK_FALSE(syncing_a.done());  // fsync waits for OSS's answer
+  mock.release_parked();
+  REQUIRE(closing_c.done());
+  REQUIRE(syncing_a.done());
+  CHECK(closing_c.get().ok());
+  CHECK(syncing_a.get().ok());
+  CHECK(mock.find("root/a")->data == "a");
+  CHECK(mock.find("root/b")->data == "b");
+  CHECK(mock.find("root/c")->data == "c");
+  CHECK(mock.calls.put == 3);
+
+  // An unlink waits for the upload running after a close, then deletes: it does not come back.
+  mock.park_puts = true;
+  auto d = create_written("d");
+  REQUIRE(sync_wait(fs.flush(d.entry.attr.ino, d.fh)).ok());
+  auto unlinking = test::start(fs.unlink(root, "d"));
+  CHECK_FALSE(unlinking.done());
+  mock.release_parked();
+  REQUIRE(unlinking.done());
+  CHECK(unlinking.get().ok());
+  CHECK(mock.find("root/d") == nullptr);
+
+  // Unmount: a background upload still running is finished, not dropped.
+  mock.park_puts = true;
+  auto e = create_written("e");
+  REQUIRE(sync_wait(fs.flush(e.entry.attr.ino, e.fh)).ok());
+  for (auto* h : {&a, &b, &c, &d, &e}) {
+    fs.release(h->entry.attr.ino, h->fh);
+  }
+  auto closing = test::start(fs.close());
+  CHECK_FALSE(closing.done());
+  mock.release_parked();
+  REQUIRE(closing.done());
+  CHECK(mock.find("root/e")->data == "e");
+}

@@ -151,6 +151,32 @@ def test_an_upload_that_fails_fails_close_and_keeps_the_file():
         assert get(emu, "mem", "will-fail.txt") == b"precious!"
 
 
+def test_background_uploads_finish_by_fsync_and_by_unmount():
+    with harness.Emulator({"mem": "memory"}) as emu:
+        data = {f"bg/f{i:03d}": os.urandom(1000 + i) for i in range(60)}
+        with harness.Mount(emu, "mem", args=RW + ["--background-upload"]) as m:
+            os.mkdir(m.path("bg"))
+            for key, body in data.items():
+                with open(m.path(*key.split("/")), "wb") as f:
+                    f.write(body)
+            # Read back at once through the mount, uploaded or not.
+            for key, body in data.items():
+                with open(m.path(*key.split("/")), "rb") as f:
+                    assert f.read() == body, key
+            with open(m.path("bg", "synced"), "wb") as f:
+                f.write(b"now")
+                f.flush()
+                os.fsync(f.fileno())
+                assert get(emu, "mem", "bg/synced") == b"now"
+            os.unlink(m.path("bg", "f000"))
+            del data["bg/f000"]
+        # The unmount waited for every upload still running.
+        assert emu.requests("PutObject") == len(data) + 3, emu.requests()  # + bg/, f000, synced
+        for key, body in data.items():
+            assert get(emu, "mem", key) == body, key
+        assert get(emu, "mem", "bg/f000") is None
+
+
 def test_a_read_only_mount_refuses_writes():
     with harness.Emulator({"mem": "memory"}) as emu:
         with harness.Mount(emu, "mem", args=["--mode", "lazy"]) as m:
@@ -168,5 +194,6 @@ if __name__ == "__main__":
         test_files_written_through_the_mount_are_objects,
         test_directories_renames_and_odd_names,
         test_an_upload_that_fails_fails_close_and_keeps_the_file,
+        test_background_uploads_finish_by_fsync_and_by_unmount,
         test_a_read_only_mount_refuses_writes,
     ])

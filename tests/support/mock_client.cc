@@ -40,6 +40,7 @@ mock_client::object* mock_client::find(const std::string& key) {
 
 void mock_client::release_parked() {
   park_gets = false;
+  park_puts = false;
   std::vector<std::coroutine_handle<>> p = std::move(_parked);
   for (auto h : p) {
     h.resume();
@@ -155,7 +156,7 @@ task<result<oss::get_result>> mock_client::get_object(const oss::get_request& re
   ++calls.get;
   ++_request_seq;
   get_log.push_back(req);
-  if (co_await park(abort)) {
+  if (co_await park(abort, park_gets)) {
     co_return make_error(ECANCELED, "mock: GET aborted", "mock-req");
   }
   auto it = _objects.find(req.key);
@@ -193,8 +194,11 @@ task<result<oss::get_result>> mock_client::get_object(const oss::get_request& re
 
 task<result<oss::put_result>> mock_client::put_object(std::string_view key,
                                                       std::span<const std::byte> data,
-                                                      abort_source*) {
+                                                      abort_source* abort) {
   ++calls.put;
+  if (co_await park(abort, park_puts)) {
+    co_return make_error(ECANCELED, "mock: PUT aborted", "mock-req");
+  }
   object& o =
       put(std::string(key), std::string(reinterpret_cast<const char*>(data.data()), data.size()));
   co_return oss::put_result{o.etag, oss::crc64(o.data), "mock"};

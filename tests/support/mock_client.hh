@@ -52,6 +52,7 @@ class mock_client : public oss::object_client {
 
   // While true, every GET suspends after being counted until release_parked().
   bool park_gets = false;
+  bool park_puts = false;  // the same for PutObject
   size_t parked() const { return _parked.size(); }
   void release_parked();
 
@@ -89,13 +90,14 @@ class mock_client : public oss::object_client {
   oss::object_info info_of(const std::string& key, const object& o) const;
   // Suspends while parking is on; an abort (FUSE INTERRUPT in the caller) ends the wait, and the
   // awaiter then yields true.
-  auto park(abort_source* abort) {
+  auto park(abort_source* abort, bool parking) {
     struct awaiter {
       mock_client* m;
       abort_source* abort;
+      bool parking;
       abort_subscription sub;
       std::coroutine_handle<> h;
-      bool await_ready() const noexcept { return !m->park_gets || (abort && abort->aborted()); }
+      bool await_ready() const noexcept { return !parking || (abort && abort->aborted()); }
       void await_suspend(std::coroutine_handle<> hh) {
         h = hh;
         m->_parked.push_back(hh);
@@ -108,7 +110,7 @@ class mock_client : public oss::object_client {
       }
       bool await_resume() const noexcept { return abort && abort->aborted(); }
     };
-    return awaiter{this, abort, {}, {}};
+    return awaiter{this, abort, parking, {}, {}};
   }
 
   std::map<std::string, object> _objects;  // std::string orders bytes as unsigned: OSS order

@@ -119,6 +119,7 @@ fs::fs_options make_fs_options(const mount_config& cfg) {
     o.dir_mode = 0755;
     o.multipart_threshold = cfg.multipart_threshold;
     o.part_size = cfg.part_size;
+    o.background_upload = cfg.background_upload;
     if (!cfg.cache_dir.empty()) {
       o.staging_dir = cfg.cache_dir + "/staging";
     }

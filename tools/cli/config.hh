@@ -58,6 +58,7 @@ struct mount_config {
   uint64_t small_file_threshold = 4ull << 20;
   uint64_t multipart_threshold = 64ull << 20;  // rw: larger files upload in parts
   uint64_t part_size = 8ull << 20;
+  bool background_upload = false;
   std::string open_mode = "noopen";  // noopen|passthrough|read
   unsigned prefetch_concurrency = 32;
   uint64_t prefetch_chunk_size = 8ull << 20;
