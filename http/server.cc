@@ -122,6 +122,12 @@ task<void> serve_h1(byte_stream& s, std::string leftover, const request_handler&
         too_big = true;
         return make_error(EMSGSIZE, "request body too large");
       }
+      if (body.empty() && parser.content_length() > d.size()) {
+        // One allocation for an upload's body instead of a doubling series of them (each
+        // copying what came so far into fresh pages).
+        body.reserve(static_cast<size_t>(
+            std::min<uint64_t>(parser.content_length(), opts.max_request_body)));
+      }
       body.append(d.data(), d.size());
       return {};
     });

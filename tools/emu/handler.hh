@@ -73,8 +73,11 @@ class handler {
  private:
   struct context;  // one request being handled (handler.cc)
   struct upload_part {
-    std::string data;
+    // Shared: CompleteMultipartUpload copies the upload (a failed one must stay intact), and
+    // copying every part's bytes cost more than the rest of the request.
+    std::shared_ptr<const std::string> data;
     std::string etag;
+    std::string digest;  // the raw MD5 behind etag, for the multipart ETag
   };
   struct upload {
     std::string bucket;

@@ -1,4 +1,5 @@
 // Multipart upload: initiate, upload part, complete (validated like OSS) and abort.
+#include <algorithm>
 #include <cctype>
 
 #include "http/oss/crc64.hh"
@@ -65,8 +66,12 @@ response handler::upload_part_op(context& c) {
                           "Your proposed upload exceeds the maximum allowed size.");
   }
   upload_part part;
-  part.data = c.req.body;
-  part.etag = detail::md5_etag(part.data);
+  part.data = std::make_shared<const std::string>(c.req.body);
+  oss::md5_digest digest = oss::md5(*part.data);
+  part.digest.assign(reinterpret_cast<const char*>(digest.data()), digest.size());
+  part.etag = oss::hex_lower(digest);
+  std::transform(part.etag.begin(), part.etag.end(), part.etag.begin(),
+                 [](char ch) { return ch >= 'a' && ch <= 'f' ? static_cast<char>(ch - 32) : ch; });
   std::string etag = part.etag;
   {
     std::lock_guard lock(_mu);
@@ -125,15 +130,19 @@ response handler::complete_multipart(context& c) {
   }
   std::string data;
   std::string md5s;
+  size_t total = 0;
+  for (const oss::part_etag& p : listed) {
+    total += u.parts.at(p.part_number).data->size();
+  }
+  data.reserve(total);
   for (size_t i = 0; i < listed.size(); ++i) {
     const upload_part& part = u.parts.at(listed[i].part_number);
-    if (i + 1 < listed.size() && part.data.size() < min_part_size) {
+    if (i + 1 < listed.size() && part.data->size() < min_part_size) {
       return error_response(c, 400, "EntityTooSmall",
                             "Your proposed upload is smaller than the minimum allowed size.");
     }
-    data += part.data;
-    auto digest = oss::md5(part.data);
-    md5s.append(reinterpret_cast<const char*>(digest.data()), digest.size());
+    data += *part.data;
+    md5s += part.digest;
   }
   // Like S3/OSS: MD5 of the concatenated part MD5s, then "-<parts>".
   std::string etag = detail::md5_etag(md5s) + "-" + std::to_string(listed.size());
