@@ -306,6 +306,21 @@ class filesystem {
   struct fetch;
   struct build_state;
   // A file being written: one per inode, shared by its write handles (filesystem_write.cc).
+  // A multipart upload begun while a large file is still being written in order
+  // (filesystem_stream.cc): each part is sent as soon as the writer has passed it, so that the
+  // close only sends the rest. Used at the next upload only if still `usable`.
+  struct part_stream {
+    std::string key;  // the key it was begun for (a rename makes it unusable)
+    uint64_t part = 0;
+    std::string id;         // upload id, empty until InitiateMultipartUpload answered
+    bool starting = false;  // InitiateMultipartUpload in flight
+    unsigned sent = 0;      // parts [0, sent) uploaded or being uploaded
+    unsigned in_flight = 0;
+    std::vector<oss::part_etag> etags;
+    std::optional<error> failed;
+    bool broken = false;  // bytes of a part already sent changed (a seek back, a truncate)
+    std::shared_ptr<detail::async_event> idle;  // set when nothing is in flight any more
+  };
   struct staged_file {
     std::string key;
     int fd = -1;
@@ -317,13 +332,30 @@ class filesystem {
     bool in_oss = false;    // the key exists in OSS (staged from it, or uploaded since)
     bool unlinked = false;  // removed while open: never uploaded again
     std::shared_ptr<detail::async_event> upload_done;  // set when the running upload ends
+    bool in_order = true;  // every write so far appended at the end of an empty start
+    std::shared_ptr<part_stream> stream;
     ~staged_file();
   };
   result<std::shared_ptr<staged_file>> new_stage(const std::string& key);
   task<status> fill_stage(staged_file& s, const std::string& key, uint64_t size,
                           const std::string& etag);
   task<status> upload(uint64_t ino, std::shared_ptr<staged_file> s);
+  // Sends parts [first, end) of `s` (etags of the earlier ones in `etags`) and completes the
+  // upload `id`; aborts it on failure.
+  task<result<oss::put_result>> finish_multipart(const std::string& key, const staged_file& s,
+                                                 std::string id, uint64_t part, unsigned first,
+                                                 std::vector<oss::part_etag> etags);
   task<result<oss::put_result>> upload_multipart(const std::string& key, const staged_file& s);
+  // Part streams (filesystem_stream.cc).
+  void stream_parts(const std::shared_ptr<staged_file>& s);
+  task<void> stream_start(std::shared_ptr<staged_file> s, std::shared_ptr<part_stream> ps);
+  task<void> stream_part(std::shared_ptr<staged_file> s, std::shared_ptr<part_stream> ps,
+                         unsigned index);
+  static task<void> stream_settled(part_stream& ps);
+  task<void> stream_abort(std::shared_ptr<part_stream> ps);
+  // The upload of `s` through its part stream, or nullopt when the stream cannot be used (it
+  // is then aborted, and the caller uploads the whole file).
+  task<std::optional<result<oss::put_result>>> upload_streamed(staged_file& s, uint64_t size);
   task<void> upload_on_release(uint64_t ino, std::shared_ptr<staged_file> s);
   task<void> upload_in_background(uint64_t ino, std::shared_ptr<staged_file> s);
   unsigned _background_uploads = 0;  // upload_in_background tasks running

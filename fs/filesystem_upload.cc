@@ -131,16 +131,23 @@ result<size_t> filesystem::read_staged(const staged_file& s, uint64_t offset,
 
 task<result<oss::put_result>> filesystem::upload_multipart(const std::string& key,
                                                            const staged_file& s) {
-  const uint64_t size = s.size;
-  uint64_t part = std::max({_opts.part_size, min_part_size, (size + max_parts - 1) / max_parts});
+  uint64_t part = std::max({_opts.part_size, min_part_size, (s.size + max_parts - 1) / max_parts});
   auto id = co_await _client.initiate_multipart(key);
   if (!id) {
     co_return std::move(id).err();
   }
-  const unsigned parts = static_cast<unsigned>((size + part - 1) / part);
-  std::vector<oss::part_etag> etags(parts);
+  co_return co_await finish_multipart(key, s, std::move(*id), part, 0, {});
+}
+
+task<result<oss::put_result>> filesystem::finish_multipart(const std::string& key,
+                                                           const staged_file& s, std::string id,
+                                                           uint64_t part, unsigned first,
+                                                           std::vector<oss::part_etag> etags) {
+  const uint64_t size = s.size;
+  const unsigned parts = static_cast<unsigned>(std::max<uint64_t>(1, (size + part - 1) / part));
+  etags.resize(parts);
   std::optional<error> failed;
-  unsigned next = 0;
+  unsigned next = first;
   // `upload_parallelism` workers take parts in order, each reading its part from the staged
   // file into its own buffer (a write during the upload changes the version and is uploaded
   // again at the next flush).
@@ -155,7 +162,7 @@ task<result<oss::put_result>> filesystem::upload_multipart(const std::string& ke
         failed = std::move(st).err();
         co_return;
       }
-      auto e = co_await _client.upload_part(key, *id, i + 1, buf);
+      auto e = co_await _client.upload_part(key, id, i + 1, buf);
       if (!e) {
         failed = std::move(e).err();
         co_return;
@@ -169,14 +176,14 @@ task<result<oss::put_result>> filesystem::upload_multipart(const std::string& ke
   }
   co_await group.wait();
   if (!failed) {
-    auto done = co_await _client.complete_multipart(key, *id, etags);
+    auto done = co_await _client.complete_multipart(key, id, etags);
     if (done) {
       co_return std::move(*done);
     }
     failed = std::move(done).err();
   }
   // The parts would otherwise be billed as storage until a lifecycle rule removes them.
-  if (status st = co_await _client.abort_multipart(key, *id); !st) {
+  if (status st = co_await _client.abort_multipart(key, id); !st) {
     log_warn("multipart_abort_failed", {{"key", key}, {"error", st.err().describe()}});
   }
   co_return std::move(*failed);
@@ -189,6 +196,9 @@ task<status> filesystem::upload(uint64_t ino, std::shared_ptr<staged_file> s) {
     co_await done->wait();
   }
   if (s->unlinked || s->uploaded == s->version) {
+    if (s->stream) {
+      _background->spawn(stream_abort(std::move(s->stream)));
+    }
     co_return status{};
   }
   s->uploading = true;
@@ -197,7 +207,13 @@ task<status> filesystem::upload(uint64_t ino, std::shared_ptr<staged_file> s) {
   const uint64_t size = s->size;
   const std::string key = s->key;
   result<oss::put_result> put = make_error(EIO, "not uploaded");
-  if (size <= _opts.multipart_threshold) {
+  std::optional<result<oss::put_result>> streamed;
+  if (s->stream) {
+    streamed = co_await upload_streamed(*s, size);
+  }
+  if (streamed) {
+    put = std::move(*streamed);
+  } else if (size <= _opts.multipart_threshold) {
     std::vector<std::byte> data(static_cast<size_t>(size));
     if (status st = pread_all(s->fd, data, 0); !st) {
       put = std::move(st).err();

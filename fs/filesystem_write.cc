@@ -79,6 +79,7 @@ task<result<std::shared_ptr<filesystem::staged_file>>> filesystem::staged_for(ui
     }
   }
   s->size = keep;
+  s->in_order = keep == 0;  // streamed parts need the whole file written in order
   s->in_oss = true;
   s->version = 1;
   s->uploaded = keep == n->attrs.size ? 1 : 0;  // the same bytes as OSS has, or not
@@ -101,6 +102,10 @@ task<result<open_reply>> filesystem::open_for_write(uint64_t ino, int flags) {
     }
     (*s)->size = 0;
     ++(*s)->version;
+    (*s)->in_order = false;  // another handle may still be writing where it was
+    if ((*s)->stream) {
+      (*s)->stream->broken = true;
+    }
   }
   ++(*s)->handles;
   open_reply rep;
@@ -115,15 +120,23 @@ task<result<size_t>> filesystem::write(uint64_t ino, uint64_t fh, uint64_t offse
   if (it == _writers.end()) {
     co_return make_error(EBADF, "not open for writing");
   }
-  staged_file& s = *it->second;
+  std::shared_ptr<staged_file> sp = it->second;
+  staged_file& s = *sp;
   if (status st = pwrite_all(s.fd, data, offset); !st) {
     co_return std::move(st).err();
+  }
+  if (offset != s.size) {
+    s.in_order = false;  // not an append: parts already streamed may be stale
+    if (s.stream) {
+      s.stream->broken = true;
+    }
   }
   s.size = std::max<uint64_t>(s.size, offset + data.size());
   ++s.version;
   if (lazy_inode* i = _inodes.get(ino)) {
     i->attrs.size = s.size;
   }
+  stream_parts(sp);
   co_return data.size();
 }
 
@@ -171,6 +184,10 @@ task<result<attr_reply>> filesystem::setattr(uint64_t ino, std::optional<uint64_
   if (s->size != *size) {
     s->size = *size;
     ++s->version;
+    s->in_order = false;
+    if (s->stream) {
+      s->stream->broken = true;
+    }
   }
   if (lazy_inode* i = _inodes.get(ino)) {
     i->attrs.size = *size;
@@ -232,6 +249,9 @@ task<status> filesystem::unlink(uint64_t parent, std::string_view name) {
     while (staged->uploading) {
       std::shared_ptr<detail::async_event> done = staged->upload_done;
       co_await done->wait();
+    }
+    if (staged->stream) {
+      _background->spawn(stream_abort(std::move(staged->stream)));
     }
   }
   // A file created but never uploaded exists only here; otherwise OSS deletes it (and answers

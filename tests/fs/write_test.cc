@@ -441,3 +441,88 @@ TEST_CASE("background uploads: close returns at once; fsync, unlink and unmount 
   REQUIRE(closing.done());
   CHECK(mock.find("root/e")->data == "e");
 }
+
+TEST_CASE("a large file written in order sends its parts while it is written") {
+  test::mock_client mock;
+  fs_options o = rw_opts();
+  o.multipart_threshold = 1 << 20;
+  o.part_size = 256 << 10;
+  filesystem fs(mock, o);
+  auto c = sync_wait(fs.create(root, "stream.bin", O_WRONLY | O_CREAT));
+  REQUIRE(c.ok());
+  const uint64_t ino = c->entry.attr.ino;
+  const std::string data = pattern((1 << 20) + (700 << 10));  // 6 full parts and a short one
+  for (size_t off = 0; off < data.size(); off += 64 << 10) {
+    auto piece = std::string_view(data).substr(off, 64 << 10);
+    REQUIRE(sync_wait(fs.write(ino, c->fh, off, bytes(piece))).ok());
+  }
+  // Every part the writer has passed is already in OSS's hands; the close sends the last one.
+  CHECK(mock.parts_uploaded == 6);
+  CHECK(mock.open_uploads() == 1);
+  REQUIRE(sync_wait(fs.flush(ino, c->fh)).ok());
+  CHECK(mock.parts_uploaded == 7);
+  CHECK(mock.open_uploads() == 0);
+  REQUIRE(mock.find("root/stream.bin") != nullptr);
+  CHECK(mock.find("root/stream.bin")->data == data);
+  // Appending after the close streams a new upload of the whole file.
+  const std::string more = pattern(300 << 10);
+  REQUIRE(sync_wait(fs.write(ino, c->fh, data.size(), bytes(more))).ok());
+  REQUIRE(sync_wait(fs.flush(ino, c->fh)).ok());
+  CHECK(mock.find("root/stream.bin")->data == data + more);
+  CHECK(mock.open_uploads() == 0);
+  fs.release(ino, c->fh);
+  sync_wait(fs.close());
+}
+
+TEST_CASE("a part stream is dropped, never used, when the file changes behind it") {
+  test::mock_client mock;
+  test::fault_client faults(mock);
+  fs_options o = rw_opts();
+  o.multipart_threshold = 1 << 20;
+  o.part_size = 256 << 10;
+  filesystem fs(faults, o);
+  const std::string data = pattern(1536 << 10);
+  auto write_all = [&](const char* name) {
+    auto c = sync_wait(fs.create(root, name, O_WRONLY | O_CREAT));
+    REQUIRE(c.ok());
+    for (size_t off = 0; off < data.size(); off += 128 << 10) {
+      REQUIRE(sync_wait(fs.write(c->entry.attr.ino, c->fh, off,
+                                 bytes(std::string_view(data).substr(off, 128 << 10))))
+                  .ok());
+    }
+    return *c;
+  };
+  // A seek back rewrites bytes of a part already sent.
+  auto a = write_all("seek");
+  REQUIRE(mock.parts_uploaded > 0);
+  REQUIRE(sync_wait(fs.write(a.entry.attr.ino, a.fh, 10, bytes("CHANGED"))).ok());
+  REQUIRE(sync_wait(fs.flush(a.entry.attr.ino, a.fh)).ok());
+  std::string expect = data;
+  expect.replace(10, 7, "CHANGED");
+  CHECK(mock.find("root/seek")->data == expect);
+  CHECK(mock.open_uploads() == 0);  // the stream was aborted
+  // A truncate.
+  auto t = write_all("trunc");
+  REQUIRE(sync_wait(fs.setattr(t.entry.attr.ino, 300 << 10)).ok());
+  REQUIRE(sync_wait(fs.flush(t.entry.attr.ino, t.fh)).ok());
+  CHECK(mock.find("root/trunc")->data == data.substr(0, 300 << 10));
+  CHECK(mock.open_uploads() == 0);
+  // A part that failed: the close uploads the whole file instead.
+  faults.add({test::fault_client::put, "failing", 2,
+              test::fault_client::oss_error(500, "InternalError", EIO)});
+  auto f = write_all("failing");
+  faults.clear();
+  REQUIRE(sync_wait(fs.flush(f.entry.attr.ino, f.fh)).ok());
+  CHECK(mock.find("root/failing")->data == data);
+  CHECK(mock.open_uploads() == 0);
+  // Unlinked while streaming: aborted, nothing left in OSS.
+  auto u = write_all("gone");
+  REQUIRE(sync_wait(fs.unlink(root, "gone")).ok());
+  CHECK(mock.open_uploads() == 0);
+  CHECK(mock.find("root/gone") == nullptr);
+  for (auto* h : {&a, &t, &f, &u}) {
+    fs.release(h->entry.attr.ino, h->fh);
+  }
+  sync_wait(fs.close());
+  CHECK(mock.open_uploads() == 0);
+}
