@@ -95,6 +95,20 @@ def wait_in_bucket(emu, expect, timeout):
     raise bl.StepFailed(f"objects under {prefix} not all in the bucket after {timeout} s")
 
 
+def delete_prefix(emu, prefix):
+    """Deletes every object under `prefix` straight at the emulator (not through a mount), so
+    that each tool writes into an emulator holding the same data."""
+    import concurrent.futures
+
+    def delete(key):
+        req = urllib.request.Request(f"{emu.endpoint}/{BUCKET}/{urllib.request.quote(key)}",
+                                     method="DELETE")
+        with urllib.request.urlopen(req, timeout=60) as r:
+            r.read()
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        list(pool.map(delete, list_sizes(emu, prefix)))
+
+
 def sha256_of_object(emu, key):
     h = hashlib.sha256()
     with urllib.request.urlopen(f"{emu.endpoint}/{BUCKET}/{key}", timeout=300) as r:
@@ -159,6 +173,8 @@ def run_tool(ctx, tool, src, big_sha, rnd, rec):
                 raise bl.StepFailed(f"{tool.name}: {len(got)} of {len(shard)} shard objects")
         else:
             shutil.rmtree(dest, ignore_errors=True)
+    if not tool.is_local:
+        delete_prefix(emu, f"{tag}/")
 
 
 def main(argv):
@@ -176,6 +192,8 @@ def main(argv):
     p.add_argument("--subnet", default="10.78.0")
     p.add_argument("--work", default="/var/tmp/ossbench-writes")
     p.add_argument("--step-timeout", type=float, default=900)
+    p.add_argument("--ossuring-arg", action="append", default=[],
+                   help="extra argument for `ossuring mount` (repeatable)")
     a = p.parse_args(argv)
     if os.geteuid() != 0 or not os.path.exists("/dev/fuse"):
         print("SKIP: writes.py needs root and /dev/fuse", file=sys.stderr)
@@ -189,6 +207,9 @@ def main(argv):
     ctx.local_dirs[BUCKET] = local_dir
     all_tools = [OssuringRw(ctx), OssuringRw(ctx, background=True), S3fsRw(ctx), RcloneRw(ctx),
                  mounts.Local(ctx)]
+    for t in all_tools[:2]:
+        t.extra += a.ossuring_arg
+        t.options = " ".join(t.extra) + " (lazy mode)"
     wanted = set(a.tools.split(","))
     tools = [t for t in all_tools if t.key in wanted and t.available()]
     bl.log("sources: %d x %d KiB, %d MiB" % (a.files, a.file_kib, a.big_mib))

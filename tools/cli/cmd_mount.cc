@@ -120,6 +120,7 @@ fs::fs_options make_fs_options(const mount_config& cfg) {
     o.multipart_threshold = cfg.multipart_threshold;
     o.part_size = cfg.part_size;
     o.background_upload = cfg.background_upload;
+    o.upload_parallelism = cfg.upload_concurrency;
     if (!cfg.cache_dir.empty()) {
       o.staging_dir = cfg.cache_dir + "/staging";
     }

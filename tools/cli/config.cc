@@ -153,6 +153,12 @@ const std::vector<option_def>& table() {
        "rw: files larger than this upload as multipart (64M)",
        UINT(multipart_threshold)},
       {{"part-size"}, kind::size, "rw: multipart part size (8M)", UINT(part_size)},
+      {{"upload-concurrency"},
+       kind::uint,
+       "rw: multipart parts in flight per file (4)",
+       [](mount_config& c, const std::string&, uint64_t v, double, bool) {
+         c.upload_concurrency = static_cast<unsigned>(std::clamp<uint64_t>(v, 1, 64));
+       }},
       {{"background-upload"},
        kind::flag,
        "rw: close returns before the upload (fsync waits)",
