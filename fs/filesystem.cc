@@ -398,6 +398,12 @@ task<result<fs_statfs>> filesystem::statfs(uint64_t) {
   s.bfree = s.bavail = 0;
   s.files = _opts.mode == fs_mode::index ? current_index().node_count() : _inodes.size();
   s.ffree = 0;
+  if (_opts.writable) {
+    // No quota to report either: a writable mount that showed no free space would make
+    // programs that check before writing (installers, download managers) refuse.
+    s.bfree = s.bavail = s.blocks;
+    s.ffree = 1ull << 32;
+  }
   co_return s;
 }
 
