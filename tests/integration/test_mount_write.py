@@ -152,9 +152,15 @@ def test_an_upload_that_fails_fails_close_and_keeps_the_file():
 
 
 def test_background_uploads_finish_by_fsync_and_by_unmount():
+    import socket
+    import urllib.request
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     with harness.Emulator({"mem": "memory"}) as emu:
         data = {f"bg/f{i:03d}": os.urandom(1000 + i) for i in range(60)}
-        with harness.Mount(emu, "mem", args=RW + ["--background-upload"]) as m:
+        with harness.Mount(emu, "mem", args=RW + ["--background-upload", "--metrics-port",
+                                                  str(port)]) as m:
             os.mkdir(m.path("bg"))
             for key, body in data.items():
                 with open(m.path(*key.split("/")), "wb") as f:
@@ -170,6 +176,10 @@ def test_background_uploads_finish_by_fsync_and_by_unmount():
                 assert get(emu, "mem", "bg/synced") == b"now"
             os.unlink(m.path("bg", "f000"))
             del data["bg/f000"]
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+                text = r.read().decode()
+            assert "ossuring_upload_failures_total 0" in text, text
+            assert "ossuring_uploads_total " in text, text
         # The unmount waited for every upload still running.
         assert emu.requests("PutObject") == len(data) + 3, emu.requests()  # + bg/, f000, synced
         for key, body in data.items():

@@ -380,14 +380,22 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
     }
     std::unique_ptr<metrics_endpoint> prom;
     if (cfg.metrics_port != 0) {
-      auto ep = metrics_endpoint::listen(static_cast<uint16_t>(cfg.metrics_port), [&ops] {
+      auto ep = metrics_endpoint::listen(static_cast<uint16_t>(cfg.metrics_port), [&ops, &fsys] {
         const fs::fuse_ops_counters& c = ops.counters();
+        const fs::fs_counters& f = fsys.counters();
         return prometheus_counter("ossuring_fuse_requests_total", "FUSE requests", c.requests) +
                prometheus_counter("ossuring_fuse_passthrough_opens_total",
                                   "opens handed to the kernel by passthrough",
                                   c.passthrough_opens) +
                prometheus_counter("ossuring_fuse_daemon_reads_total", "READs served by the daemon",
-                                  c.daemon_reads);
+                                  c.daemon_reads) +
+               prometheus_counter("ossuring_uploads_total",
+                                  "files written to OSS (PutObject or multipart)", f.uploads) +
+               prometheus_counter("ossuring_upload_bytes_total", "bytes of files written to OSS",
+                                  f.upload_bytes) +
+               prometheus_counter("ossuring_upload_failures_total",
+                                  "uploads that failed after the client's retries",
+                                  f.upload_failures);
       });
       if (ep.ok()) {
         prom = std::move(*ep);
