@@ -222,6 +222,14 @@ task<status> filesystem::upload(uint64_t ino, std::shared_ptr<staged_file> s) {
     }
   } else {
     put = co_await upload_multipart(key, *s);
+    if (!put && (put.err().http_status == 0 || put.err().http_status >= 500)) {
+      // InitiateMultipartUpload and CompleteMultipartUpload are POSTs, which the client does
+      // not retry: a lost answer to one of them fails the upload. Once more from the start
+      // costs a new upload id, never a wrong object.
+      log_warn("multipart_retry",
+               {{"key", key}, {"error", put.err().message}, {"request_id", put.err().request_id}});
+      put = co_await upload_multipart(key, *s);
+    }
   }
   // Waiters (fsync, unlink, another close) run inside set(): every field they read is final
   // before it.

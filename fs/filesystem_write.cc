@@ -145,13 +145,10 @@ task<status> filesystem::flush(uint64_t ino, uint64_t fh) {
   if (it == _writers.end()) {
     co_return status{};  // a read handle: nothing to write
   }
+  // A new file closed before anything was written is uploaded empty here, although a shell's
+  // `> file` closes a duplicate fd before writing (a second PutObject follows): deferring it
+  // to RELEASE, which close(2) does not wait for, would let `touch f` return before f exists.
   const staged_file& s = *it->second;
-  if (!s.in_oss && s.uploaded == 0 && s.version == 1 && s.size == 0) {
-    // Created and not written yet. A shell's `> file` closes a duplicate of the new file's fd
-    // before writing, so uploading the empty file here would cost a second PutObject; release
-    // uploads it if nothing else comes (touch).
-    co_return status{};
-  }
   if (_opts.background_upload && _background_uploads < _opts.background_uploads &&
       s.uploaded != s.version && !s.unlinked && !_closing) {
     ++_background_uploads;

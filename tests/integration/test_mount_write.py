@@ -39,11 +39,15 @@ def test_files_written_through_the_mount_are_objects():
                                                  "--part-size", "1M"]) as m:
         os.listdir(m.dir)
         emu.reset()
-        # A shell redirection: one PutObject, whatever the shell's duplicate-fd closes do.
-        subprocess.run(["sh", "-c", f"echo hello > '{m.path('hello.txt')}'"], check=True)
+        # A new file written and closed: one PutObject and nothing else.
+        with open(m.path("hello.txt"), "wb") as f:
+            f.write(b"hello\n")
         assert {k: v for k, v in emu.requests().items() if v} == {"PutObject": 1}, \
             emu.requests()
         assert get(emu, "mem", "hello.txt") == b"hello\n"
+        # A shell redirection closes a duplicate fd first: the empty file, then its content.
+        subprocess.run(["sh", "-c", f"echo shell > '{m.path('shell.txt')}'"], check=True)
+        assert get(emu, "mem", "shell.txt") == b"shell\n"
         # touch: an empty object.
         subprocess.run(["touch", m.path("empty")], check=True)
         assert get(emu, "mem", "empty") == b""
@@ -62,8 +66,9 @@ def test_files_written_through_the_mount_are_objects():
         assert hashlib.sha256(get(emu, "mem", "big.bin")).digest() == \
             hashlib.sha256(data).digest()
         fs_stats = m.stats()["fs"]
-        assert fs_stats["uploads"] == 3 and fs_stats["upload_failures"] == 0, fs_stats
-        assert fs_stats["upload_bytes"] == len(data) + 6, fs_stats
+        # hello.txt, shell.txt twice (empty, then its line), empty, big.bin
+        assert fs_stats["uploads"] == 5 and fs_stats["upload_failures"] == 0, fs_stats
+        assert fs_stats["upload_bytes"] == len(data) + 12, fs_stats
         assert os.stat(m.path("big.bin")).st_size == len(data)
 
         # Rewriting the middle of an existing object, appending, truncating.
@@ -151,6 +156,31 @@ def test_an_upload_that_fails_fails_close_and_keeps_the_file():
         assert get(emu, "mem", "will-fail.txt") == b"precious!"
 
 
+def test_uploads_survive_lost_answers_and_server_errors():
+    with harness.Emulator({"mem": "memory"}) as emu, \
+            harness.Mount(emu, "mem", args=RW + ["--multipart-threshold", "2M",
+                                                 "--part-size", "512K"]) as m:
+        os.listdir(m.dir)
+        # The first two answers for small.txt are 500s; the first two answers about big.bin
+        # (its InitiateMultipartUploads, POSTs the client does not retry) are cut after OSS
+        # acted: the part stream falls back, the whole upload is tried again, nothing is lost.
+        emu.set_faults(faults=["500#2@small.txt", "reset#2@big.bin"])
+        emu.reset()
+        with open(m.path("small.txt"), "wb") as f:
+            f.write(b"retried")
+        assert get(emu, "mem", "small.txt") == b"retried"
+        assert emu.requests("PutObject") >= 3, emu.requests()
+        data = os.urandom(5 * 1024 * 1024 + 777)
+        with open(m.path("big.bin"), "wb") as f:
+            for i in range(0, len(data), 256 * 1024):
+                f.write(data[i:i + 256 * 1024])
+        emu.set_faults(faults=[])
+        got = get(emu, "mem", "big.bin")
+        assert got is not None and hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+        with open(m.path("big.bin"), "rb") as f:
+            assert hashlib.sha256(f.read()).digest() == hashlib.sha256(data).digest()
+
+
 def test_background_uploads_finish_by_fsync_and_by_unmount():
     import socket
     import urllib.request
@@ -204,6 +234,7 @@ if __name__ == "__main__":
         test_files_written_through_the_mount_are_objects,
         test_directories_renames_and_odd_names,
         test_an_upload_that_fails_fails_close_and_keeps_the_file,
+        test_uploads_survive_lost_answers_and_server_errors,
         test_background_uploads_finish_by_fsync_and_by_unmount,
         test_a_read_only_mount_refuses_writes,
     ])
