@@ -75,7 +75,9 @@ struct fs_options {
   // when closed or fsynced, with PutObject up to `multipart_threshold` and a multipart upload of
   // `part_size` parts, `upload_parallelism` in flight, above it.
   bool writable = false;
-  std::string staging_dir;  // where staged files live (O_TMPFILE); "" = memory (memfd)
+  // Where staged files live, as unnamed files (O_TMPFILE); "" (or a folder that refuses them)
+  // = memory (memfd).
+  std::string staging_dir;
   uint64_t multipart_threshold = 64 << 20;
   uint64_t part_size = 8 << 20;
   unsigned upload_parallelism = 4;
@@ -359,6 +361,7 @@ class filesystem {
   task<void> upload_on_release(uint64_t ino, std::shared_ptr<staged_file> s);
   task<void> upload_in_background(uint64_t ino, std::shared_ptr<staged_file> s);
   unsigned _background_uploads = 0;  // upload_in_background tasks running
+  bool _staging_in_memory = false;   // staging_dir refused unnamed files: memfd instead
   result<lazy_inode*> writable_dir(uint64_t parent, std::string_view name);
   void dir_changed(uint64_t dir_ino);
   task<result<open_reply>> open_for_write(uint64_t ino, int flags);

@@ -32,11 +32,24 @@ int64_t filesystem::wall_now() {
 }
 
 result<std::shared_ptr<filesystem::staged_file>> filesystem::new_stage(const std::string& key) {
-  int fd = _opts.staging_dir.empty()
-               ? ::memfd_create("ossuring-staged", MFD_CLOEXEC)
-               : ::open(_opts.staging_dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  int fd = -1;
+  if (!_opts.staging_dir.empty() && !_staging_in_memory) {
+    fd = ::open(_opts.staging_dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == ENOENT || errno == ENOTDIR ||
+                   errno == EACCES)) {
+      // A folder that cannot hold unnamed files (no O_TMPFILE support, missing): memory, said
+      // once. ENOSPC and the like stay errors: they say the disk is full.
+      log_warn("staging_in_memory", {{"dir", _opts.staging_dir}, {"error", std::strerror(errno)}});
+      _staging_in_memory = true;
+    } else if (fd < 0) {
+      return sys_error(errno, "staging " + key + " in " + _opts.staging_dir);
+    }
+  }
   if (fd < 0) {
-    return sys_error(errno, "staging " + key);
+    fd = ::memfd_create("ossuring-staged", MFD_CLOEXEC);
+    if (fd < 0) {
+      return sys_error(errno, "staging " + key);
+    }
   }
   auto s = std::make_shared<staged_file>();
   s->key = key;

@@ -527,3 +527,20 @@ TEST_CASE("a part stream is dropped, never used, when the file changes behind it
   sync_wait(fs.close());
   CHECK(mock.open_uploads() == 0);
 }
+
+TEST_CASE("files are staged in the staging folder, or in memory when it cannot hold them") {
+  for (const char* dir : {"/var/tmp", "/nonexistent-ossuring-staging"}) {
+    CAPTURE(dir);
+    test::mock_client mock;
+    fs_options o = rw_opts();
+    o.staging_dir = dir;
+    filesystem fs(mock, o);
+    auto c = sync_wait(fs.create(root, "staged", O_WRONLY | O_CREAT));
+    REQUIRE(c.ok());
+    REQUIRE(sync_wait(fs.write(c->entry.attr.ino, c->fh, 0, bytes("on disk or not"))).ok());
+    REQUIRE(sync_wait(fs.flush(c->entry.attr.ino, c->fh)).ok());
+    CHECK(mock.find("root/staged")->data == "on disk or not");
+    fs.release(c->entry.attr.ino, c->fh);
+    sync_wait(fs.close());
+  }
+}

@@ -121,9 +121,11 @@ fs::fs_options make_fs_options(const mount_config& cfg) {
     o.part_size = cfg.part_size;
     o.background_upload = cfg.background_upload;
     o.upload_parallelism = cfg.upload_concurrency;
-    if (!cfg.cache_dir.empty()) {
-      o.staging_dir = cfg.cache_dir + "/staging";
-    }
+    // On disk by default: a file being written is staged whole until its upload, and a large
+    // one staged in memory could exhaust the node's (or the pod's) memory.
+    o.staging_dir = !cfg.staging_dir.empty() ? cfg.staging_dir
+                    : !cfg.cache_dir.empty() ? cfg.cache_dir + "/staging"
+                                             : "/var/tmp";
   }
   return o;
 }

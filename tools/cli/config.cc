@@ -159,6 +159,10 @@ const std::vector<option_def>& table() {
        [](mount_config& c, const std::string&, uint64_t v, double, bool) {
          c.upload_concurrency = static_cast<unsigned>(std::clamp<uint64_t>(v, 1, 64));
        }},
+      {{"staging-dir"},
+       kind::str,
+       "rw: folder for files being written (CACHE_DIR/staging, else /var/tmp)",
+       STR(staging_dir)},
       {{"background-upload"},
        kind::flag,
        "rw: close returns before the upload (fsync waits)",

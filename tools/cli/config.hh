@@ -59,6 +59,7 @@ struct mount_config {
   uint64_t multipart_threshold = 64ull << 20;  // rw: larger files upload in parts
   uint64_t part_size = 8ull << 20;
   bool background_upload = false;
+  std::string staging_dir;  // rw: "" = CACHE_DIR/staging, else /var/tmp
   unsigned upload_concurrency = 4;
   std::string open_mode = "noopen";  // noopen|passthrough|read
   unsigned prefetch_concurrency = 32;
