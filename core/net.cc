@@ -319,6 +319,14 @@ void acceptor::complete(int res, uint32_t flags) noexcept {
     }
     return;
   }
+  if (res == -ECANCELED) {
+    // The kernel ended the accept without close() asking (callers read ECANCELED as "the
+    // acceptor was closed" and stop serving): take it as an end of the multishot, arm again.
+    if (_waiter && !_armed) {
+      arm();
+    }
+    return;
+  }
   // Errors (EMFILE, ECONNABORTED, ...) are handed to the caller, who decides.
   _ready.push_back(res);
   wake();

@@ -538,8 +538,8 @@ task<void> server::serve() {
   for (;;) {
     result<unique_fd> conn = co_await _acceptor->accept();
     if (!conn.ok()) {
-      if (conn.err().code == ECANCELED || _stop.aborted()) {
-        break;
+      if (_stop.aborted()) {
+        break;  // stop() closed the acceptor
       }
       log_warn("accept_failed", {{"error", conn.err().message}});
       continue;
