@@ -106,8 +106,10 @@ file_attr filesystem::make_attr(uint64_t ino, const object_attrs& a) const {
   file_attr f;
   f.ino = ino;
   f.size = a.is_dir ? 4096 : a.size;
-  if (auto s = _staged.find(ino); s != _staged.end() && !a.is_dir) {
-    f.size = s->second->size;  // being written: what the writer wrote so far
+  if (!_staged.empty() && !a.is_dir) {  // nothing to look up on read-only mounts
+    if (auto s = _staged.find(ino); s != _staged.end()) {
+      f.size = s->second->size;  // being written: what the writer wrote so far
+    }
   }
   f.blocks = (f.size + 511) / 512;
   f.mtime_sec = a.mtime_sec;

@@ -239,8 +239,9 @@ class filesystem {
   bool is_current(uint64_t fh);
 
   // ---- writes (filesystem_write.cc): EROFS unless `writable` in lazy mode ----
-  // A new empty file, staged and open for writing; it exists in OSS from its first flush.
-  task<result<create_reply>> create(uint64_t parent, std::string_view name, int flags);
+  // A new empty file, staged and open for writing; it exists in OSS from its first flush. The
+  // kernel sends CREATE only for a name its lookup found missing (O_EXCL is checked there).
+  task<result<create_reply>> create(uint64_t parent, std::string_view name);
   // Stores `data` at `offset` of the staged file (an open for writing stages the object first,
   // unless it is truncated).
   task<result<size_t>> write(uint64_t ino, uint64_t fh, uint64_t offset,
@@ -310,7 +311,8 @@ class filesystem {
   // A file being written: one per inode, shared by its write handles (filesystem_write.cc).
   // A multipart upload begun while a large file is still being written in order
   // (filesystem_stream.cc): each part is sent as soon as the writer has passed it, so that the
-  // close only sends the rest. Used at the next upload only if still `usable`.
+  // close only sends the rest. Used at the next upload only if the file is still `in_order`
+  // (any other change may have touched bytes of a part already sent).
   struct part_stream {
     std::string key;  // the key it was begun for (a rename makes it unusable)
     uint64_t part = 0;
@@ -320,7 +322,6 @@ class filesystem {
     unsigned in_flight = 0;
     std::vector<oss::part_etag> etags;
     std::optional<error> failed;
-    bool broken = false;  // bytes of a part already sent changed (a seek back, a truncate)
     std::shared_ptr<detail::async_event> idle;  // set when nothing is in flight any more
   };
   struct staged_file {

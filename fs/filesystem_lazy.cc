@@ -102,7 +102,9 @@ task<result<entry_reply>> filesystem::lazy_lookup(uint64_t parent, std::string_v
     return make_entry(ino, a);
   };
   // 0. A file being written here may not be in OSS yet.
-  if (uint64_t ino = _inodes.find(file_key); ino != 0 && _staged.contains(ino)) {
+  // (A key lookup per name only while something is staged: reads pay nothing for writes.)
+  if (uint64_t ino = _staged.empty() ? 0 : _inodes.find(file_key);
+      ino != 0 && _staged.contains(ino)) {
     _inodes.add_lookup(ino);
     co_return make_entry(ino, _inodes.get(ino)->attrs);
   }

@@ -30,7 +30,7 @@ void filesystem::stream_parts(const std::shared_ptr<staged_file>& s) {
     return;
   }
   part_stream& ps = *s->stream;
-  if (ps.id.empty() || ps.broken || ps.failed || ps.key != s->key) {
+  if (ps.id.empty() || ps.failed || ps.key != s->key) {
     return;
   }
   // A part is sent once bytes past its end exist: the last part waits for the close, which
@@ -110,8 +110,8 @@ task<std::optional<result<oss::put_result>>> filesystem::upload_streamed(staged_
                                                                          uint64_t size) {
   std::shared_ptr<part_stream> ps = std::move(s.stream);  // consumed: later writes start anew
   co_await stream_settled(*ps);
-  const bool usable = !ps->broken && !ps->failed && !ps->id.empty() && s.in_order &&
-                      ps->key == s.key && size > _opts.multipart_threshold &&
+  const bool usable = !ps->failed && !ps->id.empty() && s.in_order && ps->key == s.key &&
+                      size > _opts.multipart_threshold &&
                       (size + ps->part - 1) / ps->part <= max_parts &&
                       uint64_t{ps->sent} * ps->part < size;
   if (!usable) {

@@ -22,7 +22,7 @@ using namespace detail;
 
 // ---- file operations ----
 
-task<result<create_reply>> filesystem::create(uint64_t parent, std::string_view name, int flags) {
+task<result<create_reply>> filesystem::create(uint64_t parent, std::string_view name) {
   auto p = writable_dir(parent, name);
   if (!p) {
     co_return std::move(p).err();
@@ -32,7 +32,6 @@ task<result<create_reply>> filesystem::create(uint64_t parent, std::string_view 
   if (!s) {
     co_return std::move(s).err();
   }
-  (void)flags;
   object_attrs a;
   a.mtime_sec = wall_now();
   uint64_t ino = _inodes.intern(parent, key, a, now() + _opts.attr_timeout);
@@ -103,9 +102,6 @@ task<result<open_reply>> filesystem::open_for_write(uint64_t ino, int flags) {
     (*s)->size = 0;
     ++(*s)->version;
     (*s)->in_order = false;  // another handle may still be writing where it was
-    if ((*s)->stream) {
-      (*s)->stream->broken = true;
-    }
   }
   ++(*s)->handles;
   open_reply rep;
@@ -127,9 +123,6 @@ task<result<size_t>> filesystem::write(uint64_t ino, uint64_t fh, uint64_t offse
   }
   if (offset != s.size) {
     s.in_order = false;  // not an append: parts already streamed may be stale
-    if (s.stream) {
-      s.stream->broken = true;
-    }
   }
   s.size = std::max<uint64_t>(s.size, offset + data.size());
   ++s.version;
@@ -182,9 +175,6 @@ task<result<attr_reply>> filesystem::setattr(uint64_t ino, std::optional<uint64_
     s->size = *size;
     ++s->version;
     s->in_order = false;
-    if (s->stream) {
-      s->stream->broken = true;
-    }
   }
   if (lazy_inode* i = _inodes.get(ino)) {
     i->attrs.size = *size;

@@ -255,7 +255,7 @@ task<void> fuse_ops::handle(fuse_channel& ch, fuse_request& raw) {
       co_await ch.reply_error(unique, EROFS);
       co_return;
     }
-    result<create_reply> c = co_await _fs.create(ino, q->name, static_cast<int>(q->flags));
+    result<create_reply> c = co_await _fs.create(ino, q->name);
     if (!c.ok()) {
       co_await reply_error(ch, unique, c.err(), "create");
       co_return;

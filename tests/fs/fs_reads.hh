@@ -27,6 +27,16 @@ inline fs::fs_options index_opts() {
   return o;
 }
 
+// Lazy mode on bucket "b", prefix "root/", attributes trusted for 10 s.
+inline fs::fs_options lazy_opts() {
+  fs::fs_options o;
+  o.mode = fs::fs_mode::lazy;
+  o.bucket = "b";
+  o.prefix = "root/";
+  o.attr_timeout = std::chrono::seconds(10);
+  return o;
+}
+
 // The names readdir (or readdirplus) returns for directory `ino`, "." and ".." included.
 inline std::vector<std::string> list_dir(fs::filesystem& fs, uint64_t ino, bool plus) {
   auto fh = sync_wait(fs.opendir(ino));

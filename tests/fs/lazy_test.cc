@@ -6,12 +6,14 @@
 
 #include "fs/filesystem.hh"
 #include "fs/inode_table.hh"
+#include "tests/fs/fs_reads.hh"
 #include "tests/support/mock_client.hh"
 #include "tests/support/sync_wait.hh"
 
 using namespace ossuring;
 using namespace ossuring::fs;
 using namespace std::chrono_literals;
+using test::lazy_opts;
 using test::sync_wait;
 
 namespace {
@@ -22,15 +24,6 @@ struct fake_clock {
     return [this] { return t; };
   }
 };
-
-fs_options lazy_opts() {
-  fs_options o;
-  o.mode = fs_mode::lazy;
-  o.bucket = "b";
-  o.prefix = "root/";
-  o.attr_timeout = 10s;
-  return o;
-}
 
 }  // namespace
 

@@ -8,9 +8,11 @@
 #include <sys/stat.h>
 
 #include <cstring>
+#include <filesystem>
 
 #include "fs/filesystem.hh"
 #include "fs/inode_table.hh"
+#include "tests/fs/fs_reads.hh"
 #include "tests/support/fault_client.hh"
 #include "tests/support/mock_client.hh"
 #include "tests/support/sync_wait.hh"
@@ -24,18 +26,30 @@ namespace {
 
 constexpr uint64_t root = inode_table::root_ino;
 
+std::span<const std::byte> bytes(std::string_view s) {
+  return std::as_bytes(std::span(s.data(), s.size()));
+}
+
 fs_options rw_opts() {
-  fs_options o;
-  o.mode = fs_mode::lazy;
-  o.bucket = "b";
-  o.prefix = "root/";
-  o.attr_timeout = 10s;
+  fs_options o = test::lazy_opts();
   o.writable = true;
   return o;
 }
 
-std::span<const std::byte> bytes(std::string_view s) {
-  return std::as_bytes(std::span(s.data(), s.size()));
+// Writable, with multipart uploads above `threshold` in parts of `part` bytes.
+fs_options multipart_opts(uint64_t threshold, uint64_t part) {
+  fs_options o = rw_opts();
+  o.multipart_threshold = threshold;
+  o.part_size = part;
+  return o;
+}
+
+// Writes `data` from offset 0 in order, `piece` bytes per call, as a sequential writer would.
+void write_in_pieces(filesystem& fs, uint64_t ino, uint64_t fh, std::string_view data,
+                     size_t piece) {
+  for (size_t off = 0; off < data.size(); off += piece) {
+    REQUIRE(sync_wait(fs.write(ino, fh, off, bytes(data.substr(off, piece)))).ok());
+  }
 }
 
 std::string pattern(size_t n) {
@@ -59,7 +73,7 @@ std::string read_all(filesystem& fs, uint64_t ino, uint64_t fh, size_t max = 1 <
 TEST_CASE("a created file is visible at once, and uploaded once, at its flush") {
   test::mock_client mock;
   filesystem fs(mock, rw_opts());
-  auto c = sync_wait(fs.create(root, "new.txt", O_WRONLY | O_CREAT));
+  auto c = sync_wait(fs.create(root, "new.txt"));
   REQUIRE(c.ok());
   const uint64_t ino = c->entry.attr.ino;
   CHECK((c->entry.attr.mode & S_IFMT) == S_IFREG);
@@ -73,13 +87,7 @@ TEST_CASE("a created file is visible at once, and uploaded once, at its flush") 
   CHECK(again->attr.ino == ino);
   CHECK(again->attr.size == 11);
   CHECK(sync_wait(fs.getattr(ino))->attr.size == 11);
-  uint64_t dfh = *sync_wait(fs.opendir(root));
-  std::vector<std::string> names;
-  REQUIRE(sync_wait(fs.readdir(root, dfh, 0, false, [&](const dir_entry& e) {
-            names.emplace_back(e.name);
-            return true;
-          })).ok());
-  fs.releasedir(root, dfh);
+  std::vector<std::string> names = test::list_dir(fs, root, false);
   CHECK(std::find(names.begin(), names.end(), "new.txt") != names.end());
   CHECK(mock.calls.put == 0);
 
@@ -99,7 +107,7 @@ TEST_CASE("an empty new file is in OSS when its close returns") {
   test::mock_client mock;
   filesystem fs(mock, rw_opts());
   // touch: create, close.
-  auto t = sync_wait(fs.create(root, "empty", O_WRONLY | O_CREAT));
+  auto t = sync_wait(fs.create(root, "empty"));
   REQUIRE(t.ok());
   REQUIRE(sync_wait(fs.flush(t->entry.attr.ino, t->fh)).ok());
   CHECK(mock.calls.put == 1);
@@ -111,7 +119,7 @@ TEST_CASE("an empty new file is in OSS when its close returns") {
 
   // A shell's `> file`: a duplicate fd is closed (FLUSH) before the write.
   filesystem fs2(mock, rw_opts());
-  auto s = sync_wait(fs2.create(root, "redirect", O_WRONLY | O_CREAT | O_TRUNC));
+  auto s = sync_wait(fs2.create(root, "redirect"));
   REQUIRE(s.ok());
   const uint64_t ino = s->entry.attr.ino;
   REQUIRE(sync_wait(fs2.flush(ino, s->fh)).ok());
@@ -157,12 +165,10 @@ TEST_CASE("writing into an existing object stages it with GETs; O_TRUNC stages n
 
 TEST_CASE("above the multipart threshold, parts are uploaded in parallel and assembled in order") {
   test::mock_client mock;
-  fs_options o = rw_opts();
-  o.multipart_threshold = 1 << 20;
-  o.part_size = 256 << 10;
+  fs_options o = multipart_opts(1 << 20, 256 << 10);
   o.upload_parallelism = 3;
   filesystem fs(mock, o);
-  auto c = sync_wait(fs.create(root, "big.bin", O_WRONLY | O_CREAT));
+  auto c = sync_wait(fs.create(root, "big.bin"));
   REQUIRE(c.ok());
   const std::string data = pattern((1 << 20) + (300 << 10));  // 5 full parts and a short one
   // Written out of order, as a program seeking around would.
@@ -185,15 +191,13 @@ TEST_CASE("above the multipart threshold, parts are uploaded in parallel and ass
 TEST_CASE("a failed upload is reported with its errno, aborts its parts and loses nothing") {
   test::mock_client mock;
   test::fault_client faults(mock);
-  fs_options o = rw_opts();
-  o.multipart_threshold = 200 << 10;
-  o.part_size = 100 << 10;
+  fs_options o = multipart_opts(200 << 10, 100 << 10);
   filesystem fs(faults, o);
   faults.add(
       {test::fault_client::put, "", 3, test::fault_client::oss_error(500, "InternalError", EIO)});
 
-  auto small = sync_wait(fs.create(root, "small", O_WRONLY | O_CREAT));
-  auto big = sync_wait(fs.create(root, "big", O_WRONLY | O_CREAT));
+  auto small = sync_wait(fs.create(root, "small"));
+  auto big = sync_wait(fs.create(root, "big"));
   REQUIRE(small.ok());
   REQUIRE(big.ok());
   const std::string data = pattern(450 << 10);  // 5 parts: the 3rd fails
@@ -254,7 +258,7 @@ TEST_CASE("unlink deletes the object; a file never uploaded, or unlinked while o
   CHECK(sync_wait(fs.lookup(root, "old")).err().code == ENOENT);
 
   const unsigned calls = mock.calls.total();
-  auto c = sync_wait(fs.create(root, "tmp", O_WRONLY | O_CREAT));
+  auto c = sync_wait(fs.create(root, "tmp"));
   REQUIRE(c.ok());
   REQUIRE(sync_wait(fs.unlink(root, "tmp")).ok());
   CHECK(mock.calls.total() == calls);  // existed only here
@@ -277,7 +281,7 @@ TEST_CASE("mkdir writes a marker; rmdir refuses a non-empty directory and remove
   REQUIRE(mock.find("root/d/") != nullptr);
   // A new directory's listing is known: creating in it needs no LIST.
   const unsigned lists = mock.calls.list;
-  auto in = sync_wait(fs.create(d->attr.ino, "in", O_WRONLY | O_CREAT));
+  auto in = sync_wait(fs.create(d->attr.ino, "in"));
   REQUIRE(in.ok());
   CHECK(sync_wait(fs.rmdir(root, "d")).err().code == ENOTEMPTY);  // a file still being written
   REQUIRE(sync_wait(fs.unlink(d->attr.ino, "in")).ok());
@@ -317,7 +321,7 @@ TEST_CASE("rename copies and deletes, keeps the inode; directories give EXDEV") 
   CHECK(mock.find("root/dir/x") != nullptr);
 
   // A file being written is uploaded first, so the copy has its latest bytes.
-  auto c = sync_wait(fs.create(root, "draft", O_WRONLY | O_CREAT));
+  auto c = sync_wait(fs.create(root, "draft"));
   REQUIRE(c.ok());
   REQUIRE(sync_wait(fs.write(c->entry.attr.ino, c->fh, 0, bytes("v2"))).ok());
   REQUIRE(sync_wait(fs.rename(root, "draft", root, "final", 0)).ok());
@@ -334,7 +338,7 @@ TEST_CASE("rename copies and deletes, keeps the inode; directories give EXDEV") 
 TEST_CASE("names OSS cannot hold, and a read-only file system, are refused with their errno") {
   test::mock_client mock;
   filesystem fs(mock, rw_opts());
-  CHECK(sync_wait(fs.create(root, std::string(256, 'n'), O_CREAT)).err().code == ENAMETOOLONG);
+  CHECK(sync_wait(fs.create(root, std::string(256, 'n'))).err().code == ENAMETOOLONG);
   // 1,023 bytes of key at most: "root/" + 5 directories of 200 + a name of 200 is too long.
   uint64_t dir = root;
   for (int i = 0; i < 5; ++i) {
@@ -342,8 +346,8 @@ TEST_CASE("names OSS cannot hold, and a read-only file system, are refused with 
     REQUIRE(d.ok());
     dir = d->attr.ino;
   }
-  CHECK(sync_wait(fs.create(dir, std::string(200, 'z'), O_CREAT)).err().code == ENAMETOOLONG);
-  auto ok = sync_wait(fs.create(dir, std::string(10, 'z'), O_CREAT));
+  CHECK(sync_wait(fs.create(dir, std::string(200, 'z'))).err().code == ENAMETOOLONG);
+  auto ok = sync_wait(fs.create(dir, std::string(10, 'z')));
   REQUIRE(ok.ok());
   fs.release(ok->entry.attr.ino, ok->fh);
   sync_wait(fs.close());
@@ -353,7 +357,7 @@ TEST_CASE("names OSS cannot hold, and a read-only file system, are refused with 
   o.writable = false;
   filesystem ro(mock, o);
   uint64_t ino = sync_wait(ro.lookup(root, "ro"))->attr.ino;
-  CHECK(sync_wait(ro.create(root, "n", O_CREAT)).err().code == EROFS);
+  CHECK(sync_wait(ro.create(root, "n")).err().code == EROFS);
   CHECK(sync_wait(ro.open(ino, O_WRONLY)).err().code == EROFS);
   CHECK(sync_wait(ro.mkdir(root, "d")).err().code == EROFS);
   CHECK(sync_wait(ro.unlink(root, "ro")).err().code == EROFS);
@@ -365,10 +369,10 @@ TEST_CASE("names OSS cannot hold, and a read-only file system, are refused with 
 TEST_CASE("files still open for writing when the mount stops are uploaded, not lost") {
   test::mock_client mock;
   auto fs = std::make_unique<filesystem>(mock, rw_opts());
-  auto c = sync_wait(fs->create(root, "open-at-stop", O_WRONLY | O_CREAT));
+  auto c = sync_wait(fs->create(root, "open-at-stop"));
   REQUIRE(c.ok());
   REQUIRE(sync_wait(fs->write(c->entry.attr.ino, c->fh, 0, bytes("unsaved"))).ok());
-  auto gone = sync_wait(fs->create(root, "unlinked-at-stop", O_WRONLY | O_CREAT));
+  auto gone = sync_wait(fs->create(root, "unlinked-at-stop"));
   REQUIRE(gone.ok());
   REQUIRE(sync_wait(fs->write(gone->entry.attr.ino, gone->fh, 0, bytes("x"))).ok());
   REQUIRE(sync_wait(fs->unlink(root, "unlinked-at-stop")).ok());
@@ -387,7 +391,7 @@ TEST_CASE("background uploads: close returns at once; fsync, unlink and unmount 
   filesystem fs(mock, o);
   mock.park_puts = true;
   auto create_written = [&](const char* name) {
-    auto c = sync_wait(fs.create(root, name, O_WRONLY | O_CREAT));
+    auto c = sync_wait(fs.create(root, name));
     REQUIRE(c.ok());
     REQUIRE(sync_wait(fs.write(c->entry.attr.ino, c->fh, 0, bytes(name))).ok());
     return *c;
@@ -445,18 +449,13 @@ TEST_CASE("background uploads: close returns at once; fsync, unlink and unmount 
 
 TEST_CASE("a large file written in order sends its parts while it is written") {
   test::mock_client mock;
-  fs_options o = rw_opts();
-  o.multipart_threshold = 1 << 20;
-  o.part_size = 256 << 10;
+  fs_options o = multipart_opts(1 << 20, 256 << 10);
   filesystem fs(mock, o);
-  auto c = sync_wait(fs.create(root, "stream.bin", O_WRONLY | O_CREAT));
+  auto c = sync_wait(fs.create(root, "stream.bin"));
   REQUIRE(c.ok());
   const uint64_t ino = c->entry.attr.ino;
   const std::string data = pattern((1 << 20) + (700 << 10));  // 6 full parts and a short one
-  for (size_t off = 0; off < data.size(); off += 64 << 10) {
-    auto piece = std::string_view(data).substr(off, 64 << 10);
-    REQUIRE(sync_wait(fs.write(ino, c->fh, off, bytes(piece))).ok());
-  }
+  write_in_pieces(fs, ino, c->fh, data, 64 << 10);
   // Every part the writer has passed is already in OSS's hands; the close sends the last one.
   CHECK(mock.parts_uploaded == 6);
   CHECK(mock.open_uploads() == 1);
@@ -478,19 +477,13 @@ TEST_CASE("a large file written in order sends its parts while it is written") {
 TEST_CASE("a part stream is dropped, never used, when the file changes behind it") {
   test::mock_client mock;
   test::fault_client faults(mock);
-  fs_options o = rw_opts();
-  o.multipart_threshold = 1 << 20;
-  o.part_size = 256 << 10;
+  fs_options o = multipart_opts(1 << 20, 256 << 10);
   filesystem fs(faults, o);
   const std::string data = pattern(1536 << 10);
   auto write_all = [&](const char* name) {
-    auto c = sync_wait(fs.create(root, name, O_WRONLY | O_CREAT));
+    auto c = sync_wait(fs.create(root, name));
     REQUIRE(c.ok());
-    for (size_t off = 0; off < data.size(); off += 128 << 10) {
-      REQUIRE(sync_wait(fs.write(c->entry.attr.ino, c->fh, off,
-                                 bytes(std::string_view(data).substr(off, 128 << 10))))
-                  .ok());
-    }
+    write_in_pieces(fs, c->entry.attr.ino, c->fh, data, 128 << 10);
     return *c;
   };
   // A seek back rewrites bytes of a part already sent.
@@ -529,14 +522,30 @@ TEST_CASE("a part stream is dropped, never used, when the file changes behind it
 }
 
 TEST_CASE("files are staged in the staging folder, or in memory when it cannot hold them") {
+  // Where this process's open files point: an unnamed file in DIR reads "DIR/#inode (deleted)",
+  // a memfd "/memfd:ossuring-staged (deleted)".
+  auto open_files_starting = [](const std::string& prefix) {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+      std::error_code ec;
+      if (std::filesystem::read_symlink(e.path(), ec).string().starts_with(prefix)) {
+        ++n;
+      }
+    }
+    return n;
+  };
   for (const char* dir : {"/var/tmp", "/nonexistent-ossuring-staging"}) {
     CAPTURE(dir);
+    const bool on_disk = std::string_view(dir) == "/var/tmp";
+    const std::string where = on_disk ? "/var/tmp/#" : "/memfd:ossuring-staged";
+    const int before = open_files_starting(where);
     test::mock_client mock;
     fs_options o = rw_opts();
     o.staging_dir = dir;
     filesystem fs(mock, o);
-    auto c = sync_wait(fs.create(root, "staged", O_WRONLY | O_CREAT));
+    auto c = sync_wait(fs.create(root, "staged"));
     REQUIRE(c.ok());
+    CHECK(open_files_starting(where) == before + 1);
     REQUIRE(sync_wait(fs.write(c->entry.attr.ino, c->fh, 0, bytes("on disk or not"))).ok());
     REQUIRE(sync_wait(fs.flush(c->entry.attr.ino, c->fh)).ok());
     CHECK(mock.find("root/staged")->data == "on disk or not");
