@@ -81,6 +81,9 @@ struct fs_options {
   uint64_t multipart_threshold = 64 << 20;
   uint64_t part_size = 8 << 20;
   unsigned upload_parallelism = 4;
+  // rename copies objects up to this with one CopyObject (OSS's limit is 1 GB), larger ones
+  // with UploadPartCopy of `part_size` ranges, `upload_parallelism` in flight.
+  uint64_t copy_threshold = 1 << 30;
   // close() returns once the file is staged; its upload runs in the background (fsync and
   // unmount still wait for it), at most `background_uploads` at once: past that a close
   // uploads itself, which paces the writer.
@@ -349,6 +352,21 @@ class filesystem {
                                                  std::string id, uint64_t part, unsigned first,
                                                  std::vector<oss::part_etag> etags);
   task<result<oss::put_result>> upload_multipart(const std::string& key, const staged_file& s);
+  // Part i (0-based) of a multipart upload, sent with the calling worker's buffer.
+  using part_sender =
+      std::function<task<result<oss::part_etag>>(unsigned i, std::vector<std::byte>& buf)>;
+  // Sends parts [first, parts) with `send`, `upload_parallelism` at once (the etags of the
+  // earlier ones in `etags`), and completes the upload `id`; aborts it on failure.
+  task<result<oss::put_result>> complete_parts(const std::string& key, const std::string& id,
+                                               unsigned parts, unsigned first,
+                                               std::vector<oss::part_etag> etags,
+                                               const part_sender& send);
+  // Server-side copy for rename (filesystem_copy.cc): CopyObject up to copy_threshold (by
+  // `known_size`, checked again when OSS refuses), UploadPartCopy ranges above it.
+  task<result<oss::put_result>> copy_for_rename(const std::string& from, const std::string& to,
+                                                uint64_t known_size);
+  task<result<oss::put_result>> copy_in_parts(const std::string& from, const std::string& to,
+                                              const oss::object_info& source);
   // Part streams (filesystem_stream.cc).
   void stream_parts(const std::shared_ptr<staged_file>& s);
   task<void> stream_start(std::shared_ptr<staged_file> s, std::shared_ptr<part_stream> ps);

@@ -158,24 +158,33 @@ task<result<oss::put_result>> filesystem::finish_multipart(const std::string& ke
                                                            std::vector<oss::part_etag> etags) {
   const uint64_t size = s.size;
   const unsigned parts = static_cast<unsigned>(std::max<uint64_t>(1, (size + part - 1) / part));
+  // Each part is read from the staged file into the worker's buffer (a write during the upload
+  // changes the version and is uploaded again at the next flush).
+  auto send = [&](unsigned i, std::vector<std::byte>& buf) -> task<result<oss::part_etag>> {
+    uint64_t off = uint64_t{i} * part;
+    buf.resize(static_cast<size_t>(std::min(part, size - off)));
+    if (status st = pread_all(s.fd, buf, off); !st) {
+      co_return std::move(st).err();
+    }
+    co_return co_await _client.upload_part(key, id, i + 1, buf);
+  };
+  co_return co_await complete_parts(key, id, parts, first, std::move(etags), send);
+}
+
+task<result<oss::put_result>> filesystem::complete_parts(const std::string& key,
+                                                         const std::string& id, unsigned parts,
+                                                         unsigned first,
+                                                         std::vector<oss::part_etag> etags,
+                                                         const part_sender& send) {
   etags.resize(parts);
   std::optional<error> failed;
   unsigned next = first;
-  // `upload_parallelism` workers take parts in order, each reading its part from the staged
-  // file into its own buffer (a write during the upload changes the version and is uploaded
-  // again at the next flush).
+  // `upload_parallelism` workers take parts in order, each with a buffer of its own.
   auto worker = [&]() -> task<void> {
     std::vector<std::byte> buf;
     while (!failed && next < parts) {
       unsigned i = next++;
-      uint64_t off = uint64_t{i} * part;
-      size_t len = static_cast<size_t>(std::min(part, size - off));
-      buf.resize(len);
-      if (status st = pread_all(s.fd, buf, off); !st) {
-        failed = std::move(st).err();
-        co_return;
-      }
-      auto e = co_await _client.upload_part(key, id, i + 1, buf);
+      auto e = co_await send(i, buf);
       if (!e) {
         failed = std::move(e).err();
         co_return;

@@ -342,7 +342,13 @@ task<status> filesystem::rename(uint64_t parent, std::string_view name, uint64_t
       co_return st;
     }
   }
-  auto copied = co_await _client.copy_object(from, to);
+  uint64_t known_size = 0;  // unknown: CopyObject is tried, and its refusal checked
+  if (staged) {
+    known_size = staged->size;
+  } else if (lazy_inode* i = _inodes.get(ino); ino != 0 && i != nullptr) {
+    known_size = i->attrs.size;
+  }
+  auto copied = co_await copy_for_rename(from, to, known_size);
   if (!copied) {
     co_return to_fs_error(std::move(copied).err());
   }
@@ -367,6 +373,10 @@ task<status> filesystem::rename(uint64_t parent, std::string_view name, uint64_t
   }
   if (ino != 0) {
     _inodes.rebind(ino, new_parent, to);
+    if (lazy_inode* i = _inodes.get(ino); i != nullptr) {
+      // Reads name the object by ETag (If-Match), and a copy in parts has a new one.
+      i->attrs.etag = a.etag;
+    }
     if (staged) {
       staged->key = to;
     }

@@ -23,6 +23,7 @@ constexpr std::array<std::string_view, api_count> api_names = {
     "CopyObject",
     "InitiateMultipartUpload",
     "UploadPart",
+    "UploadPartCopy",
     "CompleteMultipartUpload",
     "AbortMultipartUpload",
 };

@@ -38,6 +38,7 @@ enum class api_id : uint8_t {
   copy_object,
   initiate_multipart,
   upload_part,
+  upload_part_copy,
   complete_multipart,
   abort_multipart,
   count_,
@@ -104,6 +105,10 @@ class oss_client final : public object_client {
   task<result<part_etag>> upload_part(std::string_view key, std::string_view upload_id,
                                       unsigned part_number, std::span<const std::byte> data,
                                       abort_source* abort = nullptr) override;
+  task<result<part_etag>> upload_part_copy(std::string_view key, std::string_view upload_id,
+                                           unsigned part_number, std::string_view src_key,
+                                           std::string_view src_etag, uint64_t first, uint64_t last,
+                                           abort_source* abort = nullptr) override;
   task<result<put_result>> complete_multipart(std::string_view key, std::string_view upload_id,
                                               const std::vector<part_etag>& parts,
                                               abort_source* abort = nullptr) override;
@@ -160,6 +165,11 @@ class oss_client final : public object_client {
   // An error for a failed check of an answer (EIO unless told), with the key and request id.
   error make_check_error(api_id api, std::string_view key, const http::response& r,
                          std::string what, int code = EIO) const;
+  // The ETag in a copy's answer (CopyObject, UploadPartCopy), read by `parse`; a copy can fail
+  // after its 200 status line, and the body is then an <Error> turned into this error.
+  result<std::string> copy_answer_etag(api_id api, std::string_view key, std::string_view src_key,
+                                       const http::response& r,
+                                       result<std::string> (*parse)(std::string_view)) const;
   // Fills the object attributes a HEAD/GET answer carries.
   static void parse_object_headers(const http::header_list& h, object_info& out);
   // Sends a HEAD-style call (HeadObject, GetObjectMeta) and reads the object's attributes.

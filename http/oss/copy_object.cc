@@ -1,4 +1,5 @@
-// CopyObject: server-side copy within the bucket (objects up to 1 GB), metadata copied.
+// CopyObject: server-side copy within the bucket (objects up to 1 GB), metadata copied; and
+// the reading of copy answers UploadPartCopy shares.
 #include "http/oss/client.hh"
 #include "http/oss/xml.hh"
 
@@ -15,22 +16,32 @@ task<result<put_result>> oss_client::copy_object(std::string_view src_key, std::
   if (!r) {
     co_return std::move(r).err();
   }
-  // A copy can fail after the 200 status line went out: the body is then an <Error>.
-  result<std::string> etag = parse_copy_object_result(r->body);
+  result<std::string> etag =
+      copy_answer_etag(c.api, dst_key, src_key, *r, parse_copy_object_result);
   if (!etag) {
-    if (auto info = parse_error_body(r->body)) {
-      if (info->request_id.empty()) {
-        info->request_id = std::string(r->headers.get("x-oss-request-id"));
-      }
-      co_return make_oss_error(r->status, *info,
-                               describe_call(c.api, dst_key) + " from " + std::string(src_key));
-    }
-    co_return make_check_error(c.api, dst_key, *r, etag.err().message);
+    co_return std::move(etag).err();
   }
   put_result out;
   out.etag = std::move(*etag);
   out.request_id = std::string(r->headers.get("x-oss-request-id"));
   co_return out;
+}
+
+result<std::string> oss_client::copy_answer_etag(
+    api_id api, std::string_view key, std::string_view src_key, const http::response& r,
+    result<std::string> (*parse)(std::string_view)) const {
+  result<std::string> etag = parse(r.body);
+  if (etag) {
+    return etag;
+  }
+  if (auto info = parse_error_body(r.body)) {
+    if (info->request_id.empty()) {
+      info->request_id = std::string(r.headers.get("x-oss-request-id"));
+    }
+    return make_oss_error(r.status, *info,
+                          describe_call(api, key) + " from " + std::string(src_key));
+  }
+  return make_check_error(api, key, r, etag.err().message);
 }
 
 }  // namespace ossuring::oss

@@ -484,6 +484,10 @@ result<std::string> parse_copy_object_result(std::string_view xml) {
   return parse_etag_result(xml, "CopyObjectResult");
 }
 
+result<std::string> parse_copy_part_result(std::string_view xml) {
+  return parse_etag_result(xml, "CopyPartResult");
+}
+
 result<std::string> parse_complete_multipart_result(std::string_view xml) {
   return parse_etag_result(xml, "CompleteMultipartUploadResult");
 }

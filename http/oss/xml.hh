@@ -47,6 +47,8 @@ error make_oss_error(int http_status, const oss_error_info& info, std::string_vi
 result<std::string> parse_initiate_multipart(std::string_view xml);
 // CopyObjectResult -> ETag (quotes stripped).
 result<std::string> parse_copy_object_result(std::string_view xml);
+// CopyPartResult (UploadPartCopy) -> ETag (quotes stripped).
+result<std::string> parse_copy_part_result(std::string_view xml);
 // CompleteMultipartUploadResult -> ETag (quotes stripped).
 result<std::string> parse_complete_multipart_result(std::string_view xml);
 

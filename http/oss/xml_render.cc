@@ -110,6 +110,14 @@ std::string render_copy_object_result(std::string_view etag, int64_t mtime_sec) 
   return detail::to_string(doc, true);
 }
 
+std::string render_copy_part_result(std::string_view etag, int64_t mtime_sec) {
+  pugi::xml_document doc;
+  pugi::xml_node root = doc.append_child("CopyPartResult");
+  add(root, "LastModified", format_iso8601(mtime_sec));
+  add(root, "ETag", quoted(etag));
+  return detail::to_string(doc, true);
+}
+
 std::string render_complete_multipart_result(std::string_view bucket, std::string_view key,
                                              std::string_view etag) {
   pugi::xml_document doc;

@@ -37,6 +37,7 @@ std::string render_error(const oss_error_info& info);
 std::string render_initiate_multipart(std::string_view bucket, std::string_view key,
                                       std::string_view upload_id);
 std::string render_copy_object_result(std::string_view etag, int64_t mtime_sec);
+std::string render_copy_part_result(std::string_view etag, int64_t mtime_sec);
 std::string render_complete_multipart_result(std::string_view bucket, std::string_view key,
                                              std::string_view etag);
 

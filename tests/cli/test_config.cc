@@ -83,16 +83,22 @@ TEST_CASE("bad options are refused with a message naming them") {
   CHECK(parse_err({"oss://b", "/m", "--endpoint"}).find("needs a value") != std::string::npos);
 }
 
-TEST_CASE("rw makes a writable lazy mount; index mode and odd part sizes are refused") {
+TEST_CASE(
+    "rw makes a writable lazy mount; index mode, odd part sizes and copy thresholds are refused") {
   mount_config ro = parse_ok({"oss://b", "/m", "--endpoint=e"});
   CHECK(ro.read_only);
   CHECK(ro.mode == "index");
-  mount_config rw = parse_ok({"oss://b", "/m", "--endpoint=e", "-o", "rw,allow_other",
-                              "--multipart-threshold=16M", "--part-size=2M"});
+  mount_config rw =
+      parse_ok({"oss://b", "/m", "--endpoint=e", "-o", "rw,allow_other",
+                "--multipart-threshold=16M", "--part-size=2M", "--copy-threshold=256M"});
   CHECK_FALSE(rw.read_only);
   CHECK(rw.mode == "lazy");
   CHECK(rw.multipart_threshold == 16u << 20);
   CHECK(rw.part_size == 2u << 20);
+  CHECK(rw.copy_threshold == 256u << 20);
+  CHECK(parse_ok({"oss://b", "/m", "--endpoint=e", "-o", "rw"}).copy_threshold == 1u << 30);
+  CHECK(parse_err({"oss://b", "/m", "--endpoint=e", "-o", "rw", "--copy-threshold=2G"})
+            .find("--copy-threshold") != std::string::npos);
   CHECK(parse_err({"oss://b", "/m", "--endpoint=e", "-o", "rw", "--mode=index"}).find("lazy") !=
         std::string::npos);
   CHECK(parse_err({"oss://b", "/m", "--endpoint=e", "-o", "rw", "--part-size=50K"})

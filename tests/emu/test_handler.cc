@@ -25,8 +25,10 @@ struct fixture {
   std::shared_ptr<store> synth = make_synthetic_store("imagenet:5:40:1000+big:3MiB").value();
   std::unique_ptr<handler> h;
 
-  explicit fixture(auth_config auth = {.keys = {}, .anonymous = true}, fault_config faults = {}) {
+  explicit fixture(auth_config auth = {.keys = {}, .anonymous = true}, fault_config faults = {},
+                   uint64_t copy_limit = 1ULL << 30) {
     handler_config cfg;
+    cfg.copy_limit = copy_limit;
     cfg.buckets = {{"mem", mem}, {"synth", synth}};
     cfg.auth = std::move(auth);
     cfg.faults = std::move(faults);
@@ -280,6 +282,68 @@ TEST_CASE("CopyObject copies across buckets; DeleteObject answers 204 even when 
   CHECK(f.send("DELETE", "/copy%20dst").status == 204);
   CHECK(f.send("DELETE", "/copy%20dst").status == 204);
   CHECK(f.send("GET", "/copy%20dst").status == 404);
+}
+
+TEST_CASE("UploadPartCopy copies byte ranges into parts; CopyObject refuses above the limit") {
+  fixture f({.keys = {}, .anonymous = true}, {}, 1 << 20);
+  auto meta = f.synth->head("big.bin");
+  REQUIRE(meta);
+  REQUIRE(meta->entry.size == 3 << 20);
+  const std::string source = "/synth/big.bin";
+  response refused = f.send("PUT", "/whole", "mem", {{"x-oss-copy-source", source}});
+  CHECK(refused.status == 400);
+  CHECK(error_code(refused) == "InvalidArgument");
+
+  response init = f.send("POST", "/copy%20of%20big?uploads");
+  pugi::xml_document doc;
+  doc.load_string(init.body.c_str());
+  std::string id = doc.child("InitiateMultipartUploadResult").child_value("UploadId");
+  REQUIRE_FALSE(id.empty());
+  const std::string etag = "\"" + meta->entry.etag + "\"";
+  std::string path = "/copy%20of%20big";
+  auto copy = [&](int n, std::string range, std::string if_match) {
+    std::vector<std::pair<std::string, std::string>> h = {{"x-oss-copy-source", source}};
+    if (!range.empty()) {
+      h.emplace_back("x-oss-copy-source-range", range);
+    }
+    if (!if_match.empty()) {
+      h.emplace_back("x-oss-copy-source-if-match", if_match);
+    }
+    return f.send("PUT", path + "?partNumber=" + std::to_string(n) + "&uploadId=" + id, "mem", h);
+  };
+  response p1 = copy(1, "bytes=0-1048575", etag);
+  REQUIRE(p1.status == 200);
+  auto e1 = oss::parse_copy_part_result(p1.body);
+  REQUIRE(e1);
+  response p2 = copy(2, "bytes=1048576-3145727", etag);
+  REQUIRE(p2.status == 200);
+  auto e2 = oss::parse_copy_part_result(p2.body);
+  REQUIRE(e2);
+  CHECK(error_code(copy(3, "bytes=3145727-3145728", "")) == "InvalidArgument");  // past the end
+  CHECK(error_code(copy(3, "bytes=5-4", "")) == "InvalidArgument");
+  CHECK(error_code(copy(3, "bytes=0-", "")) == "InvalidArgument");
+  CHECK(copy(3, "bytes=0-9", "\"0123\"").status == 412);
+  response done = f.send("POST", "/copy%20of%20big?uploadId=" + id, "mem", {},
+                         oss::build_complete_multipart({{1, *e1}, {2, *e2}}));
+  REQUIRE(done.status == 200);
+  CHECK(f.send("GET", "/copy%20of%20big").body_text() ==
+        content_bytes("big.bin", 3 << 20, 0, 3 << 20));
+  CHECK(f.h->stats().requests(api::upload_part_copy) == 6);
+  CHECK(f.h->stats().requests(api::upload_part) == 0);
+
+  // Without a range, the whole source is the part.
+  response init2 = f.send("POST", "/small?uploads");
+  doc.load_string(init2.body.c_str());
+  id = doc.child("InitiateMultipartUploadResult").child_value("UploadId");
+  path = "/small";
+  response whole = copy(1, "", "");
+  REQUIRE(whole.status == 200);
+  auto w = oss::parse_copy_part_result(whole.body);
+  REQUIRE(w);
+  REQUIRE(
+      f.send("POST", "/small?uploadId=" + id, "mem", {}, oss::build_complete_multipart({{1, *w}}))
+          .status == 200);
+  CHECK(f.send("GET", "/small").body_text().size() == 3 << 20);
 }
 
 TEST_CASE("multipart upload round trip with OSS validation") {

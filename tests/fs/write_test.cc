@@ -335,6 +335,69 @@ TEST_CASE("rename copies and deletes, keeps the inode; directories give EXDEV") 
   sync_wait(fs.close());
 }
 
+TEST_CASE("rename copies objects above the copy threshold with UploadPartCopy ranges") {
+  test::mock_client mock;
+  test::fault_client faults(mock);
+  mock.copy_limit = 300 << 10;  // OSS's 1 GB, scaled down
+  fs_options o = multipart_opts(64 << 20, 100 << 10);
+  o.copy_threshold = 300 << 10;
+  filesystem fs(faults, o);
+  const std::string data = pattern(450 << 10);
+  mock.put("root/big", data);
+  mock.put("root/small", "small");
+  auto big = sync_wait(fs.lookup(root, "big"));
+  REQUIRE(big.ok());
+  REQUIRE(sync_wait(fs.lookup(root, "small")).ok());
+
+  REQUIRE(sync_wait(fs.rename(root, "big", root, "moved", 0)).ok());
+  CHECK(mock.parts_copied == 5);  // 450 KiB in 100 KiB ranges
+  REQUIRE(mock.find("root/moved") != nullptr);
+  CHECK(mock.find("root/moved")->data == data);
+  CHECK(mock.find("root/big") == nullptr);
+  CHECK(mock.open_uploads() == 0);
+  // The copy has a new ETag, which reads (If-Match) must name, through the inode the kernel
+  // already holds (it does not look the new name up again).
+  const uint64_t ino = big->attr.ino;
+  auto r = sync_wait(fs.open(ino, O_RDONLY));
+  REQUIRE(r.ok());
+  CHECK(read_all(fs, ino, r->fh) == data);
+  fs.release(ino, r->fh);
+  auto moved = sync_wait(fs.lookup(root, "moved"));
+  REQUIRE(moved.ok());
+  CHECK(moved->attr.ino == ino);
+  CHECK(moved->attr.size == data.size());
+
+  // Below the threshold it stays one CopyObject.
+  REQUIRE(sync_wait(fs.rename(root, "small", root, "small2", 0)).ok());
+  CHECK(mock.parts_copied == 5);
+  CHECK(mock.find("root/small2")->data == "small");
+
+  // An object that grew behind the mount's back: CopyObject is refused for its size, and the
+  // rename learns the real size and copies in ranges.
+  mock.put("root/grown", "tiny");
+  REQUIRE(sync_wait(fs.lookup(root, "grown"))->attr.size == 4);
+  mock.put("root/grown", data);
+  REQUIRE(sync_wait(fs.rename(root, "grown", root, "grown2", 0)).ok());
+  CHECK(mock.parts_copied == 10);
+  CHECK(mock.find("root/grown2")->data == data);
+  CHECK(mock.find("root/grown") == nullptr);
+
+  // A range that fails (twice: the whole copy is tried once more) fails the rename, leaves the
+  // source in place and aborts the uploads.
+  mock.put("root/keep", data);
+  REQUIRE(sync_wait(fs.lookup(root, "keep")).ok());
+  faults.add({test::fault_client::put, "fail-dst", 1,
+              test::fault_client::oss_error(500, "InternalError", EIO)});
+  auto failed = sync_wait(fs.rename(root, "keep", root, "fail-dst", 0));
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.err().code == EIO);
+  CHECK(mock.find("root/keep")->data == data);
+  CHECK(mock.find("root/fail-dst") == nullptr);
+  CHECK(mock.open_uploads() == 0);
+  CHECK(sync_wait(fs.lookup(root, "keep")).ok());
+  sync_wait(fs.close());
+}
+
 TEST_CASE("names OSS cannot hold, and a read-only file system, are refused with their errno") {
   test::mock_client mock;
   filesystem fs(mock, rw_opts());

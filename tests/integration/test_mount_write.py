@@ -133,6 +133,36 @@ def test_directories_renames_and_odd_names():
         expect_errno(errno.EPERM, os.symlink, "target", m.path("link"))
 
 
+def test_renames_above_the_copy_limit_copy_in_ranges():
+    # The emulator refuses CopyObject above 2 MiB as OSS does above 1 GB.
+    with harness.Emulator({"mem": "memory"}, extra_args=["--copy-limit", "2M"]) as emu, \
+            harness.Mount(emu, "mem", args=RW + ["--copy-threshold", "2M",
+                                                 "--part-size", "1M"]) as m:
+        data = os.urandom(5 * 1024 * 1024 + 777)
+        with open(m.path("large.bin"), "wb") as f:
+            f.write(data)
+        with open(m.path("small.bin"), "wb") as f:
+            f.write(b"small")
+        emu.reset()
+        os.rename(m.path("large.bin"), m.path("renamed large.bin"))
+        req = {k: v for k, v in emu.requests().items() if v}
+        assert req.get("UploadPartCopy") == 6, req
+        assert req.get("InitiateMultipartUpload") == 1, req
+        assert req.get("CompleteMultipartUpload") == 1, req
+        assert req.get("DeleteObject") == 1, req
+        assert req.get("CopyObject", 0) == 0 and req.get("UploadPart", 0) == 0, req
+        assert hashlib.sha256(get(emu, "mem", "renamed large.bin")).digest() == \
+            hashlib.sha256(data).digest()
+        assert get(emu, "mem", "large.bin") is None
+        with open(m.path("renamed large.bin"), "rb") as f:
+            assert f.read() == data
+        emu.reset()
+        os.rename(m.path("small.bin"), m.path("small2.bin"))
+        req = {k: v for k, v in emu.requests().items() if v}
+        assert req.get("CopyObject") == 1 and req.get("UploadPartCopy", 0) == 0, req
+        assert get(emu, "mem", "small2.bin") == b"small"
+
+
 def test_an_upload_that_fails_fails_close_and_keeps_the_file():
     with harness.Emulator({"mem": "memory"}) as emu, \
             harness.Mount(emu, "mem", args=RW + ["--retries", "1"]) as m:
@@ -233,6 +263,7 @@ if __name__ == "__main__":
     harness.run_tests([
         test_files_written_through_the_mount_are_objects,
         test_directories_renames_and_odd_names,
+        test_renames_above_the_copy_limit_copy_in_ranges,
         test_an_upload_that_fails_fails_close_and_keeps_the_file,
         test_uploads_survive_lost_answers_and_server_errors,
         test_background_uploads_finish_by_fsync_and_by_unmount,

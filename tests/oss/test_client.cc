@@ -294,6 +294,38 @@ TEST_CASE("copy duplicates an object and delete removes it") {
   CHECK(missing.err().code == ENOENT);
 }
 
+TEST_CASE("UploadPartCopy copies ranges of an odd key, signed, and honours the source ETag") {
+  emu_fixture f;
+  auto c = f.client("rw");
+  std::string data(300 * 1024, '\0');
+  for (size_t i = 0; i < data.size(); ++i) {
+    data[i] = static_cast<char>(i * 131 + i / 977);
+  }
+  const std::string src = "src dir/a+b %25 \xe6\x96\x87.bin";
+  auto put = sync_wait(c->put_object(src, bytes_of(data)));
+  REQUIRE(put.ok());
+  auto id = sync_wait(c->initiate_multipart("dst/big copy"));
+  REQUIRE(id.ok());
+  auto p1 = sync_wait(c->upload_part_copy("dst/big copy", *id, 1, src, put->etag, 0, 204799));
+  REQUIRE_MESSAGE(p1.ok(), (p1.ok() ? "" : p1.err().describe()));
+  auto p2 = sync_wait(
+      c->upload_part_copy("dst/big copy", *id, 2, src, put->etag, 204800, data.size() - 1));
+  REQUIRE(p2.ok());
+  CHECK(p1->part_number == 1);
+  CHECK(!p2->etag.empty());
+  auto stale = sync_wait(c->upload_part_copy("dst/big copy", *id, 3, src, "0123", 0, 9));
+  REQUIRE(!stale.ok());
+  CHECK(stale.err().http_status == 412);
+  CHECK(!stale.err().request_id.empty());
+  auto done = sync_wait(c->complete_multipart("dst/big copy", *id, {*p1, *p2}));
+  REQUIRE(done.ok());
+  auto got = read_range(*c, "dst/big copy", 0, std::nullopt, 1 << 20);
+  REQUIRE(got.r.ok());
+  CHECK(got.data == data);
+  auto missing = sync_wait(c->upload_part_copy("dst/x", *id, 1, "no such", "", 0, 0));
+  REQUIRE(!missing.ok());
+}
+
 TEST_CASE("V1 and V4 signatures are accepted, in virtual-hosted and path style") {
   emu_fixture f;
   for (int version : {1, 4}) {

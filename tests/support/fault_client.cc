@@ -92,6 +92,15 @@ task<result<oss::part_etag>> fault_client::upload_part(std::string_view key,
   co_return co_await _inner.upload_part(key, upload_id, n, data, abort);
 }
 
+task<result<oss::part_etag>> fault_client::upload_part_copy(
+    std::string_view key, std::string_view upload_id, unsigned n, std::string_view src,
+    std::string_view src_etag, uint64_t first, uint64_t last, abort_source* abort) {
+  if (const error* e = pick(put, key)) {
+    co_return *e;
+  }
+  co_return co_await _inner.upload_part_copy(key, upload_id, n, src, src_etag, first, last, abort);
+}
+
 task<result<oss::put_result>> fault_client::complete_multipart(
     std::string_view key, std::string_view upload_id, const std::vector<oss::part_etag>& parts,
     abort_source* abort) {

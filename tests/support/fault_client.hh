@@ -45,6 +45,11 @@ class fault_client : public oss::object_client {
   task<result<oss::part_etag>> upload_part(std::string_view key, std::string_view upload_id,
                                            unsigned part_number, std::span<const std::byte> data,
                                            abort_source* abort = nullptr) override;
+  task<result<oss::part_etag>> upload_part_copy(std::string_view key, std::string_view upload_id,
+                                                unsigned part_number, std::string_view src_key,
+                                                std::string_view src_etag, uint64_t first,
+                                                uint64_t last,
+                                                abort_source* abort = nullptr) override;
   task<result<oss::put_result>> complete_multipart(std::string_view key, std::string_view upload_id,
                                                    const std::vector<oss::part_etag>& parts,
                                                    abort_source* abort = nullptr) override;

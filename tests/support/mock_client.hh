@@ -74,6 +74,11 @@ class mock_client : public oss::object_client {
   task<result<oss::part_etag>> upload_part(std::string_view key, std::string_view upload_id,
                                            unsigned part_number, std::span<const std::byte> data,
                                            abort_source* abort = nullptr) override;
+  task<result<oss::part_etag>> upload_part_copy(std::string_view key, std::string_view upload_id,
+                                                unsigned part_number, std::string_view src_key,
+                                                std::string_view src_etag, uint64_t first,
+                                                uint64_t last,
+                                                abort_source* abort = nullptr) override;
   task<result<oss::put_result>> complete_multipart(std::string_view key, std::string_view upload_id,
                                                    const std::vector<oss::part_etag>& parts,
                                                    abort_source* abort = nullptr) override;
@@ -83,6 +88,9 @@ class mock_client : public oss::object_client {
   // Multipart uploads begun and neither completed nor aborted.
   size_t open_uploads() const { return _uploads.size(); }
   unsigned parts_uploaded = 0;
+  unsigned parts_copied = 0;  // UploadPartCopy calls that copied
+  // CopyObject refuses sources larger than this (OSS: 1 GB) with 400 InvalidArgument.
+  uint64_t copy_limit = 1ULL << 30;
   // The error a missing key produces (NoSuchKey, 404, ENOENT), as the real client reports it.
   static error no_such_key(std::string_view key);
 

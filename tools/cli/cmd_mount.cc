@@ -119,6 +119,7 @@ fs::fs_options make_fs_options(const mount_config& cfg) {
     o.dir_mode = 0755;
     o.multipart_threshold = cfg.multipart_threshold;
     o.part_size = cfg.part_size;
+    o.copy_threshold = cfg.copy_threshold;
     o.background_upload = cfg.background_upload;
     o.upload_parallelism = cfg.upload_concurrency;
     // On disk by default: a file being written is staged whole until its upload, and a large

@@ -346,6 +346,9 @@ result<mount_config> parse_mount_args(const std::vector<std::string>& args) {
   if (cfg.part_size < (100u << 10) || cfg.part_size > (5ull << 30)) {
     return make_error(EINVAL, "--part-size must be between 100K and 5G (OSS's part limits)");
   }
+  if (cfg.copy_threshold == 0 || cfg.copy_threshold > (1ull << 30)) {
+    return make_error(EINVAL, "--copy-threshold must be between 1 and 1G (CopyObject's limit)");
+  }
   return cfg;
 }
 

@@ -58,6 +58,7 @@ struct mount_config {
   uint64_t small_file_threshold = 4ull << 20;
   uint64_t multipart_threshold = 64ull << 20;  // rw: larger files upload in parts
   uint64_t part_size = 8ull << 20;
+  uint64_t copy_threshold = 1ull << 30;  // rw: rename copies larger objects in parts
   bool background_upload = false;
   std::string staging_dir;  // rw: "" = CACHE_DIR/staging, else /var/tmp
   unsigned upload_concurrency = 4;

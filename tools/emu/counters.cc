@@ -13,6 +13,7 @@ std::string_view api_name(api a) {
       "PutObject",
       "InitiateMultipartUpload",
       "UploadPart",
+      "UploadPartCopy",
       "CompleteMultipartUpload",
       "AbortMultipartUpload",
       "DeleteObject",

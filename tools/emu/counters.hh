@@ -19,6 +19,7 @@ enum class api : uint8_t {
   put_object,
   initiate_multipart_upload,
   upload_part,
+  upload_part_copy,
   complete_multipart_upload,
   abort_multipart_upload,
   delete_object,

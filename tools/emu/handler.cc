@@ -222,10 +222,11 @@ response handler::handle(const http::request& req, bool admin_listener) {
   } else if (m == "HEAD") {
     c.op = c.has("objectMeta") ? api::get_object_meta : api::head_object;
   } else if (m == "PUT") {
-    c.op = c.has("uploadId") && c.has("partNumber") ? api::upload_part
-           : (req.headers.has("x-oss-copy-source") || req.headers.has("x-amz-copy-source"))
-               ? api::copy_object
-               : api::put_object;
+    const bool copy = req.headers.has("x-oss-copy-source") || req.headers.has("x-amz-copy-source");
+    c.op = c.has("uploadId") && c.has("partNumber")
+               ? (copy ? api::upload_part_copy : api::upload_part)
+           : copy ? api::copy_object
+                  : api::put_object;
   } else if (m == "POST") {
     c.op = c.has("uploads")    ? api::initiate_multipart_upload
            : c.has("uploadId") ? api::complete_multipart_upload
@@ -295,6 +296,8 @@ response handler::dispatch(context& c) {
       return initiate_multipart(c);
     case api::upload_part:
       return upload_part_op(c);
+    case api::upload_part_copy:
+      return upload_part_copy(c);
     case api::complete_multipart_upload:
       return complete_multipart(c);
     case api::abort_multipart_upload:

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,6 +52,7 @@ struct handler_config {
   auth_config auth;
   fault_config faults;
   std::string region = "cn-hangzhou";
+  uint64_t copy_limit = 1ULL << 30;  // CopyObject's largest source
 };
 
 class handler {
@@ -93,10 +95,22 @@ class handler {
   response get_or_head(context& c, bool meta_only);
   response put_object(context& c);
   response copy_object(context& c);
+  // The object named by x-oss-copy-source (checked against x-oss-copy-source-if-match), or the
+  // error response in `refusal`.
+  struct copy_source {
+    store* from = nullptr;
+    std::string key;
+    object_meta meta;
+  };
+  std::optional<copy_source> copy_source_of(context& c, response& refusal);
   response delete_object(context& c);
   response delete_multiple(context& c);
   response initiate_multipart(context& c);
   response upload_part_op(context& c);
+  response upload_part_copy(context& c);
+  // Records `data` as part `number` of the request's upload and answers as UploadPart, or as
+  // UploadPartCopy when `copied`.
+  response store_part(context& c, unsigned number, std::string data, bool copied);
   response complete_multipart(context& c);
   response abort_multipart(context& c);
 

@@ -1,6 +1,9 @@
-// Multipart upload: initiate, upload part, complete (validated like OSS) and abort.
+// Multipart upload: initiate, upload part (bytes or a copied range), complete (validated like OSS)
+// and abort.
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <span>
 
 #include "http/oss/crc64.hh"
 #include "http/oss/digest.hh"
@@ -49,30 +52,49 @@ response handler::initiate_multipart(context& c) {
   return r;
 }
 
-response handler::upload_part_op(context& c) {
-  std::string_view pn = c.param("partNumber");
+namespace {
+
+// partNumber as OSS accepts it, 1..10000; 0 for anything else.
+unsigned part_number_of(std::string_view pn) {
   unsigned number = 0;
   bool ok = !pn.empty() && pn.size() <= 5;
   for (char ch : pn) {
     ok = ok && ch >= '0' && ch <= '9';
     number = number * 10 + static_cast<unsigned>(ch - '0');
   }
-  if (!ok || number < 1 || number > max_part_number) {
-    return error_response(c, 400, "InvalidArgument",
-                          "Part number must be an integer between 1 and 10000.");
+  return ok && number <= max_part_number ? number : 0;
+}
+
+// "bytes=FIRST-LAST" inside an object of `size` bytes.
+bool parse_copy_range(std::string_view v, uint64_t size, uint64_t& first, uint64_t& last) {
+  if (!v.starts_with("bytes=")) {
+    return false;
   }
-  if (c.req.body.size() > max_part_size) {
-    return error_response(c, 400, "EntityTooLarge",
-                          "Your proposed upload exceeds the maximum allowed size.");
+  v.remove_prefix(6);
+  size_t dash = v.find('-');
+  if (dash == std::string_view::npos) {
+    return false;
   }
+  auto number = [](std::string_view s, uint64_t& out) {
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return !s.empty() && ec == std::errc() && end == s.data() + s.size();
+  };
+  return number(v.substr(0, dash), first) && number(v.substr(dash + 1), last) && first <= last &&
+         last < size;
+}
+
+}  // namespace
+
+response handler::store_part(context& c, unsigned number, std::string data, bool copied) {
   upload_part part;
-  part.data = std::make_shared<const std::string>(c.req.body);
+  part.data = std::make_shared<const std::string>(std::move(data));
   oss::md5_digest digest = oss::md5(*part.data);
   part.digest.assign(reinterpret_cast<const char*>(digest.data()), digest.size());
   part.etag = oss::hex_lower(digest);
   std::transform(part.etag.begin(), part.etag.end(), part.etag.begin(),
                  [](char ch) { return ch >= 'a' && ch <= 'f' ? static_cast<char>(ch - 32) : ch; });
   std::string etag = part.etag;
+  uint64_t crc = oss::crc64(*part.data);
   {
     std::lock_guard lock(_mu);
     auto it = _uploads.find(c.param("uploadId"));
@@ -82,9 +104,65 @@ response handler::upload_part_op(context& c) {
     it->second.parts.insert_or_assign(number, std::move(part));
   }
   response r;
-  r.headers.add("ETag", detail::quote_etag(etag));
-  r.headers.add("x-oss-hash-crc64ecma", std::to_string(oss::crc64(c.req.body)));
+  if (copied) {
+    // UploadPartCopy answers with the ETag in a CopyPartResult body only.
+    r.headers.add("Content-Type", "application/xml");
+    r.body = oss::render_copy_part_result(etag, c.now);
+  } else {
+    r.headers.add("ETag", detail::quote_etag(etag));
+    r.headers.add("x-oss-hash-crc64ecma", std::to_string(crc));
+  }
   return r;
+}
+
+response handler::upload_part_op(context& c) {
+  unsigned number = part_number_of(c.param("partNumber"));
+  if (number == 0) {
+    return error_response(c, 400, "InvalidArgument",
+                          "Part number must be an integer between 1 and 10000.");
+  }
+  if (c.req.body.size() > max_part_size) {
+    return error_response(c, 400, "EntityTooLarge",
+                          "Your proposed upload exceeds the maximum allowed size.");
+  }
+  return store_part(c, number, c.req.body, false);
+}
+
+response handler::upload_part_copy(context& c) {
+  unsigned number = part_number_of(c.param("partNumber"));
+  if (number == 0) {
+    return error_response(c, 400, "InvalidArgument",
+                          "Part number must be an integer between 1 and 10000.");
+  }
+  response refusal;
+  std::optional<copy_source> source = copy_source_of(c, refusal);
+  if (!source) {
+    return refusal;
+  }
+  const uint64_t size = source->meta.entry.size;
+  uint64_t first = 0;
+  uint64_t last = size == 0 ? 0 : size - 1;
+  if (auto range = c.req.headers.find("x-oss-copy-source-range")) {
+    if (!parse_copy_range(*range, size, first, last)) {
+      return error_response(c, 400, "InvalidArgument",
+                            "x-oss-copy-source-range is invalid for this object.");
+    }
+  }
+  const uint64_t n = size == 0 ? 0 : last - first + 1;
+  if (n > max_part_size) {
+    return error_response(c, 400, "EntityTooLarge",
+                          "Your proposed upload exceeds the maximum allowed size.");
+  }
+  auto src = source->from->open(source->key);
+  if (!src) {
+    return error_response(c, 404, "NoSuchKey", "The specified source key does not exist.");
+  }
+  std::string data(n, '\0');
+  size_t got = (*src)->read(first, std::as_writable_bytes(std::span<char>(data)));
+  if (got != n) {
+    return error_response(c, 500, "InternalError", "short read of the copy source");
+  }
+  return store_part(c, number, std::move(data), true);
 }
 
 response handler::complete_multipart(context& c) {

@@ -15,8 +15,6 @@ namespace ossuring::emu {
 
 namespace {
 
-constexpr uint64_t max_copy_size = 1ULL << 30;
-
 // Any ETag in a comma-separated If-Match/If-None-Match list equals `etag` ("*" matches all).
 bool etag_listed(std::string_view list, std::string_view etag) {
   size_t pos = 0;
@@ -240,10 +238,7 @@ response handler::put_object(context& c) {
   return r;
 }
 
-response handler::copy_object(context& c) {
-  if (!valid_key(c.key)) {
-    return error_response(c, 400, "InvalidObjectName", "The specified object name is invalid.");
-  }
+std::optional<handler::copy_source> handler::copy_source_of(context& c, response& refusal) {
   const http::header_list& h = c.req.headers;
   std::string_view source =
       h.has("x-oss-copy-source") ? h.get("x-oss-copy-source") : h.get("x-amz-copy-source");
@@ -255,23 +250,44 @@ response handler::copy_object(context& c) {
   auto src_bucket = oss::uri_decode(source.substr(0, slash));
   auto src_key = oss::uri_decode(slash == std::string_view::npos ? "" : source.substr(slash + 1));
   if (!src_bucket || !src_key || src_key->empty()) {
-    return error_response(c, 400, "InvalidArgument", "x-oss-copy-source is invalid.");
+    refusal = error_response(c, 400, "InvalidArgument", "x-oss-copy-source is invalid.");
+    return std::nullopt;
   }
   store* from = find_bucket(*src_bucket);
   if (from == nullptr) {
-    return error_response(c, 404, "NoSuchBucket", "The specified source bucket does not exist.");
+    refusal = error_response(c, 404, "NoSuchBucket", "The specified source bucket does not exist.");
+    return std::nullopt;
   }
   auto meta = from->head(*src_key);
   if (!meta) {
-    return error_response(c, 404, "NoSuchKey", "The specified source key does not exist.");
+    refusal = error_response(c, 404, "NoSuchKey", "The specified source key does not exist.");
+    return std::nullopt;
   }
   if (auto im = h.find("x-oss-copy-source-if-match"); im && !etag_listed(*im, meta->entry.etag)) {
-    return error_response(c, 412, "PreconditionFailed",
-                          "At least one of the pre-conditions you specified did not hold.");
+    refusal = error_response(c, 412, "PreconditionFailed",
+                             "At least one of the pre-conditions you specified did not hold.");
+    return std::nullopt;
   }
-  if (meta->entry.size > max_copy_size) {
+  return copy_source{from, std::move(*src_key), std::move(*meta)};
+}
+
+response handler::copy_object(context& c) {
+  if (!valid_key(c.key)) {
+    return error_response(c, 400, "InvalidObjectName", "The specified object name is invalid.");
+  }
+  const http::header_list& h = c.req.headers;
+  response refusal;
+  std::optional<copy_source> source = copy_source_of(c, refusal);
+  if (!source) {
+    return refusal;
+  }
+  store* from = source->from;
+  const std::string* src_key = &source->key;
+  const object_meta* meta = &source->meta;
+  if (meta->entry.size > _cfg.copy_limit) {
     return error_response(c, 400, "InvalidArgument",
-                          "CopyObject supports objects up to 1 GB; use UploadPartCopy.");
+                          "CopyObject supports objects up to " + std::to_string(_cfg.copy_limit) +
+                              " bytes; use UploadPartCopy.");
   }
   auto src = from->open(*src_key);
   if (!src) {

@@ -54,6 +54,8 @@ std::string usage() {
   --seed N                   RNG seed for jitter and faults (default 1)
   --admin ADDR               admin listener (/_admin/stats, /_admin/reset, /_admin/faults)
   --ecs ADDR                 fake ECS metadata listener; --ecs-role NAME; --ecs-hardened
+  --copy-limit SIZE          largest CopyObject source (default 1GiB, as OSS); larger ones
+                             need UploadPartCopy
   --help
 )";
 }
@@ -160,6 +162,12 @@ result<options> parse_options(int argc, const char* const* argv) {
       o.region = value;
     } else if (name == "ecs-role") {
       o.ecs_role = value;
+    } else if (name == "copy-limit") {
+      auto v = parse_size(value);
+      if (!v) {
+        return err("--copy-limit: " + v.err().message);
+      }
+      o.copy_limit = *v;
     } else if (name == "latency" || name == "ttfb" || name == "connect-delay" ||
                name == "bandwidth" || name == "bandwidth-total" || name == "qps-limit" ||
                name == "fault" || name == "seed") {
@@ -206,6 +214,7 @@ result<handler_config> make_handler_config(const options& opts) {
   cfg.auth.anonymous = opts.anonymous;
   cfg.faults = opts.faults;
   cfg.region = opts.region;
+  cfg.copy_limit = opts.copy_limit;
   return cfg;
 }
 

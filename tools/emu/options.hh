@@ -2,6 +2,7 @@
 // Parsing never exits: errors come back as result errors (main prints them and exits 2).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,7 @@ struct options {
   std::string ecs;  // fake ECS metadata listener address; empty: none
   std::string ecs_role = "ossemu-role";
   bool ecs_hardened = false;
+  uint64_t copy_limit = 1ULL << 30;  // CopyObject's largest source, as OSS's 1 GB
   bool help = false;
 };
 
