@@ -161,6 +161,7 @@ struct fs_counters {
   uint64_t uploads = 0;          // staged files written to OSS (PutObject or multipart)
   uint64_t upload_bytes = 0;
   uint64_t upload_failures = 0;
+  uint64_t blobs_seeded = 0;  // uploaded small files kept as blobs: reading them needs no GET
 };
 
 struct create_reply {
@@ -346,6 +347,10 @@ class filesystem {
   task<status> fill_stage(staged_file& s, const std::string& key, uint64_t size,
                           const std::string& etag);
   task<status> upload(uint64_t ino, std::shared_ptr<staged_file> s);
+  // Keeps the `size` bytes just uploaded from `s` (still exactly what OSS has) as the blob a
+  // read of the object under `etag` would fetch: reading a small file right after writing it
+  // costs no GET. Small files only (large ones are read by ranges), within the blob budget.
+  void seed_blob(const staged_file& s, uint64_t size, const std::string& etag);
   // Sends parts [first, end) of `s` (etags of the earlier ones in `etags`) and completes the
   // upload `id`; aborts it on failure.
   task<result<oss::put_result>> finish_multipart(const std::string& key, const staged_file& s,

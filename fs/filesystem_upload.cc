@@ -267,6 +267,7 @@ task<status> filesystem::upload(uint64_t ino, std::shared_ptr<staged_file> s) {
   s->in_oss = true;
   if (s->version == version) {
     s->uploaded = version;
+    seed_blob(*s, size, put->etag);
   }
   // The inode (if it still names this file) now describes the uploaded object.
   if (lazy_inode* i = _inodes.get(ino); i != nullptr && i->key == key && !s->unlinked) {
@@ -283,6 +284,23 @@ task<status> filesystem::upload(uint64_t ino, std::shared_ptr<staged_file> s) {
   }
   done->set();
   co_return status{};
+}
+
+void filesystem::seed_blob(const staged_file& s, uint64_t size, const std::string& etag) {
+  if (_opts.direct || size == 0 || size > _opts.small_file_threshold || etag.empty()) {
+    return;
+  }
+  std::vector<std::byte> buf(size);
+  if (status st = pread_all(s.fd, buf, 0); !st) {
+    log_warn("blob_seed_failed", {{"key", s.key}, {"error", st.err().message}});
+    return;
+  }
+  // A store whose budget is full of pinned blobs hands the blob back uncached: not seeded.
+  const uint64_t uncached = _blobs->stats().uncached;
+  if (_blobs->store(blob_store::blob_id(etag, size), std::move(buf)) &&
+      _blobs->stats().uncached == uncached) {
+    ++_counters.blobs_seeded;
+  }
 }
 
 task<void> filesystem::upload_in_background(uint64_t ino, std::shared_ptr<staged_file> s) {

@@ -103,6 +103,51 @@ TEST_CASE("a created file is visible at once, and uploaded once, at its flush") 
   CHECK(fs.counters().upload_bytes == 11);
 }
 
+TEST_CASE("a small file read right after it was written costs no GET; a large one does") {
+  test::mock_client mock;
+  fs_options o = multipart_opts(64 << 20, 8 << 20);
+  o.small_file_threshold = 64 << 10;
+  filesystem fs(mock, o);
+  const std::string small = pattern(10000);
+  const std::string large = pattern(100 << 10);
+  uint64_t ino[2] = {};
+  for (int i = 0; i < 2; ++i) {
+    auto c = sync_wait(fs.create(root, i == 0 ? "small" : "large"));
+    REQUIRE(c.ok());
+    ino[i] = c->entry.attr.ino;
+    REQUIRE(sync_wait(fs.write(ino[i], c->fh, 0, bytes(i == 0 ? small : large))).ok());
+    REQUIRE(sync_wait(fs.flush(ino[i], c->fh)).ok());
+    fs.release(ino[i], c->fh);
+  }
+  CHECK(fs.counters().blobs_seeded == 1);
+  mock.calls = {};
+  auto r = sync_wait(fs.open(ino[0], O_RDONLY));
+  REQUIRE(r.ok());
+  CHECK(read_all(fs, ino[0], r->fh) == small);
+  fs.release(ino[0], r->fh);
+  CHECK(mock.calls.get == 0);
+  CHECK(fs.counters().blob_hits == 1);
+  auto l = sync_wait(fs.open(ino[1], O_RDONLY));
+  REQUIRE(l.ok());
+  CHECK(read_all(fs, ino[1], l->fh) == large);
+  fs.release(ino[1], l->fh);
+  CHECK(mock.calls.get > 0);  // above the small-file threshold: ranged GETs, nothing seeded
+
+  // Rewritten: the blob of the new ETag is seeded, and a read sees the new bytes.
+  auto w = sync_wait(fs.open(ino[0], O_WRONLY | O_TRUNC));
+  REQUIRE(w.ok());
+  REQUIRE(sync_wait(fs.write(ino[0], w->fh, 0, bytes("v2"))).ok());
+  REQUIRE(sync_wait(fs.flush(ino[0], w->fh)).ok());
+  fs.release(ino[0], w->fh);
+  mock.calls = {};
+  auto r2 = sync_wait(fs.open(ino[0], O_RDONLY));
+  REQUIRE(r2.ok());
+  CHECK(read_all(fs, ino[0], r2->fh) == "v2");
+  fs.release(ino[0], r2->fh);
+  CHECK(mock.calls.get == 0);
+  sync_wait(fs.close());
+}
+
 TEST_CASE("an empty new file is in OSS when its close returns") {
   test::mock_client mock;
   filesystem fs(mock, rw_opts());

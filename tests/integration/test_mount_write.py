@@ -45,6 +45,14 @@ def test_files_written_through_the_mount_are_objects():
         assert {k: v for k, v in emu.requests().items() if v} == {"PutObject": 1}, \
             emu.requests()
         assert get(emu, "mem", "hello.txt") == b"hello\n"
+        # Read back from a cold page cache: the uploaded bytes were kept as a blob, no GET.
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3")
+        emu.reset()
+        with open(m.path("hello.txt"), "rb") as f:
+            assert f.read() == b"hello\n"
+        assert emu.requests().get("GetObject", 0) == 0, emu.requests()
+        assert m.stats()["fs"]["blobs_seeded"] == 1, m.stats()["fs"]
         # A shell redirection closes a duplicate fd first: the empty file, then its content.
         subprocess.run(["sh", "-c", f"echo shell > '{m.path('shell.txt')}'"], check=True)
         assert get(emu, "mem", "shell.txt") == b"shell\n"

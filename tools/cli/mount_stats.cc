@@ -284,7 +284,8 @@ std::string mount_stats::to_json() const {
        ",\"interrupted\":" + std::to_string(f.interrupted) +
        ",\"uploads\":" + std::to_string(f.uploads) +
        ",\"upload_bytes\":" + std::to_string(f.upload_bytes) +
-       ",\"upload_failures\":" + std::to_string(f.upload_failures) + "}";
+       ",\"upload_failures\":" + std::to_string(f.upload_failures) +
+       ",\"blobs_seeded\":" + std::to_string(f.blobs_seeded) + "}";
   const fs::blob_store_stats c = fs.cache_stats();
   s += ",\"cache\":{\"backend\":" + json_quote(cfg.cache_dir.empty() ? "memory" : "directory") +
        ",\"limit\":" + std::to_string(c.limit) + ",\"bytes\":" + std::to_string(c.bytes) +
