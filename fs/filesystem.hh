@@ -180,6 +180,8 @@ class filesystem {
   const fs_options& options() const { return _opts; }
   const fs_counters& counters() const { return _counters; }
   const index& current_index() const { return *_cur->idx; }
+  // Kernel inode numbers of the current index are base + node.
+  uint64_t current_index_base() const { return _cur->base; }
   // Index generations alive (the current one and older ones the kernel still holds).
   size_t index_generations() const { return _gens.size(); }
   blob_store_stats cache_stats() const { return _blobs->stats(); }
@@ -190,6 +192,11 @@ class filesystem {
   // adaptively) and replaces the index. Also usable to install a loaded index: `adopt_index`.
   task<result<index_stats>> build_index();
   void adopt_index(index idx);
+  // A restarted daemon (--supervise) takes the index the dead one served, at the same base, so
+  // the inode numbers the kernel holds name the same objects. The kernel may hold any of them:
+  // the generation is never replaced in place (a refresh installs a new one). Inodes of older
+  // generations the dead daemon served are unknown here (ESTALE).
+  void restore_index(index idx, uint64_t base);
   // Lists the prefix again while the mount serves and installs the result as a new index
   // generation (filesystem_index.cc); saves it where the last one came from. On failure the
   // current index goes on serving. EALREADY while another refresh runs.

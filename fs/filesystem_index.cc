@@ -105,6 +105,18 @@ void filesystem::adopt_index(index idx) {
   install_index(std::move(idx), false);
 }
 
+void filesystem::restore_index(index idx, uint64_t base) {
+  _gens.clear();
+  index_gen& g = _gens[base];
+  g.idx = std::make_shared<const index>(std::move(idx));
+  g.base = base;
+  g.holds = 1;  // held by the kernel as far as we know: never dropped or replaced in place
+  _cur = &g;
+  _heads.clear();
+  _prefetch_cursor.clear();
+  ++_installs;
+}
+
 task<result<index_stats>> filesystem::load_or_build_index(const std::string& file,
                                                           std::chrono::seconds max_age,
                                                           bool* reused) {

@@ -28,6 +28,10 @@ inline constexpr uint64_t init_request_timeout = 1ull << 42;
 // Notifications (fuse_out_header.error, unique 0). INC_EPOCH (7.44, Linux 6.16): every dentry
 // cached before it, found or negative, is looked up again at its next use.
 inline constexpr int32_t notify_inc_epoch = 8;
+// RESEND (7.40, Linux 6.9): every request read but not answered on the connection is queued
+// again, its unique marked with unique_resend (a restarted daemon serves what the dead one read).
+inline constexpr int32_t notify_resend = 7;
+inline constexpr uint64_t unique_resend = 1ull << 63;
 
 // OPEN reply flags.
 inline constexpr uint32_t fopen_direct_io = 1u << 0;

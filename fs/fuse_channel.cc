@@ -2,6 +2,7 @@
 #include "fs/fuse_channel.hh"
 
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -85,6 +86,17 @@ task<status> fuse_channel::notify_inc_epoch() {
     co_return make_error(-rc, std::string("FUSE_NOTIFY_INC_EPOCH: ") + std::strerror(-rc));
   }
   co_return status{};
+}
+
+status fuse_channel::notify_resend() {
+  fuse_out_header out{};
+  out.len = sizeof(out);
+  out.error = abi::notify_resend;
+  // Before the channel serves: a plain write (a notification is taken whole or refused).
+  if (::write(_fd, &out, sizeof(out)) != static_cast<ssize_t>(sizeof(out))) {
+    return make_error(errno, std::string("FUSE_NOTIFY_RESEND: ") + std::strerror(errno));
+  }
+  return {};
 }
 
 task<void> fuse_channel::answer_init(const fuse_request& req) {

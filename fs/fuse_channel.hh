@@ -143,6 +143,9 @@ class fuse_channel {
   // Tells the kernel to look every cached name up again (FUSE_NOTIFY_INC_EPOCH). Fails on
   // kernels before 6.16, which do not know the notification (EINVAL).
   task<status> notify_inc_epoch();
+  // Makes the kernel queue again every request read on this connection and not answered
+  // (FUSE_NOTIFY_RESEND), for a daemon restarted on the connection of one that died.
+  status notify_resend();
 
   // Passthrough: registers `fd` as a backing file and returns its id (needs CAP_SYS_ADMIN and
   // a granted FUSE_PASSTHROUGH), and releases one.

@@ -8,6 +8,9 @@
 // With --cpus (or resourceLimit) the daemon runs one reactor per listed CPU: reactor 0 is home
 // (file system, OSS client, control socket, the session's channel); every other reactor serves a
 // clone of the FUSE session (fs/fuse_clones.hh).
+//
+// With --supervise the daemon runs as the worker of a supervisor that restarts it on the same
+// FUSE connection when it dies (supervisor.hh).
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -30,6 +33,7 @@
 #include "core/log.hh"
 #include "core/metrics.hh"
 #include "core/reactor_pool.hh"
+#include "core/signals.hh"
 #include "fs/fuse_channel.hh"
 #include "fs/fuse_clones.hh"
 #include "fs/fuse_ops.hh"
@@ -39,7 +43,9 @@
 #include "tools/cli/commands.hh"
 #include "tools/cli/control.hh"
 #include "tools/cli/metrics_endpoint.hh"
+#include "tools/cli/mount_setup.hh"
 #include "tools/cli/mount_stats.hh"
+#include "tools/cli/supervisor.hh"
 
 namespace ossuring::cli {
 
@@ -73,156 +79,6 @@ class readiness {
   }
   int _fd;
 };
-
-fs::fs_options make_fs_options(const mount_config& cfg) {
-  fs::fs_options o;
-  o.mode = cfg.mode == "lazy" ? fs::fs_mode::lazy : fs::fs_mode::index;
-  o.bucket = cfg.bucket;
-  o.prefix = cfg.prefix;
-  o.uid = cfg.uid_set ? cfg.uid : ::getuid();
-  o.gid = cfg.gid_set ? cfg.gid : ::getgid();
-  o.umask = cfg.umask;
-  auto secs = [](double s) {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(s));
-  };
-  if (o.mode == fs::fs_mode::index) {
-    // The index is authoritative until refreshed: the kernel may cache entries for long.
-    o.attr_timeout = o.entry_timeout = std::chrono::hours(24 * 365);
-    if (cfg.refresh_s > 0) {
-      o.attr_timeout = o.entry_timeout = std::chrono::seconds(cfg.refresh_s);
-    }
-  } else {
-    o.attr_timeout = o.entry_timeout = secs(cfg.attr_timeout_s);
-  }
-  o.negative_timeout = secs(cfg.negative_timeout_s);
-  o.oss_negative_cache_timeout = secs(cfg.negative_cache_timeout_s);
-  o.oss_negative_cache_size = cfg.negative_cache_size;
-  o.small_file_threshold = cfg.small_file_threshold;
-  o.list_parallelism = cfg.list_concurrency;
-  o.readahead_min = std::min<uint64_t>(1 << 20, std::max<uint64_t>(cfg.readahead_max, 4096));
-  o.readahead_max = std::max<uint64_t>(cfg.readahead_max, o.readahead_min);
-  o.readahead_chunk = std::max<uint64_t>(cfg.prefetch_chunk_size, o.readahead_min);
-  // Memory budget: without a cache folder, blobs take 3/4 of it and read-ahead windows 1/4;
-  // with one, windows may use half (blobs are on disk, budgeted by --cache-size).
-  o.buffer_limit = cfg.cache_dir.empty() ? cfg.memory_limit / 4 : cfg.memory_limit / 2;
-  o.prefetch_concurrency = std::max(1u, cfg.prefetch_concurrency);
-  o.prefetch = cfg.prefetch == "dir"        ? fs::prefetch_policy::dir
-               : cfg.prefetch == "siblings" ? fs::prefetch_policy::siblings
-                                            : fs::prefetch_policy::off;
-  o.direct = cfg.direct;
-  if (o.direct) {
-    o.prefetch = fs::prefetch_policy::off;
-  }
-  if (!cfg.read_only) {
-    o.writable = true;
-    o.file_mode = 0644;
-    o.dir_mode = 0755;
-    o.multipart_threshold = cfg.multipart_threshold;
-    o.part_size = cfg.part_size;
-    o.copy_threshold = cfg.copy_threshold;
-    o.background_upload = cfg.background_upload;
-    o.upload_parallelism = cfg.upload_concurrency;
-    // On disk by default: a file being written is staged whole until its upload, and a large
-    // one staged in memory could exhaust the node's (or the pod's) memory.
-    o.staging_dir = !cfg.staging_dir.empty() ? cfg.staging_dir
-                    : !cfg.cache_dir.empty() ? cfg.cache_dir + "/staging"
-                                             : "/var/tmp";
-  }
-  return o;
-}
-
-// Every cached blob holds a file descriptor (memfd or cache file): raise the soft limit to the
-// hard one and keep the blob count well under it (the rest serves sockets and FUSE).
-uint64_t blob_fd_budget() {
-  struct rlimit rl {};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-    return 512;
-  }
-  if (rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &rl);
-    ::getrlimit(RLIMIT_NOFILE, &rl);
-  }
-  uint64_t n = rl.rlim_cur == RLIM_INFINITY ? (1u << 20) : rl.rlim_cur;
-  return n > 8192 ? n - 4096 : n / 2;
-}
-
-std::unique_ptr<fs::blob_store> make_blob_store(const mount_config& cfg) {
-  std::unique_ptr<fs::blob_store> s;
-  if (cfg.cache_dir.empty()) {
-    s = std::make_unique<fs::memory_blob_store>(cfg.memory_limit - cfg.memory_limit / 4);
-  } else {
-    ::mkdir(cfg.cache_dir.c_str(), 0700);
-    if (!cfg.read_only) {
-      ::mkdir((cfg.cache_dir + "/staging").c_str(), 0700);  // files being written (O_TMPFILE)
-    }
-    uint64_t limit = cfg.cache_size ? cfg.cache_size : 10ull << 30;
-    s = std::make_unique<fs::directory_blob_store>(cfg.cache_dir + "/blobs", limit);
-  }
-  s->set_max_blobs(blob_fd_budget());
-  return s;
-}
-
-// The saved index of this endpoint/bucket/prefix, or "" when indexes are not kept. Kept only
-// where asked (--index-dir, or inside --cache-dir): a default system-wide folder would let a
-// different bucket behind the same endpoint name (a test emulator on a reused port) be served
-// from a foreign index younger than --index-max-age.
-std::string index_file(const mount_config& cfg) {
-  std::string dir = cfg.index_dir;
-  if (dir.empty() && !cfg.cache_dir.empty()) {
-    dir = cfg.cache_dir + "/index";
-  }
-  if (dir.empty() || dir == "off") {
-    return {};
-  }
-  ::mkdir(dir.c_str(), 0700);
-  uint64_t h = 1469598103934665603ull;  // FNV-1a: stable across runs and builds
-  for (const std::string& part : {cfg.endpoint, cfg.bucket, cfg.prefix}) {
-    for (unsigned char c : part) {
-      h = (h ^ c) * 1099511628211ull;
-    }
-    h = (h ^ 0xff) * 1099511628211ull;
-  }
-  char name[32];
-  std::snprintf(name, sizeof name, "%016llx.idx", static_cast<unsigned long long>(h));
-  return dir + "/" + name;
-}
-
-// The reactor CPUs of --cpus (or resourceLimit) that this process may run on; a listed CPU
-// outside the affinity mask (resourceLimit 4c on a 2-CPU machine) is dropped with a warning.
-result<std::vector<int>> reactor_cpus(const std::string& list) {
-  result<std::vector<int>> parsed = parse_cpu_list(list);
-  if (!parsed.ok()) {
-    return parsed;
-  }
-  cpu_set_t allowed;
-  CPU_ZERO(&allowed);
-  if (::sched_getaffinity(0, sizeof(allowed), &allowed) != 0) {
-    return parsed;
-  }
-  std::vector<int> cpus;
-  for (int c : *parsed) {
-    if (c < CPU_SETSIZE && CPU_ISSET(c, &allowed)) {
-      cpus.push_back(c);
-    } else {
-      std::fprintf(stderr, "ossuring mount: CPU %d is not available here; no reactor for it\n", c);
-    }
-  }
-  if (cpus.empty()) {
-    return make_error(EINVAL, "none of the CPUs '" + list + "' is available");
-  }
-  return cpus;
-}
-
-fs::open_mode parse_open_mode(const std::string& s) {
-  if (s == "noopen") {
-    return fs::open_mode::noopen;
-  }
-  if (s == "read") {
-    return fs::open_mode::read;
-  }
-  return fs::open_mode::passthrough;
-}
 
 // Stops the daemon on SIGINT/SIGTERM: unmounting makes the channel's reads end (ENODEV).
 task<void> watch_signals(int sfd, fs::fuse_mount& m, fs::fuse_channel& ch, abort_source& stop) {
@@ -258,7 +114,40 @@ task<void> refresh_loop(fs::filesystem& fsys, std::chrono::seconds interval, boo
   }
 }
 
-task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reactor_pool* pool) {
+// Reads a restored worker's index image (a memfd from the supervisor).
+result<fs::index> restored_index(const mount_config& cfg, int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    return make_error(errno, std::string("index image: ") + std::strerror(errno));
+  }
+  std::vector<std::byte> image(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (done < image.size()) {
+    ssize_t n = ::pread(fd, image.data() + done, image.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return make_error(EIO, "index image: short read");
+    }
+    done += static_cast<size_t>(n);
+  }
+  return fs::index::deserialize(image, cfg.bucket, cfg.prefix);
+}
+
+// Hands the supervisor the index now served (a restarted worker installs it at the same base).
+void send_index(supervisor_link& link, const mount_config& cfg, const fs::filesystem& fsys) {
+  if (!link.active()) {
+    return;
+  }
+  std::vector<std::byte> image = fsys.current_index().serialize(cfg.bucket, cfg.prefix);
+  if (status st = link.send_index(image, fsys.current_index_base()); !st) {
+    log_warn("supervisor_index_not_sent", {{"error", st.err().message}});
+  }
+}
+
+task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reactor_pool* pool,
+                      supervisor_link& link, const restore_state* restore) {
   auto started = std::chrono::steady_clock::now();
   result<std::unique_ptr<oss_session>> session = make_oss_session(cfg);
   if (!session.ok()) {
@@ -271,7 +160,17 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
   int rc = 0;
   bool index_reused = false;
   do {
-    if (fsys.options().mode == fs::fs_mode::index) {
+    if (restore != nullptr && restore->index_fd >= 0) {
+      // The index the dead worker served, at its inode base: the kernel's inode numbers keep
+      // naming the same objects.
+      result<fs::index> idx = restored_index(cfg, restore->index_fd);
+      if (!idx.ok()) {
+        log_error("mount_resume_failed", {{"error", idx.err().message}});
+        rc = 1;
+        break;
+      }
+      fsys.restore_index(std::move(*idx), restore->index_base);
+    } else if (fsys.options().mode == fs::fs_mode::index) {
       const std::string idx_file = index_file(cfg);
       bool& reused = index_reused;
       // Not a conditional expression with two co_awaits: GCC 12 destroys its temporary twice.
@@ -317,7 +216,11 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
     mo.read_only = cfg.read_only;
     mo.allow_other = cfg.allow_other;
     mo.default_permissions = cfg.default_permissions;
-    result<fs::fuse_mount> m = fs::mount_fuse(mo);
+    // A restarted worker serves the connection its supervisor kept open.
+    result<fs::fuse_mount> m =
+        restore != nullptr ? result<fs::fuse_mount>(fs::fuse_mount(
+                                 unique_fd(::dup(restore->fuse_fd)), cfg.mountpoint, nullptr))
+                           : fs::mount_fuse(mo);
     if (!m.ok()) {
       ready.fail(m.err().message);
       co_await fsys.close();
@@ -342,8 +245,24 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
     }
     fs::fuse_channel ch(m->fd(), wishes);
     fs::fuse_ops ops(fsys, mode);
-    // A refresh that changed the index makes the kernel look its cached names up again.
-    fsys.on_index_changed([&ch] { return ch.notify_inc_epoch(); });
+    // A refresh that changed the index makes the kernel look its cached names up again (and a
+    // supervisor keeps the new index for a restart).
+    fsys.on_index_changed([&ch, &link, &cfg, &fsys] {
+      send_index(link, cfg, fsys);
+      return ch.notify_inc_epoch();
+    });
+    if (restore != nullptr) {
+      // The kernel sent INIT once, to the worker that died: take what it settled, and have
+      // the requests that worker read but never answered queued again.
+      ch.adopt(restore->params);
+      ops.on_init(restore->params);
+      if (status st = ch.notify_resend(); !st) {
+        log_warn("fuse_resend_failed", {{"error", st.err().message}});
+      }
+      log_warn("mount_resumed", {{"mountpoint", cfg.mountpoint},
+                                 {"restarts", std::to_string(restore->restarts)},
+                                 {"index_base", std::to_string(restore->index_base)}});
+    }
     // Destroyed before `ch` and `ops`: the clones' channels relay to both.
     std::optional<fs::fuse_clones> clones;
     // FUSE over io_uring entries, once INIT accepted it (served on this reactor).
@@ -410,8 +329,8 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
     // The mount is usable once the kernel's INIT is answered: report ready then. The clones
     // join the session once INIT has settled its parameters.
     bg.spawn([](fs::fuse_channel& c, readiness& r, const mount_config& cf, fs::fuse_clones* cl,
-                fs::fuse_init_wishes w, std::optional<fs::fuse_uring>* ring,
-                int fuse_fd) -> task<void> {
+                fs::fuse_init_wishes w, std::optional<fs::fuse_uring>* ring, int fuse_fd,
+                supervisor_link& lk, const fs::filesystem& fsy) -> task<void> {
       for (int i = 0; i < 1000 && c.params().kernel_major == 0; ++i) {
         co_await sleep_for(10ms);
       }
@@ -434,13 +353,25 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
                    "the kernel did not offer FUSE over io_uring "
                    "(Linux 6.14+ with /sys/module/fuse/parameters/enable_uring=Y)"}});
       }
+      if (lk.active() && c.params().kernel_minor < 40) {
+        // Without FUSE_NOTIFY_RESEND (7.40, Linux 6.9) the requests a dead worker had read
+        // would wait forever: such a crash ends the mount, as without a supervisor.
+        log_warn("supervise_unavailable",
+                 {{"reason", "the kernel's FUSE lacks NOTIFY_RESEND (Linux 6.9+ needed)"}});
+      } else if (lk.active()) {
+        // From here on the supervisor restarts a worker that dies.
+        if (status st = lk.send_connection(fuse_fd, c.params()); !st) {
+          log_warn("supervisor_connection_not_sent", {{"error", st.err().message}});
+        }
+        send_index(lk, cf, fsy);
+      }
       log_info("mounted", {{"mountpoint", cf.mountpoint},
                            {"bucket", cf.bucket},
                            {"prefix", cf.prefix},
                            {"mode", cf.mode},
                            {"passthrough", c.params().passthrough ? "yes" : "no"}});
       r.ok();
-    }(ch, ready, cfg, clones ? &*clones : nullptr, wishes, &uring, m->fd()));
+    }(ch, ready, cfg, clones ? &*clones : nullptr, wishes, &uring, m->fd(), link, fsys));
 
     status end = co_await ch.run(ops, fuse_readers);
     if (!end.ok()) {
@@ -478,6 +409,35 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
   co_return rc;
 }
 
+// The daemon proper: SIGINT/SIGTERM through a signalfd, the reactor(s), the mount served.
+// `ready_fd`: the waiting parent's pipe, or -1.
+int run_daemon(const mount_config& cfg, const std::vector<int>& cpus, int ready_fd,
+               supervisor_link link, const restore_state* restore) {
+  int sfd = stop_signal_fd();
+  readiness ready(ready_fd);
+  int rc = 1;
+  try {
+    if (cpus.empty()) {
+      reactor r(reactor_config{.sqe128 = cfg.fuse_uring});
+      rc = r.run(serve_mount(cfg, ready, sfd, nullptr, link, restore));
+    } else {
+      // Created after the signal mask is set: the reactor threads inherit it.
+      reactor_pool pool(reactor_pool_config{.cpus = cpus, .sqe128 = cfg.fuse_uring});
+      rc = pool.run_sync(0, [&] { return serve_mount(cfg, ready, sfd, &pool, link, restore); });
+      pool.stop();
+    }
+  } catch (const std::exception& e) {
+    ready.fail(e.what());
+    log_error("mount_failed", {{"what", e.what()}});
+  }
+  if (rc != 0 && cfg.foreground) {
+    // The reason was logged; in the foreground also say it plainly.
+    std::fprintf(stderr, "ossuring mount: failed (see the log above)\n");
+  }
+  ::close(sfd);
+  return rc;
+}
+
 }  // namespace
 
 int cmd_mount(const args& a) {
@@ -506,6 +466,11 @@ int cmd_mount(const args& a) {
       return 2;
     }
     cpus = std::move(*c);
+  }
+  if (cfg.supervise && cpus.size() > 1) {
+    std::fprintf(stderr, "ossuring mount: --supervise serves one reactor (--cpus lists %zu)\n",
+                 cpus.size());
+    return 2;
   }
   struct stat st {};
   if (::stat(cfg.mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -559,35 +524,13 @@ int cmd_mount(const args& a) {
     }
   }
 
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGTERM);
-  ::sigprocmask(SIG_BLOCK, &mask, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
-  int sfd = ::signalfd(-1, &mask, SFD_CLOEXEC);
-  readiness ready(pipefd[1]);
-  int rc = 1;
-  try {
-    if (cpus.empty()) {
-      reactor r(reactor_config{.sqe128 = cfg.fuse_uring});
-      rc = r.run(serve_mount(cfg, ready, sfd, nullptr));
-    } else {
-      // Created after the signal mask is set: the reactor threads inherit it.
-      reactor_pool pool(reactor_pool_config{.cpus = cpus, .sqe128 = cfg.fuse_uring});
-      rc = pool.run_sync(0, [&] { return serve_mount(cfg, ready, sfd, &pool); });
-      pool.stop();
-    }
-  } catch (const std::exception& e) {
-    ready.fail(e.what());
-    log_error("mount_failed", {{"what", e.what()}});
+  if (cfg.supervise) {
+    // The restarted workers have no one waiting: the supervisor closed the pipe after the first.
+    return supervise(cfg.mountpoint, pipefd[1], [&](int link, const restore_state* restore) {
+      return run_daemon(cfg, cpus, restore ? -1 : pipefd[1], supervisor_link(link), restore);
+    });
   }
-  if (rc != 0 && cfg.foreground) {
-    // The reason was logged; in the foreground also say it plainly.
-    std::fprintf(stderr, "ossuring mount: failed (see the log above)\n");
-  }
-  ::close(sfd);
-  return rc;
+  return run_daemon(cfg, cpus, pipefd[1], supervisor_link(), nullptr);
 }
 
 }  // namespace ossuring::cli

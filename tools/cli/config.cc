@@ -346,6 +346,19 @@ result<mount_config> parse_mount_args(const std::vector<std::string>& args) {
   if (cfg.part_size < (100u << 10) || cfg.part_size > (5ull << 30)) {
     return make_error(EINVAL, "--part-size must be between 100K and 5G (OSS's part limits)");
   }
+  if (cfg.supervise) {
+    // A restarted daemon must find every inode number the kernel holds: index mode's are
+    // stable, noopen leaves no file handles to lose, and one connection fd is all it adopts.
+    if (cfg.mode != "index" || !cfg.read_only) {
+      return make_error(EINVAL, "--supervise needs a read-only --mode index mount");
+    }
+    if (cfg.open_mode != "noopen") {
+      return make_error(EINVAL, "--supervise needs --open-mode noopen");
+    }
+    if (cfg.fuse_uring) {
+      return make_error(EINVAL, "--supervise does not work with --fuse-uring");
+    }
+  }
   if (cfg.copy_threshold == 0 || cfg.copy_threshold > (1ull << 30)) {
     return make_error(EINVAL, "--copy-threshold must be between 1 and 1G (CopyObject's limit)");
   }

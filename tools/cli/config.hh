@@ -82,7 +82,8 @@ struct mount_config {
 
   // Operation.
   bool foreground = false;
-  std::string cpus;  // reactor CPU list, e.g. "0-3"; empty = one reactor, unpinned
+  bool supervise = false;  // a supervisor keeps the connection across a daemon crash
+  std::string cpus;        // reactor CPU list, e.g. "0-3"; empty = one reactor, unpinned
   std::string log_level = "info";
   std::string log_dir;
   unsigned metrics_port = 0;

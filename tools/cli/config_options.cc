@@ -206,6 +206,11 @@ const std::vector<option_def>& option_table() {
        }},
       {{"umask"}, kind::octal, "permission bits removed (022)", UINT(umask)},
       {{"foreground", "f"}, kind::flag, "stay in the foreground", FLAG(foreground)},
+      {{"supervise"},
+       kind::flag,
+       "restart a crashed daemon on the same FUSE connection: readers pause, never fail (index "
+       "mode, read-only, noopen, one CPU)",
+       FLAG(supervise)},
       {{"cpus"},
        kind::str,
        "reactor CPU list, e.g. 0-3 (default: one unpinned reactor)",

@@ -14,6 +14,7 @@
 #include "core/memory.hh"
 #include "core/net.hh"
 #include "core/reactor.hh"
+#include "core/signals.hh"
 #include "http/server.hh"
 #include "http/tls.hh"
 #include "tools/emu/ecs.hh"
@@ -161,13 +162,7 @@ int main(int argc, char** argv) {
   for (const bucket_option& b : opts->buckets) {
     std::printf("ossemu: bucket %s = %s\n", b.name.c_str(), b.source.c_str());
   }
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGTERM);
-  ::sigprocmask(SIG_BLOCK, &mask, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
-  int sfd = ::signalfd(-1, &mask, SFD_CLOEXEC);
+  int sfd = stop_signal_fd();
   handler h(std::move(*cfg));
   ecs_endpoint ecs(make_ecs_config(*opts));
   http_frontend front(h);
