@@ -160,10 +160,12 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
   int rc = 0;
   bool index_reused = false;
   do {
-    if (restore != nullptr && restore->index_fd >= 0) {
+    if (restore != nullptr) {
       // The index the dead worker served, at its inode base: the kernel's inode numbers keep
-      // naming the same objects.
-      result<fs::index> idx = restored_index(cfg, restore->index_fd);
+      // naming the same objects. Never a new listing, whose numbers could name others.
+      result<fs::index> idx = restore->index_fd >= 0
+                                  ? restored_index(cfg, restore->index_fd)
+                                  : result<fs::index>(make_error(ENOENT, "no index image"));
       if (!idx.ok()) {
         log_error("mount_resume_failed", {{"error", idx.err().message}});
         rc = 1;
@@ -359,11 +361,12 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
         log_warn("supervise_unavailable",
                  {{"reason", "the kernel's FUSE lacks NOTIFY_RESEND (Linux 6.9+ needed)"}});
       } else if (lk.active()) {
-        // From here on the supervisor restarts a worker that dies.
+        // The index first: a supervisor holding a connection always has the index its inode
+        // numbers name. From the connection on, the supervisor restarts a worker that dies.
+        send_index(lk, cf, fsy);
         if (status st = lk.send_connection(fuse_fd, c.params()); !st) {
           log_warn("supervisor_connection_not_sent", {{"error", st.err().message}});
         }
-        send_index(lk, cf, fsy);
       }
       log_info("mounted", {{"mountpoint", cf.mountpoint},
                            {"bucket", cf.bucket},

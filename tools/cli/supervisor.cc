@@ -167,20 +167,30 @@ int supervise(const std::string& mountpoint, int ready_fd,
       rs.index_base = h.base;
       rs.restarts = restarts;
     }
+    // Blocked across the fork: a stop signal that arrives before g_worker names the new worker
+    // waits and is forwarded to it, and one meant for the worker waits for its signalfd.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    sigset_t previous;
+    ::sigprocmask(SIG_BLOCK, &stop_signals, &previous);
     pid_t pid = ::fork();
     if (pid < 0) {
       log_error("supervisor_failed", {{"error", std::strerror(errno)}});
+      ::sigprocmask(SIG_SETMASK, &previous, nullptr);
       return 1;
     }
     if (pid == 0) {
       ::close(sv[0]);
-      // The worker takes SIGINT/SIGTERM through its own signalfd.
+      // The worker takes SIGINT/SIGTERM through its own signalfd (they stay blocked).
       ::signal(SIGTERM, SIG_DFL);
       ::signal(SIGINT, SIG_DFL);
       ::_exit(worker(sv[1], restarting ? &rs : nullptr));
     }
     ::close(sv[1]);
     g_worker = pid;
+    ::sigprocmask(SIG_SETMASK, &previous, nullptr);
     if (ready_fd >= 0) {
       ::close(ready_fd);  // the waiting parent now hears from the worker alone
       ready_fd = -1;
