@@ -288,6 +288,17 @@ task<result<uint64_t>> filesystem::opendir(uint64_t ino) {
 task<status> filesystem::readdir(uint64_t ino, uint64_t fh, uint64_t offset, bool plus,
                                  const dir_emit& emit) {
   auto it = _dirs.find(fh);
+  if (it == _dirs.end() && fh != 0 && fh < _fh_floor) {
+    // A handle of the daemon this one replaced (--supervise): the restored index lists the
+    // same entries at the same offsets, so the listing goes on where it was.
+    auto fresh = co_await opendir(ino);
+    if (!fresh) {
+      co_return std::move(fresh).err();
+    }
+    auto moved = _dirs.extract(*fresh);
+    moved.key() = fh;
+    it = _dirs.insert(std::move(moved)).position;
+  }
   if (it == _dirs.end() || it->second.ino != ino) {
     co_return make_error(EBADF, "bad directory handle");
   }
@@ -377,10 +388,10 @@ task<status> filesystem::readdir(uint64_t ino, uint64_t fh, uint64_t offset, boo
   co_return status{};
 }
 
-void filesystem::releasedir(uint64_t, uint64_t fh) {
+void filesystem::releasedir(uint64_t ino, uint64_t fh) {
   auto it = _dirs.find(fh);
-  if (it == _dirs.end()) {
-    return;
+  if (it == _dirs.end() || it->second.ino != ino) {
+    return;  // not ours (a handle of a replaced daemon, never used here)
   }
   index_gen* g = it->second.gen;
   _dirs.erase(it);

@@ -196,7 +196,14 @@ class filesystem {
   // the inode numbers the kernel holds name the same objects. The kernel may hold any of them:
   // the generation is never replaced in place (a refresh installs a new one). Inodes of older
   // generations the dead daemon served are unknown here (ESTALE).
-  void restore_index(index idx, uint64_t base);
+  struct index_restore {
+    uint64_t base = 0;         // the dead daemon's inode base of this index
+    bool provisional = false;  // still unconfirmed by a refresh (reused from disk)
+    std::string file;          // where refreshes save the index ("" = nowhere)
+    unsigned restarts = 0;     // daemons before this one: handle numbers start above theirs
+  };
+  void restore_index(index idx, const index_restore& r);
+  bool current_index_provisional() const { return _cur->provisional; }
   // Lists the prefix again while the mount serves and installs the result as a new index
   // generation (filesystem_index.cc); saves it where the last one came from. On failure the
   // current index goes on serving. EALREADY while another refresh runs.
@@ -374,9 +381,10 @@ class filesystem {
                                                std::vector<oss::part_etag> etags,
                                                const part_sender& send);
   // Server-side copy for rename (filesystem_copy.cc): CopyObject up to copy_threshold (by
-  // `known_size`, checked again when OSS refuses), UploadPartCopy ranges above it.
+  // `size`, checked again when OSS refuses), UploadPartCopy ranges above it. When OSS was
+  // asked for the source's size, `size` becomes it.
   task<result<oss::put_result>> copy_for_rename(const std::string& from, const std::string& to,
-                                                uint64_t known_size);
+                                                uint64_t& size);
   task<result<oss::put_result>> copy_in_parts(const std::string& from, const std::string& to,
                                               const oss::object_info& source);
   // Part streams (filesystem_stream.cc).
@@ -466,6 +474,11 @@ class filesystem {
   std::unordered_map<std::string, std::shared_ptr<fetch>> _fetching;    // by blob id
   std::unordered_map<uint64_t, std::pair<oss::object_info, fs_clock::time_point>> _heads;
   uint64_t _next_fh = 1;
+  // A restored daemon's (restore_index): directory handles below _fh_floor are the dead
+  // daemon's, rebuilt on use; new index generations start at _base_floor or above, clear of any
+  // the dead daemon may have installed after its last handoff.
+  uint64_t _fh_floor = 0;
+  uint64_t _base_floor = 0;
   fs_counters _counters;
   struct prefetch_item {
     std::string key;

@@ -12,9 +12,9 @@ using namespace detail;
 
 task<result<oss::put_result>> filesystem::copy_for_rename(const std::string& from,
                                                           const std::string& to,
-                                                          uint64_t known_size) {
+                                                          uint64_t& size) {
   std::optional<error> refused;
-  if (known_size <= _opts.copy_threshold) {
+  if (size <= _opts.copy_threshold) {
     auto copied = co_await _client.copy_object(from, to);
     if (copied || copied.err().http_status != 400 || copied.err().oss_code != "InvalidArgument") {
       co_return copied;
@@ -26,6 +26,7 @@ task<result<oss::put_result>> filesystem::copy_for_rename(const std::string& fro
   if (!source) {
     co_return std::move(source).err();
   }
+  size = source->size;  // the copy's size, whatever was cached
   if (source->size <= _opts.copy_threshold) {
     if (refused) {
       co_return std::move(*refused);  // refused for another reason than its size

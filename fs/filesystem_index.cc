@@ -105,16 +105,21 @@ void filesystem::adopt_index(index idx) {
   install_index(std::move(idx), false);
 }
 
-void filesystem::restore_index(index idx, uint64_t base) {
+void filesystem::restore_index(index idx, const index_restore& r) {
   _gens.clear();
-  index_gen& g = _gens[base];
-  g.idx = std::make_shared<const index>(std::move(idx));
-  g.base = base;
+  index_gen& g = _gens[r.base];
+  g.base = r.base;
   g.holds = 1;  // held by the kernel as far as we know: never dropped or replaced in place
+  g.provisional = r.provisional;
+  g.idx = std::make_shared<const index>(std::move(idx));
   _cur = &g;
   _heads.clear();
   _prefetch_cursor.clear();
   ++_installs;
+  _index_file = r.file;
+  _base_floor = r.base + g.idx->node_count() + (uint64_t{1} << 40);
+  _fh_floor = (uint64_t{r.restarts} + 1) << 48;
+  _next_fh = std::max(_next_fh, _fh_floor);
 }
 
 task<result<index_stats>> filesystem::load_or_build_index(const std::string& file,
@@ -215,7 +220,7 @@ void filesystem::install_index(index idx, bool provisional) {
     old.provisional = provisional;
     _heads.clear();
   } else {
-    const uint64_t base = old.base + old.idx->node_count();
+    const uint64_t base = std::max(old.base + old.idx->node_count(), _base_floor);
     index_gen& g = _gens[base];
     g.idx = std::make_shared<const index>(std::move(idx));
     g.base = base;

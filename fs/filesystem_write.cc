@@ -348,6 +348,7 @@ task<status> filesystem::rename(uint64_t parent, std::string_view name, uint64_t
   } else if (lazy_inode* i = _inodes.get(ino); ino != 0 && i != nullptr) {
     known_size = i->attrs.size;
   }
+  const uint64_t cached_size = known_size;
   auto copied = co_await copy_for_rename(from, to, known_size);
   if (!copied) {
     co_return to_fs_error(std::move(copied).err());
@@ -365,6 +366,9 @@ task<status> filesystem::rename(uint64_t parent, std::string_view name, uint64_t
     a = i->attrs;
   }
   a.etag = copied->etag.empty() ? a.etag : copied->etag;
+  if (known_size != cached_size) {
+    a.size = known_size;  // the object changed size behind the mount: describe the copy
+  }
   if (uint64_t old = _inodes.find(to); old != 0) {
     if (auto it = _staged.find(old); it != _staged.end()) {
       it->second->unlinked = true;  // replaced by the rename

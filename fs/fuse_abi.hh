@@ -29,9 +29,9 @@ inline constexpr uint64_t init_request_timeout = 1ull << 42;
 // cached before it, found or negative, is looked up again at its next use.
 inline constexpr int32_t notify_inc_epoch = 8;
 // RESEND (7.40, Linux 6.9): every request read but not answered on the connection is queued
-// again, its unique marked with unique_resend (a restarted daemon serves what the dead one read).
+// again, its unique marked with bit 63 (a restarted daemon serves what the dead one read; the
+// reply echoes the unique as read).
 inline constexpr int32_t notify_resend = 7;
-inline constexpr uint64_t unique_resend = 1ull << 63;
 
 // OPEN reply flags.
 inline constexpr uint32_t fopen_direct_io = 1u << 0;

@@ -55,6 +55,12 @@ status fuse_mount::unmount() {
   // Closing the device first would abort the connection; unmount, then close.
   if (::umount2(_mountpoint.c_str(), 0) != 0 && errno != EINVAL && errno != ENOENT) {
     int e = errno;
+    if (e == EPERM) {
+      // Not root: a connection fusermount3 mounted and this process adopted (--supervise).
+      status st = unmount_path(_mountpoint, true);
+      _fd.reset();
+      return st;
+    }
     if (::umount2(_mountpoint.c_str(), MNT_DETACH) != 0 && errno != EINVAL) {
       return make_error(e, "unmount " + _mountpoint + ": " + std::strerror(e));
     }

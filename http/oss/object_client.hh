@@ -125,7 +125,7 @@ class object_client {
                                               abort_source* abort = nullptr) = 0;
   // Copies bytes [first, last] of `src_key` into part `part_number` of `key`'s upload
   // (UploadPartCopy, for copies above CopyObject's 1 GB). A non-empty `src_etag` makes the copy
-  // fail with EIO (412) when the source is no longer that object.
+  // fail with 412 PreconditionFailed (ESTALE) when the source is no longer that object.
   virtual task<result<part_etag>> upload_part_copy(std::string_view key, std::string_view upload_id,
                                                    unsigned part_number, std::string_view src_key,
                                                    std::string_view src_etag, uint64_t first,

@@ -287,3 +287,75 @@ TEST_CASE("an unchanged refresh keeps inode numbers; a changed one asks the kern
   CHECK(sync_wait(fs.refresh_index()).ok());
   CHECK(sync_wait(fs.lookup(fs::index::root_ino, "d")).err().code == ENOENT);
 }
+
+// ---- a daemon restarted on the same connection (--supervise) ----
+
+TEST_CASE(
+    "a restored index keeps inode numbers, resumes old directory handles, and refreshes "
+    "above them") {
+  test::mock_client mock;
+  for (int i = 0; i < 30; ++i) {
+    mock.put("ds/f" + std::to_string(100 + i), std::string(static_cast<size_t>(i), 'x'));
+  }
+  filesystem dead(mock, index_opts());
+  REQUIRE(sync_wait(dead.build_index()).ok());
+  // A refresh while the kernel holds an inode: the dead daemon served a second generation.
+  auto held = sync_wait(dead.lookup(fs::index::root_ino, "f105"));
+  REQUIRE(held.ok());
+  mock.put("ds/new", "n");
+  REQUIRE(sync_wait(dead.refresh_index()).ok());
+  const uint64_t base = dead.current_index_base();
+  REQUIRE(base > 0);
+  auto f110 = sync_wait(dead.lookup(fs::index::root_ino, "f110"));
+  REQUIRE(f110.ok());
+  // A listing in progress: 10 entries read through handle `fh`.
+  auto fh = sync_wait(dead.opendir(fs::index::root_ino));
+  REQUIRE(fh.ok());
+  std::vector<std::string> first;
+  uint64_t cookie = 0;
+  REQUIRE(sync_wait(dead.readdir(fs::index::root_ino, *fh, 0, false, [&](const dir_entry& e) {
+            if (first.size() == 10) {
+              return false;
+            }
+            first.emplace_back(e.name);
+            cookie = e.next_offset;
+            return true;
+          })).ok());
+  auto image = dead.current_index().serialize("bucket", "ds/");
+
+  filesystem fs(mock, index_opts());
+  auto idx = fs::index::deserialize(image, "bucket", "ds/");
+  REQUIRE(idx.ok());
+  fs.restore_index(std::move(*idx), {.base = base, .restarts = 0});
+  // The same names have the same inode numbers; the first generation's are unknown (ESTALE).
+  auto again = sync_wait(fs.lookup(fs::index::root_ino, "f110"));
+  REQUIRE(again.ok());
+  CHECK(again->attr.ino == f110->attr.ino);
+  CHECK(again->attr.size == 10);
+  CHECK(sync_wait(fs.getattr(held->attr.ino)).err().code == ESTALE);
+  // The dead daemon's directory handle resumes where its listing was.
+  std::vector<std::string> rest;
+  REQUIRE(sync_wait(fs.readdir(fs::index::root_ino, *fh, cookie, false, [&](const dir_entry& e) {
+            rest.emplace_back(e.name);
+            return true;
+          })).ok());
+  std::vector<std::string> all = first;
+  all.insert(all.end(), rest.begin(), rest.end());
+  CHECK(all.size() == 33);  // ".", "..", 30 files and "new"
+  CHECK(all == list_dir(dead, fs::index::root_ino, false));
+  // New handles never take a number the dead daemon may have handed out.
+  auto mine = sync_wait(fs.opendir(fs::index::root_ino));
+  REQUIRE(mine.ok());
+  CHECK(*mine >= (uint64_t{1} << 48));
+  fs.releasedir(fs::index::root_ino + 1, *mine);  // another inode's RELEASEDIR: not this handle
+  CHECK(sync_wait(fs.readdir(fs::index::root_ino, *mine, 0, false, [](const dir_entry&) {
+          return false;
+        })).ok());
+  // A refresh that changes the index installs a generation far above the restored one.
+  mock.put("ds/newer", "n");
+  REQUIRE(sync_wait(fs.refresh_index()).ok());
+  CHECK(fs.current_index_base() >= base + (uint64_t{1} << 40));
+  CHECK(sync_wait(fs.getattr(f110->attr.ino)).ok());  // the restored generation stays
+  sync_wait(fs.close());
+  sync_wait(dead.close());
+}

@@ -136,14 +136,19 @@ result<fs::index> restored_index(const mount_config& cfg, int fd) {
 }
 
 // Hands the supervisor the index now served (a restarted worker installs it at the same base).
-void send_index(supervisor_link& link, const mount_config& cfg, const fs::filesystem& fsys) {
+// When that fails, the supervisor is told not to restart this mount: it would restore an index
+// older than the one whose inode numbers the kernel holds.
+bool send_index(supervisor_link& link, const mount_config& cfg, const fs::filesystem& fsys) {
   if (!link.active()) {
-    return;
+    return false;
   }
   std::vector<std::byte> image = fsys.current_index().serialize(cfg.bucket, cfg.prefix);
-  if (status st = link.send_index(image, fsys.current_index_base()); !st) {
-    log_warn("supervisor_index_not_sent", {{"error", st.err().message}});
+  status st = link.send_index(image, fsys.current_index_base(), fsys.current_index_provisional());
+  if (!st) {
+    link.give_up("the index could not be handed over: " + st.err().message);
+    return false;
   }
+  return true;
 }
 
 task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reactor_pool* pool,
@@ -171,7 +176,12 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
         rc = 1;
         break;
       }
-      fsys.restore_index(std::move(*idx), restore->index_base);
+      fsys.restore_index(std::move(*idx), {.base = restore->index_base,
+                                           .provisional = restore->index_provisional,
+                                           .file = index_file(cfg),
+                                           .restarts = restore->restarts});
+      // An index the dead worker had reused from disk is confirmed by a refresh soon, as then.
+      index_reused = restore->index_provisional;
     } else if (fsys.options().mode == fs::fs_mode::index) {
       const std::string idx_file = index_file(cfg);
       bool& reused = index_reused;
@@ -219,10 +229,11 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
     mo.allow_other = cfg.allow_other;
     mo.default_permissions = cfg.default_permissions;
     // A restarted worker serves the connection its supervisor kept open.
-    result<fs::fuse_mount> m =
-        restore != nullptr ? result<fs::fuse_mount>(fs::fuse_mount(
-                                 unique_fd(::dup(restore->fuse_fd)), cfg.mountpoint, nullptr))
-                           : fs::mount_fuse(mo);
+    result<fs::fuse_mount> m = restore != nullptr
+                                   ? result<fs::fuse_mount>(fs::fuse_mount(
+                                         unique_fd(::fcntl(restore->fuse_fd, F_DUPFD_CLOEXEC, 0)),
+                                         cfg.mountpoint, nullptr))
+                                   : fs::mount_fuse(mo);
     if (!m.ok()) {
       ready.fail(m.err().message);
       co_await fsys.close();
@@ -363,9 +374,10 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
       } else if (lk.active()) {
         // The index first: a supervisor holding a connection always has the index its inode
         // numbers name. From the connection on, the supervisor restarts a worker that dies.
-        send_index(lk, cf, fsy);
-        if (status st = lk.send_connection(fuse_fd, c.params()); !st) {
-          log_warn("supervisor_connection_not_sent", {{"error", st.err().message}});
+        if (send_index(lk, cf, fsy)) {
+          if (status st = lk.send_connection(fuse_fd, c.params()); !st) {
+            log_warn("supervisor_connection_not_sent", {{"error", st.err().message}});
+          }
         }
       }
       log_info("mounted", {{"mountpoint", cf.mountpoint},

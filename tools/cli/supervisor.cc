@@ -22,7 +22,13 @@ namespace {
 
 // Messages: one type byte and a fixed payload, each with one fd (SCM_RIGHTS).
 constexpr char msg_connection = 'C';  // payload: fuse_session_params; fd: /dev/fuse
-constexpr char msg_index = 'I';       // payload: uint64_t base; fd: memfd with the image
+constexpr char msg_index = 'I';       // payload: base (u64), provisional (u8); fd: memfd
+constexpr char msg_give_up = 'G';     // no payload, no fd: drop the connection, never restart
+
+struct index_message {
+  uint64_t base = 0;
+  uint8_t provisional = 0;
+};
 
 // A message of one buffer with room for one fd (SCM_RIGHTS).
 struct fd_message {
@@ -37,18 +43,26 @@ struct fd_message {
   msghdr msg{};
 };
 
+// `fd` -1: a message without one.
 status send_with_fd(int sock, char type, const void* payload, size_t size, int fd) {
   char buf[1 + sizeof(fs::fuse_session_params)];
   buf[0] = type;
-  std::memcpy(buf + 1, payload, size);
+  if (size > 0) {
+    std::memcpy(buf + 1, payload, size);
+  }
   iovec iov{buf, 1 + size};
   fd_message m(iov);
   msghdr& msg = m.msg;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  if (fd >= 0) {
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  } else {
+    msg.msg_control = nullptr;
+    msg.msg_controllen = 0;
+  }
   ssize_t n;
   do {
     n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
@@ -64,7 +78,13 @@ struct held {
   unique_fd fuse;
   fs::fuse_session_params params;
   unique_fd index;
-  uint64_t base = 0;
+  index_message index_info;
+  // Drops everything: the worker said not to restart it, or a handoff arrived broken. A
+  // crash then ends the mount, as without a supervisor, rather than restoring a stale index.
+  void give_up() {
+    fuse.reset();
+    index.reset();
+  }
 };
 
 // Takes one message into `h`; false once the worker's end is closed (it exited).
@@ -88,26 +108,35 @@ bool receive(int sock, held& h) {
       fd = unique_fd(raw);
     }
   }
-  if (fd.get() < 0) {
-    return true;  // nothing to hold
-  }
-  if (buf[0] == msg_connection && n == 1 + static_cast<ssize_t>(sizeof(fs::fuse_session_params))) {
+  const bool complete = (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) == 0 && fd.get() >= 0;
+  if (buf[0] == msg_connection && complete &&
+      n == 1 + static_cast<ssize_t>(sizeof(fs::fuse_session_params))) {
     std::memcpy(&h.params, buf + 1, sizeof(h.params));
     h.fuse = std::move(fd);
-  } else if (buf[0] == msg_index && n == 1 + static_cast<ssize_t>(sizeof(uint64_t))) {
-    std::memcpy(&h.base, buf + 1, sizeof(uint64_t));
+  } else if (buf[0] == msg_index && complete &&
+             n == 1 + static_cast<ssize_t>(sizeof(index_message))) {
+    std::memcpy(&h.index_info, buf + 1, sizeof(index_message));
     h.index = std::move(fd);
+  } else {
+    log_warn(
+        "supervisor_gives_up_restarts",
+        {{"reason", buf[0] == msg_give_up ? "asked by the daemon" : "a broken handoff message"}});
+    h.give_up();
   }
   return true;
 }
 
 volatile sig_atomic_t g_worker = 0;
+volatile sig_atomic_t g_stop = 0;  // a stop signal came: never start another worker
 
 void forward_signal(int sig) {
+  const int saved = errno;
+  g_stop = 1;
   pid_t p = g_worker;
   if (p > 0) {
     ::kill(p, sig);
   }
+  errno = saved;
 }
 
 std::string describe_end(int status) {
@@ -123,7 +152,13 @@ status supervisor_link::send_connection(int fuse_fd, const fs::fuse_session_para
   return send_with_fd(_fd, msg_connection, &p, sizeof(p), fuse_fd);
 }
 
-status supervisor_link::send_index(std::span<const std::byte> image, uint64_t base) {
+void supervisor_link::give_up(const std::string& why) {
+  log_warn("supervise_given_up", {{"reason", why}});
+  (void)send_with_fd(_fd, msg_give_up, nullptr, 0, -1);
+}
+
+status supervisor_link::send_index(std::span<const std::byte> image, uint64_t base,
+                                   bool provisional) {
   unique_fd mem(::memfd_create("ossuring-index", MFD_CLOEXEC));
   if (mem.get() < 0) {
     return make_error(errno, std::string("memfd_create: ") + std::strerror(errno));
@@ -139,7 +174,8 @@ status supervisor_link::send_index(std::span<const std::byte> image, uint64_t ba
     }
     done += static_cast<size_t>(n);
   }
-  return send_with_fd(_fd, msg_index, &base, sizeof(base), mem.get());
+  index_message m{base, static_cast<uint8_t>(provisional ? 1 : 0)};
+  return send_with_fd(_fd, msg_index, &m, sizeof(m), mem.get());
 }
 
 int supervise(const std::string& mountpoint, int ready_fd,
@@ -156,6 +192,9 @@ int supervise(const std::string& mountpoint, int ready_fd,
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
       log_error("supervisor_failed", {{"error", std::strerror(errno)}});
+      if (h.fuse.get() >= 0) {
+        (void)fs::unmount_path(mountpoint, true);  // no worker to serve it: not a hung mount
+      }
       return 1;
     }
     restore_state rs;
@@ -164,7 +203,8 @@ int supervise(const std::string& mountpoint, int ready_fd,
       rs.fuse_fd = h.fuse.get();
       rs.params = h.params;
       rs.index_fd = h.index.get();
-      rs.index_base = h.base;
+      rs.index_base = h.index_info.base;
+      rs.index_provisional = h.index_info.provisional != 0;
       rs.restarts = restarts;
     }
     // Blocked across the fork: a stop signal that arrives before g_worker names the new worker
@@ -179,6 +219,9 @@ int supervise(const std::string& mountpoint, int ready_fd,
     if (pid < 0) {
       log_error("supervisor_failed", {{"error", std::strerror(errno)}});
       ::sigprocmask(SIG_SETMASK, &previous, nullptr);
+      if (restarting) {
+        (void)fs::unmount_path(mountpoint, true);
+      }
       return 1;
     }
     if (pid == 0) {
@@ -203,8 +246,16 @@ int supervise(const std::string& mountpoint, int ready_fd,
     }
     g_worker = 0;
     if ((WIFEXITED(status) && WEXITSTATUS(status) == 0) || h.fuse.get() < 0) {
-      // Unmounted or stopped; or it died before the mount was served: nothing to keep alive.
+      // Unmounted or stopped; or it died before the mount was served (or said not to
+      // restart it): nothing to keep alive.
       return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+    }
+    if (g_stop) {
+      // Told to stop while the worker died: end the mount instead of restarting it.
+      log_warn("supervisor_stopped",
+               {{"mountpoint", mountpoint}, {"worker_end", describe_end(status)}});
+      (void)fs::unmount_path(mountpoint, true);
+      return 0;
     }
     const auto now = std::chrono::steady_clock::now();
     while (!recent.empty() && now - recent.front() > std::chrono::seconds(restart_window_s)) {

@@ -28,7 +28,8 @@ struct restore_state {
   fs::fuse_session_params params;
   int index_fd = -1;  // the serialized index the dead worker served last, or -1
   uint64_t index_base = 0;
-  unsigned restarts = 0;  // workers that died before this one
+  bool index_provisional = false;  // reused from disk and not yet confirmed by a refresh
+  unsigned restarts = 0;           // workers that died before this one
 };
 
 // The worker's end of the link to its supervisor; inactive (fd -1) for unsupervised mounts.
@@ -39,7 +40,9 @@ class supervisor_link {
   // After INIT: the connection and its parameters. From then on a crash is restarted.
   status send_connection(int fuse_fd, const fs::fuse_session_params& p);
   // Once the mount serves, and whenever the served index changes: its image and inode base.
-  status send_index(std::span<const std::byte> image, uint64_t base);
+  status send_index(std::span<const std::byte> image, uint64_t base, bool provisional);
+  // The supervisor must not restart this mount (an index it holds would be out of date).
+  void give_up(const std::string& why);
 
  private:
   int _fd;
