@@ -342,6 +342,8 @@ task<status> filesystem::rename(uint64_t parent, std::string_view name, uint64_t
       co_return st;
     }
   }
+  const uint64_t version_copied = staged ? staged->version : 0;
+  bool rewritten = false;
   uint64_t known_size = 0;  // unknown: CopyObject is tried, and its refusal checked
   if (staged) {
     known_size = staged->size;
@@ -383,12 +385,24 @@ task<status> filesystem::rename(uint64_t parent, std::string_view name, uint64_t
     }
     if (staged) {
       staged->key = to;
+      // Written during the copy (mmap writeback, a writer on another fd): those bytes went
+      // to the old name, which the delete removed. They are uploaded under the new one below.
+      rewritten = staged->version != version_copied;
     }
   }
   listing_put(parent, name, nullptr);
   listing_put(new_parent, new_name, &a);
   _negative.insert(from, now());
   _negative.erase(to);
+  if (rewritten) {
+    staged->uploaded = 0;
+    _staged.emplace(ino, staged);  // kept for a later flush or the unmount if this fails
+    if (status st = co_await upload(ino, staged); !st) {
+      log_warn("rename_upload_failed", {{"key", to},
+                                        {"error", st.err().message},
+                                        {"request_id", st.err().request_id}});
+    }
+  }
   co_return status{};
 }
 

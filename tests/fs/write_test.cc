@@ -380,6 +380,31 @@ TEST_CASE("rename copies and deletes, keeps the inode; directories give EXDEV") 
   sync_wait(fs.close());
 }
 
+TEST_CASE("bytes written while a rename copies are uploaded under the new name") {
+  test::mock_client mock;
+  filesystem fs(mock, rw_opts());
+  auto c = sync_wait(fs.create(root, "draft"));
+  REQUIRE(c.ok());
+  const uint64_t ino = c->entry.attr.ino;
+  REQUIRE(sync_wait(fs.write(ino, c->fh, 0, bytes("v1"))).ok());
+  mock.park_copies = true;
+  auto renaming = test::start(fs.rename(root, "draft", root, "final", 0));
+  CHECK_FALSE(renaming.done());  // "v1" uploaded, its copy parked
+  CHECK(mock.find("root/draft")->data == "v1");
+  // A write and a close on another descriptor while the copy runs: uploaded to the old name.
+  REQUIRE(sync_wait(fs.write(ino, c->fh, 2, bytes("+v2"))).ok());
+  REQUIRE(sync_wait(fs.flush(ino, c->fh)).ok());
+  CHECK(mock.find("root/draft")->data == "v1+v2");
+  mock.release_parked();
+  REQUIRE(renaming.done());
+  REQUIRE(renaming.get().ok());
+  CHECK(mock.find("root/draft") == nullptr);
+  REQUIRE(mock.find("root/final") != nullptr);
+  CHECK(mock.find("root/final")->data == "v1+v2");  // not the "v1" the copy took
+  fs.release(ino, c->fh);
+  sync_wait(fs.close());
+}
+
 TEST_CASE("rename copies objects above the copy threshold with UploadPartCopy ranges") {
   test::mock_client mock;
   test::fault_client faults(mock);

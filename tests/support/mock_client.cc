@@ -41,6 +41,7 @@ mock_client::object* mock_client::find(const std::string& key) {
 void mock_client::release_parked() {
   park_gets = false;
   park_puts = false;
+  park_copies = false;
   std::vector<std::coroutine_handle<>> p = std::move(_parked);
   for (auto h : p) {
     h.resume();
@@ -211,7 +212,7 @@ task<status> mock_client::delete_object(std::string_view key, abort_source*) {
 }
 
 task<result<oss::put_result>> mock_client::copy_object(std::string_view src, std::string_view dst,
-                                                       abort_source*) {
+                                                       abort_source* abort) {
   ++calls.other;
   auto it = _objects.find(std::string(src));
   if (it == _objects.end()) {
@@ -223,8 +224,13 @@ task<result<oss::put_result>> mock_client::copy_object(std::string_view src, std
     e.oss_code = "InvalidArgument";
     co_return e;
   }
+  // The source as it was when the request arrived; a parked copy lands later, as a slow one.
   object copy = it->second;
-  _objects[std::string(dst)] = copy;
+  const std::string to(dst);
+  if (co_await park(abort, park_copies)) {
+    co_return make_error(ECANCELED, "mock: copy aborted", "mock-req");
+  }
+  _objects[to] = copy;
   co_return oss::put_result{copy.etag, oss::crc64(copy.data), "mock"};
 }
 

@@ -52,7 +52,8 @@ class mock_client : public oss::object_client {
 
   // While true, every GET suspends after being counted until release_parked().
   bool park_gets = false;
-  bool park_puts = false;  // the same for PutObject
+  bool park_puts = false;    // the same for PutObject
+  bool park_copies = false;  // and for CopyObject
   size_t parked() const { return _parked.size(); }
   void release_parked();
 
