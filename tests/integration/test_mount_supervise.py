@@ -103,6 +103,40 @@ def test_a_killed_daemon_is_restarted_and_readers_never_see_an_error():
         assert new_worker != worker
 
 
+def test_parallel_readers_survive_repeated_kills():
+    # Six readers, many READs in flight at each of three kills (100 ms per answer).
+    with harness.Emulator({"data": IMAGENET}, extra_args=["--latency", "100"]) as emu, \
+            harness.Mount(emu, "data", args=SUPERVISE) as m:
+        files = listing(emu, "data")
+        keys = sorted(files)
+        errors = []
+        reads = []
+
+        def reader(part):
+            for k in keys[part::6]:
+                try:
+                    with open(m.path(k), "rb") as f:
+                        if f.read() != harness.synthetic_content(k, files[k]):
+                            errors.append(f"{k}: wrong bytes")
+                    reads.append(k)
+                except OSError as e:
+                    errors.append(f"{k}: {e}")
+
+        threads = [threading.Thread(target=reader, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        _, worker = processes(m)
+        for _ in range(3):
+            time.sleep(0.3)
+            os.kill(worker, signal.SIGKILL)
+            worker = wait_for_new_worker(m, worker)
+        for t in threads:
+            t.join(timeout=120)
+        assert not any(t.is_alive() for t in threads), "a reader hung"
+        assert errors == [] and sorted(reads) == keys, (errors, len(reads))
+        assert m.log_text().count("mount_resumed") == 3
+
+
 def test_a_daemon_that_keeps_dying_ends_the_mount_instead_of_hanging():
     with harness.Emulator({"data": IMAGENET}) as emu, \
             harness.Mount(emu, "data", args=SUPERVISE) as m:
@@ -180,6 +214,7 @@ if __name__ == "__main__":
     harness.require_mount_privileges()
     harness.run_tests([
         test_a_killed_daemon_is_restarted_and_readers_never_see_an_error,
+        test_parallel_readers_survive_repeated_kills,
         test_a_daemon_that_keeps_dying_ends_the_mount_instead_of_hanging,
         test_a_restart_after_a_refresh_serves_the_refreshed_index,
         test_supervise_refuses_mounts_it_could_not_restart,
