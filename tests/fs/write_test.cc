@@ -103,7 +103,7 @@ TEST_CASE("a created file is visible at once, and uploaded once, at its flush") 
   CHECK(fs.counters().upload_bytes == 11);
 }
 
-TEST_CASE("a small file read right after it was written costs no GET; a large one does") {
+TEST_CASE("a small file read or rewritten right after it was written costs no GET; a large one does") {
   test::mock_client mock;
   fs_options o = multipart_opts(64 << 20, 8 << 20);
   o.small_file_threshold = 64 << 10;
@@ -144,6 +144,14 @@ TEST_CASE("a small file read right after it was written costs no GET; a large on
   REQUIRE(r2.ok());
   CHECK(read_all(fs, ino[0], r2->fh) == "v2");
   fs.release(ino[0], r2->fh);
+  CHECK(mock.calls.get == 0);
+  // Opened to change a byte (no O_TRUNC): staged from the blob, not from OSS.
+  auto e = sync_wait(fs.open(ino[0], O_WRONLY));
+  REQUIRE(e.ok());
+  REQUIRE(sync_wait(fs.write(ino[0], e->fh, 1, bytes("3"))).ok());
+  REQUIRE(sync_wait(fs.flush(ino[0], e->fh)).ok());
+  fs.release(ino[0], e->fh);
+  CHECK(mock.find("root/small")->data == "v3");
   CHECK(mock.calls.get == 0);
   sync_wait(fs.close());
 }
