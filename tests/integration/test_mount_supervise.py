@@ -92,7 +92,8 @@ def test_a_killed_daemon_is_restarted_and_readers_never_see_an_error():
         for k in sorted(files)[-3:]:
             with open(m.path(k), "rb") as f:
                 assert f.read() == harness.synthetic_content(k, files[k]), k
-        assert m.stats()["fuse"]["daemon_reads"] >= 3  # the new worker answers stats too
+        stats = m.stats()  # the new worker answers stats too
+        assert stats["mount"]["restarts"] == 1 and stats["fuse"]["daemon_reads"] >= 3, stats
         # SIGTERM to the supervisor stops the worker cleanly, and the mount with it.
         os.kill(supervisor, signal.SIGTERM)
         deadline = time.time() + 20

@@ -296,10 +296,14 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
       }
       return {{0, pool ? pool->cpu(0) : -1, ch.requests_read()}};
     };
-    mount_stats stats_view{
-        cfg, fsys, ops, *oss.client, started, channel_stats, [&uring]() -> uint64_t {
-          return uring ? uring->requests() : 0;
-        }};
+    mount_stats stats_view{cfg,
+                           fsys,
+                           ops,
+                           *oss.client,
+                           started,
+                           channel_stats,
+                           [&uring]() -> uint64_t { return uring ? uring->requests() : 0; },
+                           restore != nullptr ? restore->restarts : 0u};
     abort_source stop_signals;
     gate bg;
     bg.spawn(watch_signals(sfd, *m, ch, stop_signals));

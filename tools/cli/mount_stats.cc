@@ -249,7 +249,8 @@ std::string mount_stats::to_json() const {
        ",\"mountpoint\":" + json_quote(cfg.mountpoint) + ",\"mode\":" + json_quote(cfg.mode) +
        ",\"open_mode\":" + json_quote(cfg.open_mode) +
        ",\"passthrough_granted\":" + (ops.session().passthrough ? "true" : "false") +
-       ",\"uptime_seconds\":" + std::to_string(static_cast<uint64_t>(uptime)) + "}";
+       ",\"uptime_seconds\":" + std::to_string(static_cast<uint64_t>(uptime)) +
+       ",\"restarts\":" + std::to_string(restarts) + "}";
   s += ",\"fuse\":{\"requests\":" + std::to_string(o.requests) +
        ",\"lookups\":" + std::to_string(o.lookups) + ",\"getattrs\":" + std::to_string(o.getattrs) +
        ",\"readdirs\":" + std::to_string(o.readdirs) + ",\"opens\":" + std::to_string(o.opens) +

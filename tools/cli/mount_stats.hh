@@ -26,6 +26,8 @@ struct mount_stats {
   std::function<std::vector<fs::fuse_channel_stats>()> channels;
   // Requests served through FUSE over io_uring entries (0 when not in use).
   std::function<uint64_t()> uring_requests;
+  // --supervise: daemons of this mount that died before the one answering (0 otherwise).
+  unsigned restarts = 0;
 
   std::string to_json() const;
 };
