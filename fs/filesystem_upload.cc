@@ -109,7 +109,18 @@ task<status> filesystem::fill_stage(staged_file& s, const std::string& key, uint
   std::vector<std::byte> buf(static_cast<size_t>(std::min(size, stage_chunk)));
   if (!etag.empty() && size > 0) {
     if (std::shared_ptr<blob> b = _blobs->find(blob_store::blob_id(etag, size))) {
-      // A local copy of exactly this object (read or written before): no GET.
+      // A local copy of exactly this object (read or written before): no GET. The GETs below
+      // carry If-Match, so that a change made elsewhere since the ETag was learnt fails the
+      // open (ESTALE) instead of being overwritten at the close; one GetObjectMeta asks OSS
+      // the same.
+      ++_counters.meta_requests;
+      auto meta = co_await _client.get_object_meta(key);
+      if (!meta) {
+        co_return to_fs_error(std::move(meta).err());
+      }
+      if (meta->etag != etag || meta->size != size) {
+        co_return make_error(ESTALE, "object " + key + " changed since it was looked up");
+      }
       ++_counters.blob_hits;
       for (uint64_t off = 0; off < size;) {
         auto n = b->read(off, std::span(buf.data(), std::min<uint64_t>(buf.size(), size - off)));

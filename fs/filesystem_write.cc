@@ -355,12 +355,37 @@ task<status> filesystem::rename(uint64_t parent, std::string_view name, uint64_t
   if (!copied) {
     co_return to_fs_error(std::move(copied).err());
   }
+  if (staged) {
+    // A close or fsync during the copy may be uploading to the old name, which the delete
+    // below removes: it must land before the delete, not after it (the old name would come
+    // back). Every later upload goes to the new name, and what was uploaded to the old one
+    // since the copy counts as not uploaded (a part stream begun under it is dropped by its
+    // key check).
+    while (staged->uploading) {
+      std::shared_ptr<detail::async_event> done = staged->upload_done;
+      co_await done->wait();
+    }
+    staged->key = to;
+    if (staged->version != version_copied) {
+      staged->uploaded = 0;
+    }
+  }
   if (status st = co_await _client.delete_object(from); !st) {
     // Both names now exist: say so rather than pretend the rename happened.
     log_warn("rename_delete_failed", {{"from", from},
                                       {"to", to},
                                       {"error", st.err().message},
                                       {"request_id", st.err().request_id}});
+    if (staged) {
+      // The file keeps its old name, whose object may be older than its bytes (they may
+      // have gone to the new name meanwhile): the next flush uploads them there.
+      while (staged->uploading) {
+        std::shared_ptr<detail::async_event> done = staged->upload_done;
+        co_await done->wait();
+      }
+      staged->key = from;
+      staged->uploaded = 0;
+    }
     co_return to_fs_error(std::move(st).err());
   }
   object_attrs a;
@@ -380,14 +405,16 @@ task<status> filesystem::rename(uint64_t parent, std::string_view name, uint64_t
   if (ino != 0) {
     _inodes.rebind(ino, new_parent, to);
     if (lazy_inode* i = _inodes.get(ino); i != nullptr) {
-      // Reads name the object by ETag (If-Match), and a copy in parts has a new one.
+      // Reads name the object by ETag (If-Match) and check its size: a copy in parts has a new
+      // ETag, and an object that changed behind the mount another size.
       i->attrs.etag = a.etag;
+      i->attrs.size = a.size;
+      i->attr_expiry = now() + _opts.attr_timeout;
     }
     if (staged) {
-      staged->key = to;
-      // Written during the copy (mmap writeback, a writer on another fd): those bytes went
-      // to the old name, which the delete removed. They are uploaded under the new one below.
-      rewritten = staged->version != version_copied;
+      // Written during the copy or the delete (mmap writeback, a writer on another fd) and
+      // not uploaded to the new name yet: uploaded below.
+      rewritten = staged->uploaded != staged->version;
     }
   }
   listing_put(parent, name, nullptr);
@@ -398,9 +425,8 @@ task<status> filesystem::rename(uint64_t parent, std::string_view name, uint64_t
     staged->uploaded = 0;
     _staged.emplace(ino, staged);  // kept for a later flush or the unmount if this fails
     if (status st = co_await upload(ino, staged); !st) {
-      log_warn("rename_upload_failed", {{"key", to},
-                                        {"error", st.err().message},
-                                        {"request_id", st.err().request_id}});
+      log_warn("rename_upload_failed",
+               {{"key", to}, {"error", st.err().message}, {"request_id", st.err().request_id}});
     }
   }
   co_return status{};

@@ -66,8 +66,11 @@ class client {
  public:
   virtual ~client() = default;
   // Sends one request and returns the response head (and body when no sink was given). Errors:
-  // ECONNREFUSED/ECONNRESET/EPIPE/ETIMEDOUT/ECANCELED/EPROTO with a message naming the peer.
-  // Never retries by itself: retry policy belongs to the OSS layer, which knows idempotency.
+  // ECONNREFUSED/ECONNRESET/EPIPE/ETIMEDOUT/ECANCELED/EPROTO with a message naming the peer, and
+  // EAGAIN only for a request the server did not process (an HTTP/2 stream it refused), which
+  // any request may be sent again after. Beyond re-sending a request that never reached a
+  // server (a refused stream with its body unread, a reused connection found closed), retry
+  // policy belongs to the OSS layer, which knows idempotency.
   virtual task<result<response>> send(exchange& ex) = 0;
   // Closes every connection; in-flight exchanges fail with ECANCELED. Must be awaited before the
   // client is destroyed once it has sent a request (its connection tasks live in its gate).

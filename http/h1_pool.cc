@@ -60,15 +60,11 @@ bool h1_pool::stale(const conn& c) const {
   if (client_clock::now() - c.idle_since >= _core.opts.idle_timeout) {
     return true;
   }
-  // An idle connection has nothing to read: EOF or an error means the server closed it. Clear
-  // text bytes would be unsolicited data (cannot carry a request either); over TLS they are
-  // usually session tickets, which the next read processes.
-  char b;
-  ssize_t n = ::recv(c.s->fd(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n < 0) {
-    return errno != EAGAIN && errno != EWOULDBLOCK;
-  }
-  return n == 0 || !c.s->is_tls();
+  // An idle connection has nothing to read: EOF, an error or a TLS close_notify means the
+  // server closed it; bytes would be unsolicited data. A server's keep-alive timer can close a
+  // connection at any time, and the request sent on it then fails after its bytes went out,
+  // which is not retried for a POST.
+  return c.s->poll_closed();
 }
 
 task<result<std::unique_ptr<h1_pool::conn>>> h1_pool::acquire(exchange_ctl& ctl) {

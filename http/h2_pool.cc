@@ -41,7 +41,8 @@ struct h2_pool::stream_state {
   bool done = false;
   bool pulled = false;
   status result;
-  uint64_t bytes = 0;
+  uint64_t bytes = 0;         // response body bytes received
+  uint64_t pulled_bytes = 0;  // request body bytes handed to the session (flow control paces it)
   abort_source* wake = nullptr;
 };
 
@@ -179,7 +180,11 @@ task<result<response>> h2_pool::run_stream(std::shared_ptr<conn> c, exchange& ex
   if (ex.request_body) {
     body = [&st, &ex](std::span<char> b) {
       st.pulled = true;
-      return ex.request_body(b);
+      result<body_chunk> c = ex.request_body(b);
+      if (c) {
+        st.pulled_bytes += c->bytes;
+      }
+      return c;
     };
     if (!ex.req.headers.has("content-length")) {
       with_length = ex.req;
@@ -199,9 +204,11 @@ task<result<response>> h2_pool::run_stream(std::shared_ptr<conn> c, exchange& ex
   c->last_used = client_clock::now();
   c->kick();
 
-  // One timer per first_byte_timeout period: it fails the stream when nothing arrived in a whole
-  // period (no head yet: first-byte timeout; head seen: a stall) or the exchange's deadline passed.
+  // One timer per first_byte_timeout period: it fails the stream when nothing moved in a whole
+  // period (no head yet: first-byte timeout; head seen: a stall) or the exchange's deadline
+  // passed. A request body still going out is movement: a large upload is not a silent server.
   uint64_t mark = 0;
+  uint64_t pulled_mark = 0;
   bool head_mark = false;
   while (!st.done) {
     abort_source w;
@@ -215,7 +222,8 @@ task<result<response>> h2_pool::run_stream(std::shared_ptr<conn> c, exchange& ex
       break;
     }
     bool timed_out =
-        !woke && (ctl.past_deadline() || (st.bytes == mark && st.have_head == head_mark));
+        !woke && (ctl.past_deadline() || (st.bytes == mark && st.pulled_bytes == pulled_mark &&
+                                          st.have_head == head_mark));
     if (ctl.aborted() || timed_out) {
       c->sess->cancel(*id);
       c->kick();
@@ -227,6 +235,7 @@ task<result<response>> h2_pool::run_stream(std::shared_ptr<conn> c, exchange& ex
           ETIMEDOUT, st.have_head ? "http2: response body stalled" : "http2: no response in time");
     }
     mark = st.bytes;
+    pulled_mark = st.pulled_bytes;
     head_mark = st.have_head;
   }
   c->last_used = client_clock::now();

@@ -97,9 +97,14 @@ task<result<size_t>> byte_stream::read_some(std::span<char> buf, op_options opts
   char cipher[16384];
   for (;;) {
     result<size_t> got = _tls->read(buf);
-    // Reading may produce protocol output (key updates, alerts): send it before waiting.
-    if (status s = co_await flush_tls(opts); !s.ok()) {
-      co_return std::move(s).err();
+    // Reading may produce protocol output (key updates, alerts): send it before waiting. A
+    // flush already running sends it too (it loops until no output is left), and waiting for
+    // it would hold incoming frames (WINDOW_UPDATE, PING acks, other streams' responses) behind
+    // a long upload.
+    if (!_flushing) {
+      if (status s = co_await flush_tls(opts); !s.ok()) {
+        co_return std::move(s).err();
+      }
     }
     if (!got.ok()) {
       co_return std::move(got).err();
@@ -119,6 +124,34 @@ task<result<size_t>> byte_stream::read_some(std::span<char> buf, op_options opts
       co_return std::move(s).err();
     }
   }
+}
+
+bool byte_stream::poll_closed() {
+  char cipher[16384];
+  if (!_tls) {
+    ssize_t n = ::recv(_fd.get(), cipher, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+  }
+  for (;;) {
+    ssize_t n = ::recv(_fd.get(), cipher, sizeof cipher, MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        return true;
+      }
+      break;
+    }
+    _bytes_read += static_cast<size_t>(n);
+    if (n == 0) {
+      _tls->feed_eof();
+      break;
+    }
+    if (!_tls->feed(std::span<const char>(cipher, static_cast<size_t>(n))).ok()) {
+      return true;
+    }
+  }
+  char plain[1];
+  result<size_t> got = _tls->read(plain);
+  return !got.ok() || *got > 0 || _tls->peer_closed();
 }
 
 task<status> byte_stream::write_all(std::span<const char> data, op_options opts) {

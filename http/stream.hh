@@ -34,6 +34,12 @@ class byte_stream {
   }
   // Writes all of `pieces` (plaintext), in order: one gathered send each time in clear text.
   task<status> write_all(std::span<const std::span<const char>> pieces, op_options opts = {});
+  // For an idle connection, without waiting: whether it is unusable for a new request. True
+  // when the peer closed it (EOF, an error, a TLS close_notify) or sent data nobody asked for.
+  // Over TLS it takes in what arrived, so session tickets sent after the handshake are
+  // consumed here rather than mistaken for a close; protocol output this produces goes out
+  // before the next write's bytes.
+  bool poll_closed();
   // Closes abruptly: the peer sees a reset (SO_LINGER 0), not a clean end.
   void reset_connection();
   // Sends TLS close_notify when applicable; the fd is closed on destruction.

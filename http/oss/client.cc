@@ -13,18 +13,10 @@ namespace ossuring::oss {
 namespace {
 
 constexpr std::array<std::string_view, api_count> api_names = {
-    "ListObjectsV2",
-    "ListObjects",
-    "HeadObject",
-    "GetObjectMeta",
-    "GetObject",
-    "PutObject",
-    "DeleteObject",
-    "CopyObject",
-    "InitiateMultipartUpload",
-    "UploadPart",
-    "UploadPartCopy",
-    "CompleteMultipartUpload",
+    "ListObjectsV2",        "ListObjects",    "HeadObject",
+    "GetObjectMeta",        "GetObject",      "PutObject",
+    "DeleteObject",         "CopyObject",     "InitiateMultipartUpload",
+    "UploadPart",           "UploadPartCopy", "CompleteMultipartUpload",
     "AbortMultipartUpload",
 };
 
@@ -254,7 +246,10 @@ task<result<http::response>> oss_client::execute(call& c, abort_source* abort) {
     if (!r) {
       f.err = std::move(r).err();
       f.err.message = describe_call(c) + ": " + f.err.message;
-      f.retryable = c.idempotent && is_retryable_errno(f.err.code);
+      // EAGAIN from the transport is an HTTP/2 stream the server refused (REFUSED_STREAM, or
+      // above a GOAWAY's last stream): never processed, so safe to send again even for a POST,
+      // and the body is rebuilt for each attempt.
+      f.retryable = f.err.code == EAGAIN || (c.idempotent && is_retryable_errno(f.err.code));
       m.bytes_received->add(c.received);
     } else if ((r->status >= 200 && r->status < 300) || r->status == c.also_ok_status) {
       m.bytes_received->add(r->body.size() + c.received);

@@ -13,6 +13,7 @@
 #include "fs/filesystem.hh"
 #include "fs/inode_table.hh"
 #include "tests/fs/fs_reads.hh"
+#include "tests/fs/fs_writes.hh"
 #include "tests/support/fault_client.hh"
 #include "tests/support/mock_client.hh"
 #include "tests/support/sync_wait.hh"
@@ -20,29 +21,16 @@
 using namespace ossuring;
 using namespace ossuring::fs;
 using namespace std::chrono_literals;
+using test::bytes;
+using test::multipart_opts;
+using test::pattern;
+using test::read_all;
+using test::rw_opts;
 using test::sync_wait;
 
 namespace {
 
 constexpr uint64_t root = inode_table::root_ino;
-
-std::span<const std::byte> bytes(std::string_view s) {
-  return std::as_bytes(std::span(s.data(), s.size()));
-}
-
-fs_options rw_opts() {
-  fs_options o = test::lazy_opts();
-  o.writable = true;
-  return o;
-}
-
-// Writable, with multipart uploads above `threshold` in parts of `part` bytes.
-fs_options multipart_opts(uint64_t threshold, uint64_t part) {
-  fs_options o = rw_opts();
-  o.multipart_threshold = threshold;
-  o.part_size = part;
-  return o;
-}
 
 // Writes `data` from offset 0 in order, `piece` bytes per call, as a sequential writer would.
 void write_in_pieces(filesystem& fs, uint64_t ino, uint64_t fh, std::string_view data,
@@ -50,22 +38,6 @@ void write_in_pieces(filesystem& fs, uint64_t ino, uint64_t fh, std::string_view
   for (size_t off = 0; off < data.size(); off += piece) {
     REQUIRE(sync_wait(fs.write(ino, fh, off, bytes(data.substr(off, piece)))).ok());
   }
-}
-
-std::string pattern(size_t n) {
-  std::string s(n, '\0');
-  for (size_t i = 0; i < n; ++i) {
-    s[i] = static_cast<char>('a' + (i * 7 + i / 1000) % 26);
-  }
-  return s;
-}
-
-std::string read_all(filesystem& fs, uint64_t ino, uint64_t fh, size_t max = 1 << 20) {
-  std::string out(max, '\0');
-  auto n = sync_wait(fs.read(ino, fh, 0, std::as_writable_bytes(std::span(out.data(), max))));
-  REQUIRE(n.ok());
-  out.resize(*n);
-  return out;
 }
 
 }  // namespace
@@ -103,7 +75,8 @@ TEST_CASE("a created file is visible at once, and uploaded once, at its flush") 
   CHECK(fs.counters().upload_bytes == 11);
 }
 
-TEST_CASE("a small file read or rewritten right after it was written costs no GET; a large one does") {
+TEST_CASE(
+    "a small file read or rewritten right after it was written costs no GET; a large one does") {
   test::mock_client mock;
   fs_options o = multipart_opts(64 << 20, 8 << 20);
   o.small_file_threshold = 64 << 10;
@@ -153,6 +126,26 @@ TEST_CASE("a small file read or rewritten right after it was written costs no GE
   fs.release(ino[0], e->fh);
   CHECK(mock.find("root/small")->data == "v3");
   CHECK(mock.calls.get == 0);
+  CHECK(mock.calls.meta == 1);  // the ETag checked in OSS, as the GETs' If-Match would
+  sync_wait(fs.close());
+}
+
+TEST_CASE("opening a cached object to change it fails with ESTALE when it changed in OSS") {
+  test::mock_client mock;
+  filesystem fs(mock, rw_opts());
+  mock.put("root/f", "version-one");
+  auto e = sync_wait(fs.lookup(root, "f"));
+  REQUIRE(e.ok());
+  const uint64_t ino = e->attr.ino;
+  auto r = sync_wait(fs.open(ino, O_RDONLY));
+  REQUIRE(r.ok());
+  CHECK(read_all(fs, ino, r->fh) == "version-one");  // now a blob in the cache
+  fs.release(ino, r->fh);
+  mock.put("root/f", "VERSION-TWO, from another machine");  // within the attribute timeout
+  auto w = sync_wait(fs.open(ino, O_WRONLY));               // no O_TRUNC: staged from the blob
+  REQUIRE_FALSE(w.ok());
+  CHECK(w.err().code == ESTALE);
+  CHECK(mock.find("root/f")->data == "VERSION-TWO, from another machine");
   sync_wait(fs.close());
 }
 
@@ -346,133 +339,6 @@ TEST_CASE("mkdir writes a marker; rmdir refuses a non-empty directory and remove
   CHECK(sync_wait(fs.rmdir(root, "full")).err().code == ENOTEMPTY);
   CHECK(mock.find("root/full/a") != nullptr);
   fs.release(in->entry.attr.ino, in->fh);
-  sync_wait(fs.close());
-}
-
-TEST_CASE("rename copies and deletes, keeps the inode; directories give EXDEV") {
-  test::mock_client mock;
-  mock.put("root/a", "content");
-  mock.put("root/taken", "other");
-  mock.put("root/dir/x", "x");
-  filesystem fs(mock, rw_opts());
-  auto a = sync_wait(fs.lookup(root, "a"));
-  REQUIRE(a.ok());
-  REQUIRE(sync_wait(fs.lookup(root, "taken")).ok());
-  CHECK(sync_wait(fs.rename(root, "a", root, "taken", RENAME_NOREPLACE)).err().code == EEXIST);
-  CHECK(sync_wait(fs.rename(root, "a", root, "b", RENAME_EXCHANGE)).err().code == EINVAL);
-  REQUIRE(sync_wait(fs.rename(root, "a", root, "b", 0)).ok());
-  CHECK(mock.find("root/a") == nullptr);
-  REQUIRE(mock.find("root/b") != nullptr);
-  CHECK(mock.find("root/b")->data == "content");
-  auto b = sync_wait(fs.lookup(root, "b"));
-  REQUIRE(b.ok());
-  CHECK(b->attr.ino == a->attr.ino);
-  CHECK(sync_wait(fs.lookup(root, "a")).err().code == ENOENT);
-
-  REQUIRE(sync_wait(fs.lookup(root, "dir")).ok());
-  CHECK(sync_wait(fs.rename(root, "dir", root, "dir2", 0)).err().code == EXDEV);
-  CHECK(mock.find("root/dir/x") != nullptr);
-
-  // A file being written is uploaded first, so the copy has its latest bytes.
-  auto c = sync_wait(fs.create(root, "draft"));
-  REQUIRE(c.ok());
-  REQUIRE(sync_wait(fs.write(c->entry.attr.ino, c->fh, 0, bytes("v2"))).ok());
-  REQUIRE(sync_wait(fs.rename(root, "draft", root, "final", 0)).ok());
-  CHECK(mock.find("root/final")->data == "v2");
-  CHECK(mock.find("root/draft") == nullptr);
-  REQUIRE(sync_wait(fs.write(c->entry.attr.ino, c->fh, 2, bytes("+"))).ok());
-  REQUIRE(sync_wait(fs.flush(c->entry.attr.ino, c->fh)).ok());
-  CHECK(mock.find("root/final")->data == "v2+");  // later writes follow the new name
-  CHECK(mock.find("root/draft") == nullptr);
-  fs.release(c->entry.attr.ino, c->fh);
-  sync_wait(fs.close());
-}
-
-TEST_CASE("bytes written while a rename copies are uploaded under the new name") {
-  test::mock_client mock;
-  filesystem fs(mock, rw_opts());
-  auto c = sync_wait(fs.create(root, "draft"));
-  REQUIRE(c.ok());
-  const uint64_t ino = c->entry.attr.ino;
-  REQUIRE(sync_wait(fs.write(ino, c->fh, 0, bytes("v1"))).ok());
-  mock.park_copies = true;
-  auto renaming = test::start(fs.rename(root, "draft", root, "final", 0));
-  CHECK_FALSE(renaming.done());  // "v1" uploaded, its copy parked
-  CHECK(mock.find("root/draft")->data == "v1");
-  // A write and a close on another descriptor while the copy runs: uploaded to the old name.
-  REQUIRE(sync_wait(fs.write(ino, c->fh, 2, bytes("+v2"))).ok());
-  REQUIRE(sync_wait(fs.flush(ino, c->fh)).ok());
-  CHECK(mock.find("root/draft")->data == "v1+v2");
-  mock.release_parked();
-  REQUIRE(renaming.done());
-  REQUIRE(renaming.get().ok());
-  CHECK(mock.find("root/draft") == nullptr);
-  REQUIRE(mock.find("root/final") != nullptr);
-  CHECK(mock.find("root/final")->data == "v1+v2");  // not the "v1" the copy took
-  fs.release(ino, c->fh);
-  sync_wait(fs.close());
-}
-
-TEST_CASE("rename copies objects above the copy threshold with UploadPartCopy ranges") {
-  test::mock_client mock;
-  test::fault_client faults(mock);
-  mock.copy_limit = 300 << 10;  // OSS's 1 GB, scaled down
-  fs_options o = multipart_opts(64 << 20, 100 << 10);
-  o.copy_threshold = 300 << 10;
-  filesystem fs(faults, o);
-  const std::string data = pattern(450 << 10);
-  mock.put("root/big", data);
-  mock.put("root/small", "small");
-  auto big = sync_wait(fs.lookup(root, "big"));
-  REQUIRE(big.ok());
-  REQUIRE(sync_wait(fs.lookup(root, "small")).ok());
-
-  REQUIRE(sync_wait(fs.rename(root, "big", root, "moved", 0)).ok());
-  CHECK(mock.parts_copied == 5);  // 450 KiB in 100 KiB ranges
-  REQUIRE(mock.find("root/moved") != nullptr);
-  CHECK(mock.find("root/moved")->data == data);
-  CHECK(mock.find("root/big") == nullptr);
-  CHECK(mock.open_uploads() == 0);
-  // The copy has a new ETag, which reads (If-Match) must name, through the inode the kernel
-  // already holds (it does not look the new name up again).
-  const uint64_t ino = big->attr.ino;
-  auto r = sync_wait(fs.open(ino, O_RDONLY));
-  REQUIRE(r.ok());
-  CHECK(read_all(fs, ino, r->fh) == data);
-  fs.release(ino, r->fh);
-  auto moved = sync_wait(fs.lookup(root, "moved"));
-  REQUIRE(moved.ok());
-  CHECK(moved->attr.ino == ino);
-  CHECK(moved->attr.size == data.size());
-
-  // Below the threshold it stays one CopyObject.
-  REQUIRE(sync_wait(fs.rename(root, "small", root, "small2", 0)).ok());
-  CHECK(mock.parts_copied == 5);
-  CHECK(mock.find("root/small2")->data == "small");
-
-  // An object that grew behind the mount's back: CopyObject is refused for its size, and the
-  // rename learns the real size and copies in ranges.
-  mock.put("root/grown", "tiny");
-  REQUIRE(sync_wait(fs.lookup(root, "grown"))->attr.size == 4);
-  mock.put("root/grown", data);
-  REQUIRE(sync_wait(fs.rename(root, "grown", root, "grown2", 0)).ok());
-  CHECK(mock.parts_copied == 10);
-  CHECK(mock.find("root/grown2")->data == data);
-  CHECK(mock.find("root/grown") == nullptr);
-
-  // A range that fails (twice: the whole copy is tried once more) fails the rename, leaves the
-  // source in place and aborts the uploads.
-  mock.put("root/keep", data);
-  REQUIRE(sync_wait(fs.lookup(root, "keep")).ok());
-  faults.add({test::fault_client::put, "fail-dst", 1,
-              test::fault_client::oss_error(500, "InternalError", EIO)});
-  auto failed = sync_wait(fs.rename(root, "keep", root, "fail-dst", 0));
-  REQUIRE_FALSE(failed.ok());
-  CHECK(failed.err().code == EIO);
-  CHECK(mock.find("root/keep")->data == data);
-  CHECK(mock.find("root/fail-dst") == nullptr);
-  CHECK(mock.open_uploads() == 0);
-  CHECK(sync_wait(fs.lookup(root, "keep")).ok());
   sync_wait(fs.close());
 }
 

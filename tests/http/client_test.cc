@@ -84,8 +84,10 @@ struct test_env {
   endpoint ep(bool tls) const { return endpoint{"127.0.0.1", port, tls}; }
 };
 
-// Runs `body` in a fresh reactor with a server on 127.0.0.1:0 (TLS when `tls` is set).
-void with_server(std::shared_ptr<tls_context> tls, std::function<task<void>(test_env&)> body) {
+// Runs `body` in a fresh reactor with a server on 127.0.0.1:0 (TLS when `tls` is set), which
+// closes connections idle for `server_idle` (0: its default).
+void with_server(std::shared_ptr<tls_context> tls, std::function<task<void>(test_env&)> body,
+                 std::chrono::milliseconds server_idle = {}) {
   test::require_io_uring();
   reactor r;
   r.run([&]() -> task<void> {
@@ -99,6 +101,9 @@ void with_server(std::shared_ptr<tls_context> tls, std::function<task<void>(test
     env.port = local_address(fd->get()).port();
     server_options so;
     so.tls = tls;
+    if (server_idle.count() > 0) {
+      so.idle_timeout = server_idle;
+    }
     server srv(std::move(*fd), so, handle);
     env.srv = &srv;
     gate g;
@@ -410,6 +415,35 @@ TEST_CASE("connections idle for longer than idle_timeout are closed and replaced
       CHECK(env.srv->connections_accepted() == 2);
       co_await c->close();
     });
+  }
+}
+
+TEST_CASE("HTTP/1.1: a connection the server closed while idle is not used, over TLS too") {
+  for (bool tls : {false, true}) {
+    CAPTURE(tls);
+    with_server(
+        tls ? server_tls({"http/1.1"}) : nullptr,
+        [tls](test_env& env) -> task<void> {
+          auto c = make_client(env.ep(tls), options("1.1"));
+          REQUIRE((co_await get(*c, "/size/10")).ok());
+          // Kept while the server keeps it (TLS 1.3 session tickets waiting on it are no close).
+          co_await sleep_for(50ms);
+          REQUIRE((co_await get(*c, "/size/10")).ok());
+          CHECK(env.srv->connections_accepted() == 1);
+          // Closed by the server's keep-alive timer (over TLS: close_notify, then FIN). A POST,
+          // which is never sent twice, must go out on a new connection.
+          co_await sleep_for(600ms);
+          exchange ex;
+          ex.req.method = "POST";
+          ex.req.target = "/echo";
+          ex.req.body = "hello";
+          result<response> p = co_await c->send(ex);
+          REQUIRE(p.ok());
+          CHECK(p->status == 200);
+          CHECK(env.srv->connections_accepted() == 2);
+          co_await c->close();
+        },
+        200ms);
   }
 }
 

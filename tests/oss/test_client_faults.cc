@@ -146,6 +146,32 @@ TEST_CASE("non-idempotent requests are not retried; whole-buffer PUTs are") {
   CHECK(f.count(emu::api::upload_part) == 3);
 }
 
+TEST_CASE("a request the server refused unprocessed (HTTP/2) is sent again, POSTs too") {
+  emu_fixture f;
+  auto c = f.client("rw");
+  f.http.refuse = 1;
+  auto id = sync_wait(c->initiate_multipart("mp"));
+  REQUIRE(id.ok());
+  CHECK(f.count(emu::api::initiate_multipart_upload) == 1);
+  CHECK(retries_of(*c, "InitiateMultipartUpload") == 1);
+  std::string part(100 * 1024, 'p');
+  f.http.refuse = 2;  // a streamed body, read each time
+  auto p1 = sync_wait(c->upload_part("mp", *id, 1, bytes_of(part)));
+  REQUIRE(p1.ok());
+  CHECK(f.count(emu::api::upload_part) == 1);
+  f.http.refuse = 1;
+  auto done = sync_wait(c->complete_multipart("mp", *id, {*p1}));
+  REQUIRE(done.ok());
+  auto got = sync_wait(c->get_object_meta("mp"));
+  REQUIRE(got.ok());
+  CHECK(got->size == part.size());
+  f.http.refuse = 100;  // as many as there are attempts: the error reaches the caller
+  auto last = sync_wait(c->initiate_multipart("mp2"));
+  REQUIRE_FALSE(last.ok());
+  CHECK(last.err().code == EAGAIN);
+  f.http.refuse = 0;
+}
+
 TEST_CASE("a CRC-64 mismatch on upload is detected and the upload sent again") {
   emu_fixture f;
   auto c = f.client("rw");

@@ -34,6 +34,10 @@ task<result<http::response>> emu_loopback::send(http::exchange& ex) {
       co_return make_error(EPROTO, "loopback: request body length differs from Content-Length");
     }
   }
+  if (refuse > 0) {
+    --refuse;
+    co_return make_error(EAGAIN, "loopback: stream refused by the server");
+  }
   ++_stats.requests;
   _stats.bytes_sent += req.body.size();
   log.push_back(req);

@@ -26,6 +26,9 @@ class emu_loopback final : public http::client {
 
   // Edits each emulator answer before it is delivered (tests: wrong CRC, Content-Range...).
   std::function<void(emu::response&)> tamper;
+  // The next `refuse` exchanges fail as an HTTP/2 stream the server refused (EAGAIN, after the
+  // body was read), without reaching the handler.
+  unsigned refuse = 0;
   // Body bytes handed to the sink per call.
   size_t chunk_size = 16 * 1024;
   // Every request as the handler saw it (method, target, headers), in order.

@@ -69,6 +69,9 @@ task<result<oss::put_result>> fault_client::put_object(std::string_view key,
 }
 
 task<status> fault_client::delete_object(std::string_view key, abort_source* abort) {
+  if (const error* e = pick(del, key)) {
+    co_return *e;
+  }
   co_return co_await _inner.delete_object(key, abort);
 }
 

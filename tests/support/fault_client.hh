@@ -12,7 +12,9 @@ namespace ossuring::test {
 
 class fault_client : public oss::object_client {
  public:
-  enum api : unsigned { list = 1, head = 2, meta = 4, get = 8, put = 16, all = 0xff };
+  // `all` leaves DeleteObject alone (tests of other failures need their deletes): `del` only
+  // when named.
+  enum api : unsigned { list = 1, head = 2, meta = 4, get = 8, put = 16, all = 0xff, del = 0x100 };
   struct rule {
     unsigned apis = all;
     std::string key_contains;  // "" matches every key (and listings by prefix)
