@@ -210,16 +210,20 @@ void blob_store::unreserve(uint64_t n) {
 }
 
 result<std::shared_ptr<blob>> blob_store::store(const std::string& id,
-                                                std::vector<std::byte>&& data, bool reserved) {
+                                                std::vector<std::byte>&& data, bool reserved,
+                                                bool cacheable) {
   const uint64_t size = data.size();
   if (reserved) {
     unreserve(size);
   }
-  if (auto b = find(id)) {
-    return b;
+  if (cacheable) {
+    if (auto b = find(id)) {
+      return b;
+    }
+    make_room(size, true);
   }
-  make_room(size, true);
   const bool cached =
+      cacheable &&
       (_limit == 0 || _cached_bytes + _acct->transient_bytes + _reserved + size <= _limit) &&
       (_max_blobs == 0 || _entries.size() < _max_blobs);
   auto b = make_blob(id, std::move(data), cached);

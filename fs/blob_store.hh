@@ -64,9 +64,11 @@ class blob_store {
   // Finds a cached blob (and marks it recently used).
   std::shared_ptr<blob> find(const std::string& id);
   // Stores `data` under `id` (an existing blob with that id is returned instead). Consumes a
-  // reservation of data.size() made with `reserve` when `reserved` is true.
+  // reservation of data.size() made with `reserve` when `reserved` is true. Without
+  // `cacheable` (an object without an ETag, whose id cannot tell its versions apart) the blob
+  // is handed out uncached, and never in place of `data`.
   result<std::shared_ptr<blob>> store(const std::string& id, std::vector<std::byte>&& data,
-                                      bool reserved = false);
+                                      bool reserved = false, bool cacheable = true);
   // Holds `n` bytes of budget for a GET in flight, evicting to make room. Never fails: the
   // budget may be overshot by pinned blobs and reservations, never by cached unpinned ones.
   void reserve(uint64_t n);

@@ -355,7 +355,8 @@ task<status> filesystem::readdir(uint64_t ino, uint64_t fh, uint64_t offset, boo
   lazy_inode* d = _inodes.get(ino);
   const std::string dir_key = d ? d->key : std::string();
   auto listing = h.listing;  // keep the snapshot alive across emits
-  auto expiry = now() + _opts.attr_timeout;
+  // An old snapshot (a directory read slowly) must not put back attributes learnt since.
+  const auto expiry = listing->expiry;
   for (uint64_t i = first; i < listing->entries.size(); ++i) {
     const auto& le = listing->entries[i];
     std::string key = dir_key + le.name + (le.attrs.is_dir ? "/" : "");
@@ -368,7 +369,7 @@ task<status> filesystem::readdir(uint64_t ino, uint64_t fh, uint64_t offset, boo
       // once the entry was actually sent.
       uint64_t child = _inodes.intern(ino, key, le.attrs, expiry);
       e.ino = child;
-      e.attr = make_attr(child, le.attrs);
+      e.attr = make_attr(child, _inodes.get(child)->attrs);
       e.entry_timeout = _opts.entry_timeout;
       e.attr_timeout = _opts.attr_timeout;
       if (!emit(e)) {

@@ -11,8 +11,7 @@ namespace ossuring::fs {
 using namespace detail;
 
 task<result<oss::put_result>> filesystem::copy_for_rename(const std::string& from,
-                                                          const std::string& to,
-                                                          uint64_t& size) {
+                                                          const std::string& to, uint64_t& size) {
   std::optional<error> refused;
   if (size <= _opts.copy_threshold) {
     auto copied = co_await _client.copy_object(from, to);

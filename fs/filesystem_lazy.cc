@@ -26,6 +26,8 @@ task<result<std::shared_ptr<const dir_listing>>> filesystem::lazy_list_dir(uint6
   }
   const std::string dir_key = d->key;
   auto listing = std::make_shared<dir_listing>();
+  // What the pages say is as old as the first of them.
+  listing->expiry = now() + _opts.attr_timeout;
   oss::list_request req{dir_key, "/", "", "", 1000};
   while (true) {
     ++_counters.list_requests;
@@ -76,7 +78,14 @@ task<result<std::shared_ptr<const dir_listing>>> filesystem::lazy_list_dir(uint6
   d = _inodes.get(ino);
   if (d) {
     d->listing = listing;
-    d->listing_expiry = now() + _opts.attr_timeout;
+    d->listing_expiry = listing->expiry;
+  }
+  // A name the listing shows exists, whatever an earlier lookup remembered: once the listing
+  // expires, a lookup must not answer ENOENT from the negative cache for it.
+  if (_negative.size() > 0) {
+    for (const auto& e : es) {
+      _negative.erase(dir_key + e.name);
+    }
   }
   co_return std::shared_ptr<const dir_listing>(listing);
 }
@@ -96,10 +105,11 @@ task<result<entry_reply>> filesystem::lazy_lookup(uint64_t parent, std::string_v
   const std::string dir_key = file_key + "/";
   auto t = now();
   auto expiry = t + _opts.attr_timeout;
-  auto answer = [&](const std::string& key, const object_attrs& a) -> entry_reply {
-    uint64_t ino = _inodes.intern(parent, key, a, expiry);
+  auto answer = [&](const std::string& key, const object_attrs& a,
+                    fs_clock::time_point trusted_until) -> entry_reply {
+    uint64_t ino = _inodes.intern(parent, key, a, trusted_until);
     _inodes.add_lookup(ino);
-    return make_entry(ino, a);
+    return make_entry(ino, _inodes.get(ino)->attrs);
   };
   // 0. A file being written here may not be in OSS yet.
   // (A key lookup per name only while something is staged: reads pay nothing for writes.)
@@ -114,7 +124,10 @@ task<result<entry_reply>> filesystem::lazy_lookup(uint64_t parent, std::string_v
     if (!e) {
       co_return enoent(file_key);
     }
-    co_return answer(e->attrs.is_dir ? dir_key : file_key, e->attrs);
+    if (_negative.size() > 0) {
+      _negative.erase(file_key);  // remembered before the listing showed the name
+    }
+    co_return answer(e->attrs.is_dir ? dir_key : file_key, e->attrs, p->listing->expiry);
   }
   // 2. The negative cache (ossfs 2.0 oss_negative_cache_*).
   if (_negative.contains(file_key, t)) {
@@ -159,11 +172,11 @@ task<result<entry_reply>> filesystem::lazy_lookup(uint64_t parent, std::string_v
     object_attrs a;
     a.is_dir = true;
     _negative.erase(file_key);
-    co_return answer(dir_key, a);
+    co_return answer(dir_key, a, expiry);
   }
   if (file) {
     _negative.erase(file_key);
-    co_return answer(file_key, *file);
+    co_return answer(file_key, *file, expiry);
   }
   _negative.insert(file_key, now());
   co_return enoent(file_key);

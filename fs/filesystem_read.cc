@@ -111,7 +111,8 @@ task<result<std::shared_ptr<blob>>> filesystem::get_whole(const std::string& key
       }
     }
   }
-  auto stored = _blobs->store(id, std::move(buf), true);
+  // Without an ETag the id is the key: an older version cached under it must not be served.
+  auto stored = _blobs->store(id, std::move(buf), true, !etag.empty());
   signal_room();
   co_return stored;
 }
@@ -215,13 +216,15 @@ void filesystem::fill_ahead(open_file& f, uint64_t pos) {
 
 void filesystem::cancel_chunks(open_file& f, bool even_awaited) {
   // A chunk another read is waiting on keeps its GET (that read is no business of this one).
-  for (auto& c : f.chunks) {
+  // Taken out first: an abort that completes at once resumes its reader, which edits f.chunks.
+  auto chunks = std::move(f.chunks);
+  f.chunks.clear();
+  f.last_chunk = nullptr;
+  for (auto& c : chunks) {
     if (!c->done.is_set() && (even_awaited || c->readers == 0)) {
       c->cancel.request_abort();
     }
   }
-  f.chunks.clear();
-  f.last_chunk = nullptr;
 }
 
 task<result<size_t>> filesystem::read_large(uint64_t fh, uint64_t offset, std::span<std::byte> dest,
@@ -287,8 +290,9 @@ task<result<size_t>> filesystem::read_large(uint64_t fh, uint64_t offset, std::s
       f.last_chunk = c.get();
     }
     fill_ahead(f, pos);
+    std::string key;  // for messages after a wait, when `f` may be gone
     if (!c->done.is_set()) {
-      const std::string key = f.key;
+      key = f.key;
       ++c->readers;
       bool ok = co_await c->done.wait(abort);
       --c->readers;
@@ -302,7 +306,9 @@ task<result<size_t>> filesystem::read_large(uint64_t fh, uint64_t offset, std::s
     }
     auto again = _files.find(fh);
     if (again == _files.end()) {
-      co_return make_error(EBADF, "file released during read");
+      // Only noopen mode's implicit handle goes while a read waits: it is replaced when the
+      // object was rewritten (fuse_ops), so this read's version is gone.
+      co_return make_error(ESTALE, "object " + key + " changed during the read");
     }
     open_file& g = again->second;
     if (c->err) {

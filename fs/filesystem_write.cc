@@ -212,8 +212,10 @@ task<result<entry_reply>> filesystem::mkdir(uint64_t parent, std::string_view na
   _inodes.add_lookup(ino);
   if (lazy_inode* d = _inodes.get(ino)) {
     // Empty by construction: its listing is known without a request.
-    d->listing = std::make_shared<dir_listing>();
-    d->listing_expiry = now() + _opts.attr_timeout;
+    auto empty = std::make_shared<dir_listing>();
+    empty->expiry = now() + _opts.attr_timeout;
+    d->listing = empty;
+    d->listing_expiry = empty->expiry;
   }
   listing_put(parent, name, &a);
   _negative.erase(file_key);

@@ -42,6 +42,9 @@ uint64_t inode_table::intern(uint64_t parent, const std::string& key, const obje
     _inodes.emplace(it->second, std::move(n));
   }
   lazy_inode& n = _inodes.at(it->second);
+  if (!fresh && n.attr_expiry > expiry) {
+    return it->second;
+  }
   if (n.attrs.etag != a.etag || n.attrs.size != a.size) {
     n.listing.reset();
   }

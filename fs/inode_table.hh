@@ -35,6 +35,9 @@ struct dir_listing {
     object_attrs attrs;
   };
   std::vector<entry> entries;
+  // Until when its attributes are trusted (taken + attr_timeout): a snapshot read later by an
+  // open directory handle describes the past, not now.
+  fs_clock::time_point expiry{};
   const entry* find(std::string_view name) const;
 };
 
@@ -56,7 +59,9 @@ class inode_table {
   lazy_inode* get(uint64_t ino);
   // The inode bound to `key`, 0 if none.
   uint64_t find(const std::string& key) const;
-  // Returns the inode for `key` (creating it), refreshing its attributes and expiry.
+  // Returns the inode for `key` (creating it), refreshing its attributes and expiry, unless it
+  // holds attributes trusted for longer (learnt later than `a`, which then describes the past):
+  // callers reply with the inode's attributes, not `a`.
   uint64_t intern(uint64_t parent, const std::string& key, const object_attrs& a,
                   fs_clock::time_point expiry);
   void add_lookup(uint64_t ino, uint64_t n = 1);

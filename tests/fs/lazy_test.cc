@@ -4,6 +4,9 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <coroutine>
+
 #include "fs/filesystem.hh"
 #include "fs/inode_table.hh"
 #include "tests/fs/fs_reads.hh"
@@ -22,6 +25,36 @@ struct fake_clock {
   fs_clock::time_point t{std::chrono::hours(1)};
   clock_fn fn() {
     return [this] { return t; };
+  }
+};
+
+// GETs held until resume_all(), and an aborted one ends then, from outside request_abort(), as
+// the real client's do.
+struct held_get_client : test::mock_client {
+  bool hold = false;
+  std::vector<std::coroutine_handle<>> held;
+  struct parker {
+    held_get_client* c;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) { c->held.push_back(h); }
+    void await_resume() const noexcept {}
+  };
+  task<result<oss::get_result>> get_object(const oss::get_request& req, std::span<std::byte> dest,
+                                           abort_source* abort) override {
+    if (hold) {
+      co_await parker{this};
+    }
+    if (abort != nullptr && abort->aborted()) {
+      co_return make_error(ECANCELED, "request cancelled");
+    }
+    co_return co_await mock_client::get_object(req, dest, nullptr);
+  }
+  void resume_all() {
+    auto h = std::move(held);
+    held.clear();
+    for (auto x : h) {
+      x.resume();
+    }
   }
 };
 
@@ -182,6 +215,101 @@ TEST_CASE("negative cache spares repeated misses until it expires") {
   CHECK_FALSE(sync_wait(fs2.lookup(inode_table::root_ino, "x")).ok());
   CHECK_FALSE(sync_wait(fs2.lookup(inode_table::root_ino, "x")).ok());
   CHECK(mock2.calls.list == 2);
+}
+
+TEST_CASE("a name a listing showed is not answered ENOENT from the negative cache later") {
+  test::mock_client mock;
+  mock.put("root/d/x", "1");
+  fake_clock c;
+  auto o = lazy_opts();  // attributes trusted for 10 s
+  o.oss_negative_cache_timeout = 60s;
+  filesystem fs(mock, o, nullptr, c.fn());
+  auto d = sync_wait(fs.lookup(inode_table::root_ino, "d"));
+  REQUIRE(d.ok());
+  CHECK(sync_wait(fs.lookup(d->attr.ino, "new")).err().code == ENOENT);  // remembered
+  mock.put("root/d/new", "fresh");                                       // uploaded elsewhere
+  auto names = test::list_dir(fs, d->attr.ino, false);
+  CHECK(std::find(names.begin(), names.end(), "new") != names.end());
+  c.t += 11s;  // the listing expired; the negative entry would still hold for 49 s
+  auto again = sync_wait(fs.lookup(d->attr.ino, "new"));
+  CHECK_MESSAGE(again.ok(), "errno ", again.ok() ? 0 : again.err().code);
+}
+
+TEST_CASE("readdirplus from an old snapshot keeps the attributes learnt since") {
+  test::mock_client mock;
+  mock.put("root/d/f", "old");
+  fake_clock c;
+  filesystem fs(mock, lazy_opts(), nullptr, c.fn());
+  auto d = sync_wait(fs.lookup(inode_table::root_ino, "d"));
+  REQUIRE(d.ok());
+  auto dh = sync_wait(fs.opendir(d->attr.ino));  // snapshot: f holds "old"
+  REQUIRE(dh.ok());
+  mock.put("root/d/f", "newer bytes");
+  c.t += 11s;
+  auto f = sync_wait(fs.lookup(d->attr.ino, "f"));  // a fresh LIST: 11 bytes
+  REQUIRE(f.ok());
+  CHECK(f->attr.size == 11);
+  // The process that opened the directory 11 s ago goes on reading it.
+  uint64_t listed_size = 0;
+  REQUIRE(sync_wait(fs.readdir(d->attr.ino, *dh, 0, true, [&](const dir_entry& e) {
+            if (e.name == "f") {
+              listed_size = e.attr.size;
+            }
+            return true;
+          })).ok());
+  CHECK(listed_size == 11);
+  auto a = sync_wait(fs.getattr(f->attr.ino));
+  REQUIRE(a.ok());
+  CHECK(a->attr.size == 11);
+  CHECK(test::cat_ino(fs, f->attr.ino) == "newer bytes");
+  fs.releasedir(d->attr.ino, *dh);
+}
+
+TEST_CASE("an object without an ETag rewritten at the same size is read anew") {
+  test::mock_client mock;
+  mock.put("root/f", "AAAAA");
+  mock.put_etag("root/f", "");
+  fake_clock c;
+  filesystem fs(mock, lazy_opts(), nullptr, c.fn());
+  auto e = sync_wait(fs.lookup(inode_table::root_ino, "f"));
+  REQUIRE(e.ok());
+  CHECK(test::cat_ino(fs, e->attr.ino) == "AAAAA");
+  mock.put("root/f", "BBBBB");
+  mock.put_etag("root/f", "");
+  c.t += 11s;
+  REQUIRE(sync_wait(fs.getattr(e->attr.ino)).ok());
+  CHECK(test::cat_ino(fs, e->attr.ino) == "BBBBB");
+}
+
+TEST_CASE("a read whose handle goes because the object was rewritten fails with ESTALE") {
+  held_get_client mock;
+  mock.put("root/big", std::string(20000, 'q'));
+  fake_clock c;
+  auto o = lazy_opts();
+  o.small_file_threshold = 4096;
+  filesystem fs(mock, o, nullptr, c.fn());
+  auto e = sync_wait(fs.lookup(inode_table::root_ino, "big"));
+  REQUIRE(e.ok());
+  const uint64_t ino = e->attr.ino;
+  auto h = sync_wait(fs.open(ino, O_RDONLY, nullptr, false));  // noopen mode's implicit handle
+  REQUIRE(h.ok());
+  mock.hold = true;
+  std::vector<std::byte> buf(100);
+  auto r = test::start(fs.read(ino, h->fh, 0, buf));  // waits for its ranged GET
+  CHECK_FALSE(r.done());
+  mock.hold = false;
+  // Rewritten elsewhere; GETATTR sees it, and the next READ replaces the stale handle
+  // (fuse_ops) while the first still waits.
+  mock.put("root/big", std::string(20000, 'r'));
+  c.t += 11s;
+  REQUIRE(sync_wait(fs.getattr(ino)).ok());
+  CHECK_FALSE(fs.is_current(h->fh));
+  fs.release(ino, h->fh);
+  mock.resume_all();
+  REQUIRE(r.done());
+  auto res = r.get();
+  REQUIRE_FALSE(res.ok());
+  CHECK(res.err().code == ESTALE);
 }
 
 TEST_CASE("lookup counts: FORGET frees an inode only when every lookup is forgotten") {
