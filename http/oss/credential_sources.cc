@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "core/io.hh"
+#include "core/net.hh"
 #include "http/oss/credentials.hh"
 
 extern char** environ;
@@ -60,6 +63,11 @@ result<std::string> read_small_file(const std::string& path, bool private_only) 
   if (private_only && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
     ::close(fd);
     return make_error(EACCES, path + " is accessible by group or others; run chmod 600 on it");
+  }
+  // Whoever can write it chooses the keys (and the account) the mount uses.
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    ::close(fd);
+    return make_error(EACCES, path + " is writable by group or others; run chmod go-w on it");
   }
   if (st.st_size > (1 << 20)) {
     ::close(fd);
@@ -138,68 +146,90 @@ class passwd_provider final : public credentials_provider {
   std::string _bucket;
 };
 
-// Runs `command` and collects its stdout (at most 1 MiB) within `timeout_ms`.
-result<std::string> run_command(const std::string& command, int timeout_ms) {
+// Runs `command` (stdin /dev/null, its own process group, default signal handling) and collects
+// its stdout, at most 1 MiB. The whole run, the exit included, is bounded by `timeout`: a helper
+// that closes stdout and lingers is killed like one that never answers. Waiting happens on the
+// reactor (the pipe read and the process's pidfd through io_uring), so a slow helper holds up
+// no other request.
+task<result<std::string>> run_command(const std::string& command,
+                                      std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
-    return make_error(errno, "pipe failed");
+    co_return make_error(errno, "pipe failed");
   }
+  unique_fd out_fd(fds[0]);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
   const char* argv[] = {"/bin/sh", "-c", command.c_str(), nullptr};
-  // Its own process group, so a timeout kills the shell and whatever it started.
+  // Its own process group, so a timeout kills the shell and whatever it started. The daemon
+  // blocks and ignores signals the helper must not inherit (SIGPIPE ignored would hide a
+  // closed pipe from it; blocked SIGTERM would make it unkillable by its own tools).
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT}) {
+    sigaddset(&defaults, sig);
+  }
+  posix_spawnattr_setsigdefault(&attr, &defaults);
   pid_t pid = -1;
   int rc = ::posix_spawn(&pid, "/bin/sh", &actions, &attr, const_cast<char* const*>(argv), environ);
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&actions);
   ::close(fds[1]);
   if (rc != 0) {
-    ::close(fds[0]);
-    return make_error(rc, "cannot run credential_process: " + std::string(std::strerror(rc)));
+    co_return make_error(rc, "cannot run credential_process: " + std::string(std::strerror(rc)));
   }
+  // Before the process can be reaped, so the pid cannot name another process yet.
+  unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  auto left = [&] {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(deadline -
+                                                                std::chrono::steady_clock::now());
+  };
   std::string out;
   bool timed_out = false;
   bool too_big = false;
-  struct timespec start {};
-  ::clock_gettime(CLOCK_MONOTONIC, &start);
+  char buf[4096];
   for (;;) {
-    struct timespec now {};
-    ::clock_gettime(CLOCK_MONOTONIC, &now);
-    long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-    if (elapsed >= timeout_ms) {
+    if (left().count() <= 0) {
       timed_out = true;
       break;
     }
-    pollfd p{fds[0], POLLIN, 0};
-    int n = ::poll(&p, 1, static_cast<int>(timeout_ms - elapsed));
-    if (n < 0 && errno == EINTR) {
+    int n = co_await read(out_fd.get(), buf, sizeof buf, static_cast<uint64_t>(-1),
+                          {.timeout = left()});
+    if (n == -EINTR || n == -EAGAIN) {
       continue;
+    }
+    if (n == -ETIMEDOUT) {
+      timed_out = true;
+      break;
     }
     if (n <= 0) {
-      timed_out = n == 0;
-      break;
+      break;  // end of output (or a read error: the exit status tells the rest)
     }
-    char buf[4096];
-    ssize_t got = ::read(fds[0], buf, sizeof buf);
-    if (got < 0 && errno == EINTR) {
-      continue;
-    }
-    if (got <= 0) {
-      break;
-    }
-    out.append(buf, static_cast<size_t>(got));
+    out.append(buf, static_cast<size_t>(n));
     if (out.size() > (1 << 20)) {
       too_big = true;
       break;
     }
   }
-  ::close(fds[0]);
+  if (!timed_out && !too_big && pidfd.get() >= 0) {
+    // Output ended: the helper still has until the deadline to exit.
+    int r = -ETIMEDOUT;
+    if (left().count() > 0) {
+      r = co_await poll(pidfd.get(), POLLIN, {.timeout = left()});
+    }
+    timed_out = r == -ETIMEDOUT;
+  }
   if (timed_out || too_big) {
     ::kill(-pid, SIGKILL);
   }
@@ -207,15 +237,16 @@ result<std::string> run_command(const std::string& command, int timeout_ms) {
   while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
   }
   if (timed_out) {
-    return make_error(ETIMEDOUT, "credential_process timed out");
+    co_return make_error(ETIMEDOUT, "credential_process timed out");
   }
   if (too_big) {
-    return make_error(EFBIG, "credential_process printed more than 1 MiB");
+    co_return make_error(EFBIG, "credential_process printed more than 1 MiB");
   }
   if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
-    return make_error(EACCES, "credential_process failed (status " + std::to_string(wstatus) + ")");
+    co_return make_error(EACCES,
+                         "credential_process failed (status " + std::to_string(wstatus) + ")");
   }
-  return out;
+  co_return out;
 }
 
 class process_provider final : public credentials_provider {
@@ -223,7 +254,7 @@ class process_provider final : public credentials_provider {
   process_provider(std::string command, int timeout_ms)
       : _command(std::move(command)), _timeout_ms(timeout_ms) {}
   task<result<credentials>> get() override {
-    auto out = run_command(_command, _timeout_ms);
+    auto out = co_await run_command(_command, std::chrono::milliseconds(_timeout_ms));
     if (!out) {
       co_return std::move(out).err();
     }
@@ -329,8 +360,11 @@ result<credentials> parse_credentials_ini(std::string_view text, std::string_vie
     if (line.empty() || line.front() == '#' || line.front() == ';') {
       return;
     }
-    if (line.front() == '[' && line.back() == ']') {
-      in_profile = trim(line.substr(1, line.size() - 2)) == profile;
+    if (line.front() == '[') {
+      // "[name]", possibly followed by a comment; a header without "]" starts no profile, so
+      // that the keys under it are never taken for the previous one's.
+      size_t close = line.find(']');
+      in_profile = close != std::string_view::npos && trim(line.substr(1, close - 1)) == profile;
       found = found || in_profile;
       return;
     }

@@ -2,9 +2,18 @@
 #include "http/oss/credentials.hh"
 
 #include <simdjson.h>
+
+#include <algorithm>
+#include <coroutine>
 #include <cstdlib>
 #include <ctime>
+#include <optional>
+#include <utility>
+#include <vector>
 
+#include "core/gate.hh"
+#include "core/log.hh"
+#include "core/reactor.hh"
 #include "http/oss/time.hh"
 
 namespace ossuring::oss {
@@ -154,34 +163,93 @@ class chain_provider final : public credentials_provider {
   std::vector<std::unique_ptr<credentials_provider>> _providers;
 };
 
-// Not safe for concurrent get() from several threads; on one reactor thread two overlapping
-// refreshes merely fetch twice.
+// One reactor thread (not safe for get() from several threads). Invariant: at most one fetch
+// from `_inner` runs; callers that need its result wait in `_waiters`.
 class caching_provider final : public credentials_provider {
  public:
-  caching_provider(std::unique_ptr<credentials_provider> inner, int64_t margin, clock_fn now)
-      : _inner(std::move(inner)), _margin(margin), _now(std::move(now)) {}
+  caching_provider(std::unique_ptr<credentials_provider> inner, int64_t margin, clock_fn now,
+                   int64_t retry)
+      : _inner(std::move(inner)), _margin(margin), _retry(retry), _now(std::move(now)) {}
+  ~caching_provider() override = default;
+
   task<result<credentials>> get() override {
     int64_t now = _now();
-    if (_cached && (_cached->expiration == 0 || now < _cached->expiration - _margin)) {
+    if (valid_at(now + _margin)) {
       co_return *_cached;
     }
-    result<credentials> fresh = co_await _inner->get();
-    if (fresh) {
-      _cached = *fresh;
-      co_return fresh;
+    if (valid_at(now)) {
+      if (!_fetching && now >= _retry_at && !_background.closed()) {
+        _background.spawn(fetch());
+      }
+      co_return *_cached;
     }
-    if (_cached && now < _cached->expiration) {
-      co_return *_cached;  // refresh failed early: the old ones are still valid
+    if (_fetching) {
+      co_await waiter{*this};
+    } else if (now >= _retry_at || !_last_error) {
+      co_await fetch();
     }
-    co_return fresh;
+    if (valid_at(_now())) {
+      co_return *_cached;
+    }
+    co_return _last_error ? *_last_error : make_error(EACCES, "no credentials");
   }
   std::string describe() const override { return "cached " + _inner->describe(); }
+  task<void> close() override {
+    co_await _background.close();
+    co_await _inner->close();
+  }
 
  private:
+  struct waiter {
+    caching_provider& p;
+    bool await_ready() const noexcept { return !p._fetching; }
+    void await_suspend(std::coroutine_handle<> h) { p._waiters.push_back(h); }
+    void await_resume() const noexcept {}
+  };
+
+  bool valid_at(int64_t t) const {
+    return _cached && (_cached->expiration == 0 || t < _cached->expiration);
+  }
+
+  task<void> fetch() {
+    _fetching = true;
+    result<credentials> fresh = co_await _inner->get();
+    _fetching = false;
+    if (fresh) {
+      _cached = std::move(*fresh);
+      _last_error.reset();
+      _retry_at = 0;
+    } else {
+      _retry_at = _now() + _retry;
+      log_warn(
+          "credentials_refresh_failed",
+          {{"source", _inner->describe()},
+           {"error", fresh.err().message},
+           {"cached_valid_s",
+            _cached ? std::to_string(std::max<int64_t>(0, _cached->expiration - _now())) : "0"}});
+      _last_error = std::move(fresh).err();
+    }
+    // Every field the waiters read is final: wake them (later, on the reactor, when there is one).
+    std::vector<std::coroutine_handle<>> w = std::exchange(_waiters, {});
+    for (std::coroutine_handle<> h : w) {
+      if (reactor* r = reactor::current()) {
+        r->schedule(h);
+      } else {
+        h.resume();
+      }
+    }
+  }
+
   std::unique_ptr<credentials_provider> _inner;
   int64_t _margin;
+  int64_t _retry;
   clock_fn _now;
   std::optional<credentials> _cached;
+  std::optional<error> _last_error;
+  int64_t _retry_at = 0;
+  bool _fetching = false;
+  std::vector<std::coroutine_handle<>> _waiters;
+  gate _background;  // a refresh started inside the margin (close() waits for it)
 };
 
 }  // namespace
@@ -203,11 +271,13 @@ std::unique_ptr<credentials_provider> make_chain_provider(
 }
 
 std::unique_ptr<credentials_provider> make_caching_provider(
-    std::unique_ptr<credentials_provider> inner, int64_t refresh_margin, clock_fn now) {
+    std::unique_ptr<credentials_provider> inner, int64_t refresh_margin, clock_fn now,
+    int64_t refresh_retry) {
   if (!now) {
     now = [] { return static_cast<int64_t>(std::time(nullptr)); };
   }
-  return std::make_unique<caching_provider>(std::move(inner), refresh_margin, std::move(now));
+  return std::make_unique<caching_provider>(std::move(inner), refresh_margin, std::move(now),
+                                            refresh_retry);
 }
 
 }  // namespace ossuring::oss

@@ -23,6 +23,9 @@ class credentials_provider {
   virtual task<result<credentials>> get() = 0;
   // Where credentials come from, for logs; never contains a secret.
   virtual std::string describe() const = 0;
+  // Ends background work (a refresh in flight). Call before destroying a provider that may
+  // have some (make_caching_provider's).
+  virtual task<void> close() { co_return; }
 };
 
 using clock_fn = std::function<int64_t()>;                  // seconds since the epoch
@@ -76,10 +79,13 @@ inline constexpr std::string_view ecs_metadata_host = "100.100.100.200";
 std::unique_ptr<credentials_provider> make_chain_provider(
     std::vector<std::unique_ptr<credentials_provider>> providers);
 
-// Caches `inner`'s credentials; refreshes when less than `refresh_margin` seconds remain before
-// expiration. A failed refresh keeps serving cached credentials until they actually expire.
+// Caches `inner`'s credentials. Inside `refresh_margin` seconds before they expire, callers get
+// the cached ones at once while one refresh runs in the background; a failed refresh is logged
+// and tried again after `refresh_retry` seconds, the cached ones served until they expire.
+// Without valid credentials, callers wait for one shared fetch; after a failure they get its
+// error until `refresh_retry` has passed (no fetch per request).
 std::unique_ptr<credentials_provider> make_caching_provider(
     std::unique_ptr<credentials_provider> inner, int64_t refresh_margin = 300,
-    clock_fn now = nullptr);
+    clock_fn now = nullptr, int64_t refresh_retry = 10);
 
 }  // namespace ossuring::oss

@@ -4,11 +4,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <signal.h>
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <optional>
 
+#include <chrono>
+#include <coroutine>
+
+#include "core/gate.hh"
+#include "core/io.hh"
+#include "core/reactor.hh"
 #include "http/oss/credentials.hh"
+#include "tests/core/support.hh"
 #include "tests/oss/run_sync.hh"
 
 using namespace ossuring;
@@ -40,16 +49,55 @@ struct temp_file {
   ~temp_file() { ::unlink(path.c_str()); }
 };
 
-// A provider returning scripted results and counting calls.
+// A provider returning scripted results and counting calls. With `park`, each get() waits
+// until release() (a fetch in flight).
 class scripted_provider : public credentials_provider {
  public:
   std::vector<result<credentials>> answers;
   size_t calls = 0;
+  bool park = false;
+  std::vector<std::coroutine_handle<>> parked;
   task<result<credentials>> get() override {
     size_t i = std::min(calls++, answers.size() - 1);
+    if (park) {
+      co_await parker{*this};
+    }
     co_return answers[i];
   }
   std::string describe() const override { return "scripted"; }
+  void release() {
+    auto h = std::exchange(parked, {});
+    for (auto x : h) {
+      x.resume();
+    }
+  }
+
+ private:
+  struct parker {
+    scripted_provider& p;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) { p.parked.push_back(h); }
+    void await_resume() const noexcept {}
+  };
+};
+
+// Runs `t` on a fresh reactor (for providers that wait on io_uring: credential_process).
+template <typename T>
+T on_reactor(task<T> t) {
+  test::require_io_uring();
+  reactor r;
+  std::optional<T> out;
+  r.run([](task<T> t, std::optional<T>& out) -> task<void> { out.emplace(co_await std::move(t)); }(
+                                                 std::move(t), out));
+  return std::move(*out);
+}
+
+// A task started now, run until its first suspension; done() and get() as it finishes.
+struct started_get {
+  std::optional<result<credentials>> value;
+  static task<void> drive(credentials_provider& p, started_get& s) {
+    s.value.emplace(co_await p.get());
+  }
 };
 
 const char* ecs_json =
@@ -116,6 +164,16 @@ TEST_CASE("credentials ini selects the default or a named profile") {
   CHECK(parse_credentials_ini(ini, "missing").err().code == ENOENT);
   CHECK(parse_credentials_ini(ini, "off").err().code == ENOENT);
   CHECK_FALSE(parse_credentials_ini("[default]\naccess_key_id = x\n", "default"));
+  // A header with a comment after it still starts its own profile.
+  const char* commented =
+      "[default]\r\naccess_key_id = d-id\r\naccess_key_secret = d-sk\r\n"
+      "[prod] ; production account\r\naccess_key_id = p-id\r\naccess_key_secret = p-sk\r\n";
+  auto cd = parse_credentials_ini(commented, "default");
+  REQUIRE(cd);
+  CHECK(cd->access_key_id == "d-id");
+  auto cp = parse_credentials_ini(commented, "prod");
+  REQUIRE(cp);
+  CHECK(cp->access_key_id == "p-id");
 }
 
 TEST_CASE("profile provider reads the file named by the environment") {
@@ -129,6 +187,11 @@ TEST_CASE("profile provider reads the file named by the environment") {
   CHECK(p->describe().find("p-sk") == std::string::npos);
   auto missing = make_profile_provider("/nonexistent/credentials", "default");
   CHECK(run_sync(missing->get()).err().code == ENOENT);
+  // Anyone who can write the file would choose the keys: refused.
+  temp_file w("[default]\naccess_key_id = w-id\naccess_key_secret = w-sk\n", 0666);
+  auto writable = run_sync(make_profile_provider(w.path, "default")->get());
+  REQUIRE_FALSE(writable);
+  CHECK(writable.err().code == EACCES);
 }
 
 TEST_CASE("passwd files pick the bucket line over the generic one") {
@@ -181,18 +244,58 @@ TEST_CASE("credentials JSON is parsed with expiration and checked") {
 }
 
 TEST_CASE("credential_process output is parsed; failures are errors without the output") {
-  auto ok = run_sync(make_process_provider(std::string("printf '%s' '") + ecs_json + "'")->get());
+  auto ok = on_reactor(make_process_provider(std::string("printf '%s' '") + ecs_json + "'")->get());
   REQUIRE(ok);
   CHECK(ok->security_token == "tok");
-  auto fails = run_sync(make_process_provider("echo leaked-secret; exit 3")->get());
+  auto fails = on_reactor(make_process_provider("echo leaked-secret; exit 3")->get());
   REQUIRE_FALSE(fails);
   CHECK(fails.err().message.find("leaked-secret") == std::string::npos);
-  auto junk = run_sync(make_process_provider("echo not-json-secret")->get());
+  auto junk = on_reactor(make_process_provider("echo not-json-secret")->get());
   REQUIRE_FALSE(junk);
   CHECK(junk.err().message.find("not-json-secret") == std::string::npos);
-  auto slow = run_sync(make_process_provider("sleep 5", 200)->get());
+  auto slow = on_reactor(make_process_provider("sleep 5", 200)->get());
   REQUIRE_FALSE(slow);
   CHECK(slow.err().code == ETIMEDOUT);
+  // Output complete, then the helper lingers with stdout closed: the deadline still holds.
+  auto t0 = std::chrono::steady_clock::now();
+  auto lingers = on_reactor(
+      make_process_provider(std::string("printf '%s' '") + ecs_json + "'; exec >&-; sleep 5", 300)
+          ->get());
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3));
+  REQUIRE_FALSE(lingers);
+  CHECK(lingers.err().code == ETIMEDOUT);
+  // The daemon blocks SIGTERM; the helper must not inherit that (its own `kill` must work).
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  sigset_t old;
+  pthread_sigmask(SIG_BLOCK, &term, &old);
+  auto killed = on_reactor(make_process_provider("kill -TERM $$; sleep 5", 3000)->get());
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  REQUIRE_FALSE(killed);
+  CHECK(killed.err().code == EACCES);  // it died of the signal, long before the timeout
+}
+
+TEST_CASE("credential_process runs beside other work on the reactor") {
+  test::require_io_uring();
+  reactor r;
+  int ticks = 0;
+  r.run([](int& ticks) -> task<void> {
+    auto p = make_process_provider(std::string("sleep 0.3; printf '%s' '") + ecs_json + "'");
+    gate g;
+    bool done = false;
+    g.spawn([](credentials_provider& p, bool& done) -> task<void> {
+      auto c = co_await p.get();
+      CHECK(c.ok());
+      done = true;
+    }(*p, done));
+    while (!done) {
+      co_await sleep_for(std::chrono::milliseconds(20));
+      ++ticks;
+    }
+    co_await g.close();
+  }(ticks));
+  CHECK(ticks >= 5);  // the reactor went on while the helper ran
 }
 
 TEST_CASE("ECS RAM role provider fetches a token, discovers the role and parses credentials") {
@@ -266,31 +369,83 @@ TEST_CASE("caching provider refreshes before expiry and survives a failed refres
   s->answers.push_back(make_error(EIO, "metadata down"));
   s->answers.push_back(credentials{"a2", "s2", "t2", 5000});
   int64_t now = 0;
-  auto cache = make_caching_provider(std::move(inner), 300, [&] { return now; });
+  auto cache = make_caching_provider(
+      std::move(inner), 300, [&] { return now; }, 10);
 
   CHECK(run_sync(cache->get())->access_key_id == "a1");
   now = 600;  // still more than 300 s before expiry: served from cache
   CHECK(run_sync(cache->get())->access_key_id == "a1");
   CHECK(s->calls == 1);
-  now = 800;  // inside the margin: refresh fails, cached ones still valid
+  now = 800;  // inside the margin: served at once; the refresh behind it fails
   CHECK(run_sync(cache->get())->access_key_id == "a1");
   CHECK(s->calls == 2);
-  now = 900;  // refresh succeeds
+  now = 805;  // within the retry interval: no new attempt
+  CHECK(run_sync(cache->get())->access_key_id == "a1");
+  CHECK(s->calls == 2);
+  now = 811;  // the next attempt succeeds (at once here: this fake never waits)
   CHECK(run_sync(cache->get())->access_key_id == "a2");
   CHECK(s->calls == 3);
+  CHECK(run_sync(cache->get())->access_key_id == "a2");
+  CHECK(s->calls == 3);
+  run_sync(cache->close());
 }
 
-TEST_CASE("caching provider does not serve expired credentials") {
+TEST_CASE("caching provider does not serve expired credentials, nor fetch per request") {
   auto inner = std::make_unique<scripted_provider>();
+  scripted_provider* s = inner.get();
   inner->answers.push_back(credentials{"a1", "s1", "t1", 1000});
   inner->answers.push_back(make_error(EIO, "metadata down"));
   int64_t now = 0;
-  auto cache = make_caching_provider(std::move(inner), 300, [&] { return now; });
+  auto cache = make_caching_provider(
+      std::move(inner), 300, [&] { return now; }, 10);
   CHECK(run_sync(cache->get()));
   now = 1000;
   auto r = run_sync(cache->get());
   REQUIRE_FALSE(r);
   CHECK(r.err().message == "metadata down");
+  CHECK(s->calls == 2);
+  for (int i = 0; i < 5; ++i) {
+    CHECK(run_sync(cache->get()).err().message == "metadata down");
+  }
+  CHECK(s->calls == 2);  // the failure is remembered until the retry interval passes
+  now = 1011;
+  CHECK_FALSE(run_sync(cache->get()));
+  CHECK(s->calls == 3);
+}
+
+TEST_CASE("caching provider: one fetch for concurrent callers; a refresh never holds them") {
+  auto inner = std::make_unique<scripted_provider>();
+  scripted_provider* s = inner.get();
+  s->answers.push_back(credentials{"a1", "s1", "t1", 1000});
+  s->answers.push_back(credentials{"a2", "s2", "t2", 5000});
+  int64_t now = 0;
+  auto cache = make_caching_provider(
+      std::move(inner), 300, [&] { return now; }, 10);
+  // No credentials yet: eight callers, one fetch, all answered by it.
+  s->park = true;
+  std::vector<started_get> gets(8);
+  std::vector<std::coroutine_handle<>> frames;
+  for (auto& g : gets) {
+    frames.push_back(started_get::drive(*cache, g).release());
+    frames.back().resume();
+  }
+  CHECK(s->calls == 1);
+  s->release();
+  for (auto& g : gets) {
+    REQUIRE(g.value);
+    CHECK((*g.value)->access_key_id == "a1");
+  }
+  // Inside the margin: the refresh runs in the background while every caller is served.
+  now = 800;
+  CHECK(run_sync(cache->get())->access_key_id == "a1");
+  CHECK(run_sync(cache->get())->access_key_id == "a1");
+  CHECK(s->calls == 2);
+  s->release();
+  CHECK(run_sync(cache->get())->access_key_id == "a2");
+  run_sync(cache->close());
+  for (auto h : frames) {
+    h.destroy();
+  }
 }
 
 TEST_CASE("caching provider keeps non-expiring credentials") {
@@ -303,4 +458,5 @@ TEST_CASE("caching provider keeps non-expiring credentials") {
   now = 1'000'000'000;
   CHECK(run_sync(cache->get()));
   CHECK(s->calls == 1);
+  run_sync(cache->close());
 }

@@ -143,6 +143,9 @@ oss::client_config oss_config(const mount_config& cfg, const http::endpoint& ep)
 }
 
 task<void> oss_session::close() {
+  if (credentials) {
+    co_await credentials->close();  // a refresh may be using metadata_http
+  }
   if (http) {
     co_await http->close();
   }
