@@ -232,6 +232,13 @@ void fuse_clones::stop() {
 
 task<void> fuse_clones::wait() {
   co_await _clones.close();
+  // No clone reads any more: their descriptors would only keep the connection alive, holding
+  // processes with files open on the detached mount until the daemon exits.
+  for (unsigned k = 0; k < _st->fds.size(); ++k) {
+    if (k != _home) {
+      _st->fds[k].reset();
+    }
+  }
 }
 
 std::vector<fuse_channel_stats> fuse_clones::stats() const {

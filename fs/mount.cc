@@ -39,17 +39,17 @@ fuse_mount::~fuse_mount() {
   (void)unmount();
 }
 
-status fuse_mount::unmount() {
+status fuse_mount::detach() {
   if (!_mounted) {
     return {};
   }
   _mounted = false;
   if (_session) {
+    // libfuse closes its own descriptor here (ours is a duplicate) and runs fusermount3 -u -z.
     auto* se = static_cast<fuse_session*>(_session);
     fuse_session_unmount(se);
     fuse_session_destroy(se);
     _session = nullptr;
-    _fd.release();  // owned (and closed) by the session
     return {};
   }
   // Closing the device first would abort the connection; unmount, then close.
@@ -57,16 +57,19 @@ status fuse_mount::unmount() {
     int e = errno;
     if (e == EPERM) {
       // Not root: a connection fusermount3 mounted and this process adopted (--supervise).
-      status st = unmount_path(_mountpoint, true);
-      _fd.reset();
-      return st;
+      return unmount_path(_mountpoint, true);
     }
     if (::umount2(_mountpoint.c_str(), MNT_DETACH) != 0 && errno != EINVAL) {
       return make_error(e, "unmount " + _mountpoint + ": " + std::strerror(e));
     }
   }
-  _fd.reset();
   return {};
+}
+
+status fuse_mount::unmount() {
+  status st = detach();
+  _fd.reset();
+  return st;
 }
 
 namespace {
@@ -141,7 +144,16 @@ result<fuse_mount> mount_with_fusermount(const mount_options& opts) {
   int fd = fuse_session_fd(se);
   int fl = ::fcntl(fd, F_GETFL);
   ::fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-  return fuse_mount(unique_fd(fd), opts.mountpoint, se);
+  // Served through a duplicate: the session closes its own at the unmount, and ours stays
+  // until the last reply is written (fuse_mount::detach).
+  unique_fd own(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (!own) {
+    int e = errno;
+    fuse_session_unmount(se);
+    fuse_session_destroy(se);
+    return make_error(e, std::string("dup of the FUSE descriptor: ") + std::strerror(e));
+  }
+  return fuse_mount(std::move(own), opts.mountpoint, se);
 }
 
 }  // namespace

@@ -32,7 +32,11 @@ class fuse_mount {
 
   int fd() const noexcept { return _fd.get(); }
   const std::string& mountpoint() const noexcept { return _mountpoint; }
-  // Unmounts (lazily when busy) if still mounted; idempotent.
+  // Takes the mount point away (lazily when busy) but keeps the descriptor: requests already
+  // read are still answered on it, and its number cannot be reused by another file meanwhile.
+  // Idempotent.
+  status detach();
+  // detach(), then closes the descriptor: after the last reply is written.
   status unmount();
 
  private:

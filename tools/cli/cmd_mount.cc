@@ -80,7 +80,10 @@ class readiness {
   int _fd;
 };
 
-// Stops the daemon on SIGINT/SIGTERM: unmounting makes the channel's reads end (ENODEV).
+// Stops the daemon on SIGINT/SIGTERM: detaching the mount makes the channel's reads end
+// (ENODEV). The descriptor stays open until serve_mount closes it after the last handler
+// replied: closed here, its number could go to another file (a socket, a staged file) that the
+// aborted handlers' replies would then be written into.
 task<void> watch_signals(int sfd, fs::fuse_mount& m, fs::fuse_channel& ch, abort_source& stop) {
   signalfd_siginfo info{};
   int n = co_await ossuring::read(sfd, &info, sizeof(info), static_cast<uint64_t>(-1),
@@ -89,7 +92,7 @@ task<void> watch_signals(int sfd, fs::fuse_mount& m, fs::fuse_channel& ch, abort
     co_return;
   }
   log_info("signal", {{"signo", std::to_string(info.ssi_signo)}, {"action", "unmount"}});
-  status s = m.unmount();
+  status s = m.detach();
   if (!s.ok()) {
     log_warn("unmount_failed", {{"error", s.err().message}});
   }
@@ -345,11 +348,17 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
     }
     // The mount is usable once the kernel's INIT is answered: report ready then. The clones
     // join the session once INIT has settled its parameters.
+    // Set once the channel has ended: the task below then starts nothing more (a ring started
+    // after the teardown looked for one would outlive the connection's descriptor).
+    bool session_over = false;
     bg.spawn([](fs::fuse_channel& c, readiness& r, const mount_config& cf, fs::fuse_clones* cl,
                 fs::fuse_init_wishes w, std::optional<fs::fuse_uring>* ring, int fuse_fd,
-                supervisor_link& lk, const fs::filesystem& fsy) -> task<void> {
-      for (int i = 0; i < 1000 && c.params().kernel_major == 0; ++i) {
+                supervisor_link& lk, const fs::filesystem& fsy, const bool& over) -> task<void> {
+      for (int i = 0; i < 1000 && c.params().kernel_major == 0 && !over; ++i) {
         co_await sleep_for(10ms);
+      }
+      if (over) {
+        co_return;  // ended before it was ever ready: the mount's failure is reported below
       }
       if (c.params().kernel_major == 0) {
         r.fail("the kernel did not send FUSE INIT within 10 s");
@@ -390,9 +399,11 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
                            {"mode", cf.mode},
                            {"passthrough", c.params().passthrough ? "yes" : "no"}});
       r.ok();
-    }(ch, ready, cfg, clones ? &*clones : nullptr, wishes, &uring, m->fd(), link, fsys));
+    }(ch, ready, cfg, clones ? &*clones : nullptr, wishes, &uring, m->fd(), link, fsys,
+                                                                                  session_over));
 
     status end = co_await ch.run(ops, fuse_readers);
+    session_over = true;
     if (!end.ok()) {
       log_error("fuse_channel_ended", {{"error", end.err().message}});
     }
