@@ -61,6 +61,7 @@ struct fs_options {
   uint64_t readahead_max = 16 << 20;        // doubles on sequential reads up to this
   uint64_t readahead_chunk = 8 << 20;       // one ranged GET of the window at most this big
   unsigned list_parallelism = 16;           // ListObjectsV2 in flight during build_index
+  unsigned list_page_size = 1000;  // max-keys of listing pages (index build, lazy readdir): 1..1000
   bool verify_crc64 = true;
   // Bytes of large-file read-ahead windows held at once (0 = unlimited); past it a read fetches
   // only what it asked for. Blobs are budgeted by the blob store's own limit.

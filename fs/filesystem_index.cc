@@ -30,7 +30,7 @@ task<void> filesystem::list_worker(build_state& st, std::string start_after,
   oss::list_request req;
   req.prefix = _opts.prefix;
   req.start_after = std::move(start_after);
-  req.max_keys = 1000;
+  req.max_keys = _opts.list_page_size;
   const std::string sentinel = _opts.prefix + "\x7f";
   while (!st.failure) {
     auto page = co_await _client.list_objects_v2(req, &_list_abort);

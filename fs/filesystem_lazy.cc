@@ -28,7 +28,7 @@ task<result<std::shared_ptr<const dir_listing>>> filesystem::lazy_list_dir(uint6
   auto listing = std::make_shared<dir_listing>();
   // What the pages say is as old as the first of them.
   listing->expiry = now() + _opts.attr_timeout;
-  oss::list_request req{dir_key, "/", "", "", 1000};
+  oss::list_request req{dir_key, "/", "", "", _opts.list_page_size};
   while (true) {
     ++_counters.list_requests;
     auto page = co_await _client.list_objects_v2(req);

@@ -3,34 +3,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdlib>
-#include <fstream>
-
+#include "tests/cli/config_helpers.hh"
 #include "tools/cli/config.hh"
+#include "tools/cli/detail/config_options.hh"
 
 using namespace ossuring::cli;
 
-namespace {
-mount_config parse_ok(std::vector<std::string> args) {
-  auto r = parse_mount_args(args);
-  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.err().message));
-  return *r;
-}
-std::string parse_err(std::vector<std::string> args) {
-  auto r = parse_mount_args(args);
-  REQUIRE_FALSE(r.ok());
-  return r.err().message;
-}
-std::string temp_file(const std::string& text, mode_t mode) {
-  char path[] = "/tmp/ossuring-cfg-XXXXXX";
-  int fd = mkstemp(path);
-  REQUIRE(fd >= 0);
-  REQUIRE(write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
-  close(fd);
-  chmod(path, mode);
-  return path;
-}
-}  // namespace
+using test::parse_err;
+using test::parse_ok;
+using test::temp_file;
 
 TEST_CASE("oss URL gives bucket and prefix with a trailing slash") {
   mount_config c = parse_ok({"oss://bkt/data/train", "/mnt/x", "--endpoint", "e:1"});
@@ -117,6 +98,99 @@ TEST_CASE("sizes and StrmVol's resourceLimit shorthand") {
   CHECK(c.memory_limit == (8ull << 30));
   CHECK(parse_err({"oss://b", "/m", "--endpoint=e", "-o", "resourceLimit=xg"})
             .find("resourceLimit") != std::string::npos);
+}
+
+TEST_CASE("out-of-range numbers are refused, naming the option and the value") {
+  auto refused = [](std::string arg, std::string word) {
+    std::string e = parse_err({"oss://b", "/m", "--endpoint=e", arg});
+    CHECK_MESSAGE(e.find(word) != std::string::npos, arg, " -> ", e);
+    std::string value = arg.substr(arg.find('=') + 1);
+    CHECK_MESSAGE(e.find("'" + value + "'") != std::string::npos, arg, " -> ", e);
+  };
+  // Narrowing would have made these 0: uid root, no timeout, metrics port off.
+  refused("--uid=4294967296", "uid");
+  refused("--uid=4294967295", "uid");  // (uid_t)-1
+  refused("--gid=4294967296", "gid");
+  refused("--connect-timeout=4294967296", "connect-timeout");
+  refused("--request-timeout=99999999999999999999999", "request-timeout");
+  refused("--metrics-port=65536", "metrics-port");
+  refused("--max-list-ret-count=1001", "max-list-ret-count");
+  refused("--upload-concurrency=65", "upload-concurrency");
+  // 0 where it means nothing.
+  refused("--memory-limit=0", "memory-limit");
+  refused("--total_mem_limit=0", "total_mem_limit");
+  refused("--connect-timeout=0", "connect-timeout");
+  refused("--request-timeout=0", "request-timeout");
+  refused("--max-list-ret-count=0", "max-list-ret-count");
+  refused("--list-concurrency=0", "list-concurrency");
+  refused("--prefetch-concurrency=0", "prefetch-concurrency");
+  // Not finite, or past what 64 bits hold (20000000T used to become 2^63).
+  for (std::string v : {"inf", "nan", "1e30", "20000000T", "-inf"}) {
+    std::string e = parse_err({"oss://b", "/m", "--endpoint=e", "--memory-limit=" + v});
+    CHECK_MESSAGE(e.find("memory-limit") != std::string::npos, v, " -> ", e);
+  }
+  for (std::string v : {"nan", "inf", "-1", "1e300"}) {
+    for (std::string o : {"--attr-timeout=", "--refresh=", "--negative-cache-timeout="}) {
+      std::string e = parse_err({"oss://b", "/m", "--endpoint=e", o + v});
+      CHECK_MESSAGE(e.find(o.substr(2, o.size() - 3)) != std::string::npos, o, v, " -> ", e);
+    }
+  }
+  CHECK(parse_err({"oss://b", "/m", "--endpoint=e", "--resource-limit=2c0g"})
+            .find("resource-limit") != std::string::npos);
+  CHECK_FALSE(parse_size("inf").ok());
+  CHECK_FALSE(parse_size("nan").ok());
+  CHECK_FALSE(parse_size("1e30").ok());
+  CHECK_FALSE(parse_size("16777216T").ok());
+  CHECK(*parse_size("16777215T") == 16777215ull << 40);
+
+  // The edges, and the zeros documented to mean off, never or the default.
+  mount_config c = parse_ok({"oss://b", "/m", "--endpoint=e", "--uid=4294967294", "--gid=0",
+                             "--metrics-port=65535", "--max-list-ret-count=1",
+                             "--upload-concurrency=64", "--memory-limit=1M", "--qps-limit=0",
+                             "--cache-size=0", "--negative-cache-timeout=0", "--refresh=0.5",
+                             "--index-max-age=0", "--negative-cache-size=0", "--retries=0"});
+  CHECK(c.uid == 4294967294u);
+  CHECK(c.metrics_port == 65535);
+  CHECK(c.max_list_ret_count == 1);
+  CHECK(c.upload_concurrency == 64);
+  CHECK(c.memory_limit == 1u << 20);
+  CHECK(c.refresh_s == 1);  // a fraction rounds up, never down to 0 (never)
+  CHECK(parse_ok({"oss://b", "/m", "--endpoint=e", "--metrics-port=0"}).metrics_port == 0);
+}
+
+TEST_CASE("every numeric option declares the range of values it accepts") {
+  for (const detail::option_def& d : detail::option_table()) {
+    if (d.type != detail::kind::str && d.type != detail::kind::flag) {
+      CHECK_MESSAGE(d.max > 0, d.names[0]);
+      CHECK_MESSAGE(d.min <= d.max, d.names[0]);
+    }
+  }
+}
+
+TEST_CASE("a config file others can change, or owned by another user, is refused") {
+  // credential_process runs a command as the mounting user: the file must be this user's.
+  std::string f = temp_file("--credential_process=/bin/true\n", 0620);
+  CHECK(parse_err({"-c", f, "oss://b", "/m", "--endpoint=e"}).find("writable") !=
+        std::string::npos);
+  chmod(f.c_str(), 0602);
+  CHECK(parse_err({"-c", f, "oss://b", "/m", "--endpoint=e"}).find("writable") !=
+        std::string::npos);
+  chmod(f.c_str(), 0644);
+  CHECK(parse_ok({"-c", f, "oss://b", "/m", "--endpoint=e"}).credential_process == "/bin/true");
+  if (geteuid() == 0) {
+    REQUIRE(chown(f.c_str(), 65534, 65534) == 0);
+    std::string e = parse_err({"-c", f, "oss://b", "/m", "--endpoint=e"});
+    CHECK(e.find("owned by uid 65534") != std::string::npos);
+    CHECK(e.find(f) != std::string::npos);
+  } else {
+    MESSAGE("not root: the ownership refusal is not exercised");
+  }
+  unlink(f.c_str());
+  // An STS token is a secret too.
+  f = temp_file("--oss_session_token=TOKEN\n", 0644);
+  CHECK(parse_err({"-c", f, "oss://b", "/mnt/y", "--endpoint=e"}).find("readable by others") !=
+        std::string::npos);
+  unlink(f.c_str());
 }
 
 TEST_CASE("every option is listed in the help text") {

@@ -314,3 +314,34 @@ TEST_CASE("OSS failures reach the caller as the mapped errno") {
   filesystem fs2(list_faults, index_opts());
   CHECK(sync_wait(fs2.build_index()).err().code == EACCES);
 }
+
+TEST_CASE("listing pages ask for list_page_size keys (--max-list-ret-count), index and lazy") {
+  test::mock_client mock;
+  for (int i = 0; i < 25; ++i) {
+    mock.put("ds/d/f" + std::to_string(i), "x");
+    mock.put("root/d/f" + std::to_string(i), "x");
+  }
+  fs_options io = index_opts();
+  io.list_page_size = 10;
+  io.list_parallelism = 1;  // one listing: its pages are the only ones
+  filesystem ifs(mock, io);
+  auto st = sync_wait(ifs.build_index());
+  REQUIRE(st.ok());
+  CHECK(st->objects == 25);
+  REQUIRE(mock.list_log.size() == 3);
+  for (const auto& r : mock.list_log) {
+    CHECK(r.max_keys == 10);
+  }
+
+  fs_options lo = test::lazy_opts();
+  lo.list_page_size = 10;
+  filesystem lfs(mock, lo);
+  auto d = sync_wait(lfs.lookup(fs::index::root_ino, "d"));
+  REQUIRE(d.ok());
+  mock.list_log.clear();
+  CHECK(list_dir(lfs, d->attr.ino, true).size() == 27);
+  REQUIRE(mock.list_log.size() == 3);
+  for (const auto& r : mock.list_log) {
+    CHECK(r.max_keys == 10);
+  }
+}

@@ -31,12 +31,24 @@ BAD_FLAGS = [
     (["--endpoint"], "endpoint"),
     (["-c"], "-c"),
     (["-c", "/nonexistent/ossuring.conf"], "/nonexistent/ossuring.conf"),
+    # Out of range: these used to wrap (uid 0, no timeout, port 0, a 2^63-byte budget).
+    (["--uid", "4294967296"], "uid"),
+    (["--connect-timeout", "4294967296"], "connect-timeout"),
+    (["--metrics-port", "65536"], "metrics-port"),
+    (["--memory-limit", "20000000T"], "memory-limit"),
+    (["--memory-limit", "0"], "memory-limit"),
+    (["--attr-timeout", "nan"], "attr-timeout"),
+    (["--max-list-ret-count", "1001"], "max-list-ret-count"),
+    # Credentials that would have been skipped in silence.
+    (["--access-key-id", "AK"], "access-key-secret"),
+    (["--passwd-file", "/nonexistent/passwd"], "/nonexistent/passwd"),
 ]
 BAD_CONFIGS = [
     ("--endpoint=x\n--nosuch=1\n", ":2:"),
     ("--retries=lots\n", "retries"),
     ("\0\0\0garbage\xff\xfe\n", "unknown option"),
     ("--" + "a" * 100000 + "=1\n", "unknown option"),
+    ("--uid=4294967296\n", "uid"),
 ]
 # Known product bugs, reported to the lead: run and reported, not yet failing the suite.
 

@@ -158,6 +158,9 @@ result<std::unique_ptr<oss_session>> make_oss_session(const mount_config& cfg) {
   if (cfg.bucket.empty()) {
     return make_error(EINVAL, "no bucket given");
   }
+  if (status st = check_credentials(cfg); !st.ok()) {
+    return std::move(st).err();
+  }
   result<http::endpoint> ep = resolve_endpoint(cfg);
   if (!ep) {
     return std::move(ep).err();

@@ -1,15 +1,18 @@
 // Mount configuration parsing: one table of options, read from argv, -o lists and config files.
 #include "tools/cli/config.hh"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <functional>
+#include <limits>
 
+#include "http/oss/credentials.hh"
 #include "tools/cli/detail/config_options.hh"
 
 namespace ossuring::cli {
@@ -20,6 +23,7 @@ using detail::find_option;
 using detail::is_ignored_mount_option;
 using detail::kind;
 using detail::option_def;
+using detail::takes_value;
 
 bool parse_bool(std::string_view v, bool* out) {
   if (v.empty() || v == "1" || v == "true" || v == "yes" || v == "on") {
@@ -33,6 +37,78 @@ bool parse_bool(std::string_view v, bool* out) {
   return false;
 }
 
+// 1073741824 -> "1G"; sizes that are no whole unit stay in bytes.
+std::string size_text(uint64_t v) {
+  static constexpr const char* units[] = {"T", "G", "M", "K"};
+  for (int i = 0; i < 4; ++i) {
+    uint64_t unit = 1ull << (10 * (4 - i));
+    if (v != 0 && v % unit == 0) {
+      return std::to_string(v / unit) + units[i];
+    }
+  }
+  return std::to_string(v);
+}
+
+status out_of_range(std::string_view name, std::string_view value, const option_def& d) {
+  auto text = [&](uint64_t v) { return d.type == kind::size ? size_text(v) : std::to_string(v); };
+  std::string range = d.max == std::numeric_limits<uint64_t>::max()
+                          ? "at least " + text(d.min)
+                          : "from " + text(d.min) + " to " + text(d.max);
+  if (d.type == kind::seconds) {
+    range += " seconds";
+  }
+  return make_error(EINVAL, "option '" + std::string(name) + "' wants " + range + ", not '" +
+                                std::string(value) + "'");
+}
+
+// Reads a regular file of at most 1 MiB through one descriptor, so that `check` (run on `*st`
+// before reading) judges the very file that is read. `what` names it in errors.
+result<std::string> read_small_file(const std::string& what, const std::string& path,
+                                    struct stat* st, const std::function<status()>& check) {
+  // O_NONBLOCK: opening a FIFO must not hang; it is refused as not a regular file.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    int e = errno;
+    return make_error(e, what + ": " + std::strerror(e));
+  }
+  std::string text;
+  status ok = [&]() -> status {
+    if (::fstat(fd, st) != 0) {
+      int e = errno;
+      return make_error(e, what + ": " + std::strerror(e));
+    }
+    if (!S_ISREG(st->st_mode)) {
+      return make_error(EINVAL, what + " is not a regular file");
+    }
+    if (status s = check(); !s.ok()) {
+      return s;
+    }
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n < 0) {
+        int e = errno;
+        return make_error(e, "cannot read " + what + ": " + std::strerror(e));
+      }
+      if (n == 0) {
+        return {};
+      }
+      text.append(buf, static_cast<size_t>(n));
+      if (text.size() > (1 << 20)) {
+        return make_error(EFBIG, what + " is larger than 1 MiB");
+      }
+    }
+  }();
+  ::close(fd);
+  if (!ok.ok()) {
+    return std::move(ok).err();
+  }
+  return text;
+}
+
 }  // namespace
 
 result<uint64_t> parse_size(std::string_view s) {
@@ -41,7 +117,8 @@ result<uint64_t> parse_size(std::string_view s) {
   }
   double value = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-  if (ec != std::errc() || value < 0) {
+  // from_chars also reads "inf" and "nan".
+  if (ec != std::errc() || !std::isfinite(value) || value < 0) {
     return make_error(EINVAL, "bad size '" + std::string(s) + "'");
   }
   std::string unit(end, s.data() + s.size());
@@ -62,7 +139,12 @@ result<uint64_t> parse_size(std::string_view s) {
   } else {
     return make_error(EINVAL, "bad size unit in '" + std::string(s) + "'");
   }
-  return static_cast<uint64_t>(std::llround(value * mult));
+  double bytes = std::round(value * mult);
+  // 2^64 itself: doubles just below it are 2^64 - 2048 at most, so the cast below is exact.
+  if (bytes >= 18446744073709551616.0) {
+    return make_error(ERANGE, "size '" + std::string(s) + "' is larger than 16E");
+  }
+  return static_cast<uint64_t>(bytes);
 }
 
 status parse_resource_limit(std::string_view s, unsigned* cores, uint64_t* memory) {
@@ -111,6 +193,11 @@ status apply_option(mount_config& cfg, std::string_view name, std::string_view v
     if (!st.ok()) {
       return st;
     }
+    if (const option_def* m = find_option("memory-limit"); mem < m->min) {
+      return make_error(EINVAL, "option '" + std::string(name) + "' wants at least " +
+                                    size_text(m->min) + " of memory, not '" + std::string(value) +
+                                    "'");
+    }
     cfg.cpus = cores == 1 ? "0" : "0-" + std::to_string(cores - 1);
     cfg.memory_limit = mem;
     return {};
@@ -144,6 +231,9 @@ status apply_option(mount_config& cfg, std::string_view name, std::string_view v
       break;
     case kind::uint: {
       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), u);
+      if (has_value && ec == std::errc::result_out_of_range && p == v.data() + v.size()) {
+        return out_of_range(name, value, *d);
+      }
       if (!has_value || ec != std::errc() || p != v.data() + v.size()) {
         return make_error(EINVAL, "option '" + std::string(name) + "' wants a whole number");
       }
@@ -158,6 +248,9 @@ status apply_option(mount_config& cfg, std::string_view name, std::string_view v
     }
     case kind::size: {
       result<uint64_t> r = parse_size(value);
+      if (has_value && !r.ok() && r.err().code == ERANGE) {
+        return out_of_range(name, value, *d);
+      }
       if (!has_value || !r.ok()) {
         return make_error(EINVAL, "option '" + std::string(name) + "' wants a size like 64M");
       }
@@ -166,11 +259,18 @@ status apply_option(mount_config& cfg, std::string_view name, std::string_view v
     }
     case kind::seconds: {
       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), secs);
-      if (!has_value || ec != std::errc() || p != v.data() + v.size() || secs < 0) {
+      if (!has_value || ec != std::errc() || p != v.data() + v.size() || !std::isfinite(secs)) {
         return make_error(EINVAL, "option '" + std::string(name) + "' wants seconds");
+      }
+      if (secs < static_cast<double>(d->min) || secs > static_cast<double>(d->max)) {
+        return out_of_range(name, value, *d);
       }
       break;
     }
+  }
+  if (d->type != kind::str && d->type != kind::flag && d->type != kind::seconds &&
+      (u < d->min || u > d->max)) {
+    return out_of_range(name, value, *d);
   }
   d->set(cfg, v, u, secs, flag);
   return {};
@@ -178,39 +278,44 @@ status apply_option(mount_config& cfg, std::string_view name, std::string_view v
 
 status apply_config_file(mount_config& cfg, const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return make_error(errno, "config file " + path + ": " + std::strerror(errno));
+  result<std::string> text = read_small_file("config file " + path, path, &st, [&]() -> status {
+    // A config file can set credential_process, a command run as this user (often root): only
+    // this user or root may be able to change it.
+    if (st.st_uid != ::geteuid() && st.st_uid != 0) {
+      return make_error(EPERM, "config file " + path + " is owned by uid " +
+                                   std::to_string(st.st_uid) + ", neither this user (uid " +
+                                   std::to_string(::geteuid()) + ") nor root: refused");
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+      return make_error(EPERM,
+                        "config file " + path + " is writable by group or others: chmod go-w it");
+    }
+    return {};
+  });
+  if (!text.ok()) {
+    return std::move(text).err();
   }
-  if (!S_ISREG(st.st_mode)) {
-    return make_error(EINVAL, "config file " + path + " is not a regular file");
-  }
-  if (st.st_size > (1 << 20)) {
-    return make_error(EFBIG, "config file " + path + " is larger than 1 MiB");
-  }
-  std::ifstream in(path);
-  if (!in) {
-    return make_error(EACCES, "cannot read config file " + path);
-  }
-  std::string line;
   unsigned lineno = 0;
   bool has_secret = false;
-  while (std::getline(in, line)) {
+  std::string_view rest = *text;
+  while (!rest.empty()) {
+    size_t nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest = nl == std::string_view::npos ? "" : rest.substr(nl + 1);
     ++lineno;
     size_t b = line.find_first_not_of(" \t\r");
-    if (b == std::string::npos || line[b] == '#') {
+    if (b == std::string_view::npos || line[b] == '#') {
       continue;
     }
     size_t e = line.find_last_not_of(" \t\r");
-    std::string_view l(line.data() + b, e - b + 1);
+    std::string_view l = line.substr(b, e - b + 1);
     while (!l.empty() && l.front() == '-') {
       l.remove_prefix(1);
     }
     size_t eq = l.find('=');
     std::string_view name = l.substr(0, eq);
     std::string_view value = eq == std::string_view::npos ? "" : l.substr(eq + 1);
-    if (name == "oss_access_key_secret" || name == "access-key-secret") {
-      has_secret = true;
-    }
+    has_secret = has_secret || detail::is_secret_option(name);
     status s = apply_option(cfg, name, value, eq != std::string_view::npos);
     if (!s.ok()) {
       return make_error(EINVAL, path + ":" + std::to_string(lineno) + ": " + s.err().message);
@@ -221,6 +326,87 @@ status apply_config_file(mount_config& cfg, const std::string& path) {
         EPERM, "config file " + path + " holds a secret and is readable by others: chmod 600 it");
   }
   return {};
+}
+
+status check_credentials(const mount_config& cfg) {
+  bool id = !cfg.access_key_id.empty();
+  bool secret = !cfg.access_key_secret.empty();
+  if (id && !secret) {
+    return make_error(EINVAL, "--access-key-id is given without --access-key-secret");
+  }
+  if (secret && !id) {
+    return make_error(EINVAL, "--access-key-secret is given without --access-key-id");
+  }
+  if (!cfg.security_token.empty() && !id) {
+    return make_error(EINVAL,
+                      "--sts-token needs the temporary --access-key-id and --access-key-secret "
+                      "it was issued with");
+  }
+  if (cfg.passwd_file.empty()) {
+    return {};
+  }
+  // The same refusals as the passwd provider's, made now: an explicitly named file that cannot
+  // be used is a mistake to report, not a source to skip.
+  const std::string what = "--passwd-file " + cfg.passwd_file;
+  struct stat st {};
+  result<std::string> text = read_small_file(what, cfg.passwd_file, &st, [&]() -> status {
+    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+      return make_error(EACCES, what + " is accessible by group or others: chmod 600 it");
+    }
+    return {};
+  });
+  if (!text.ok()) {
+    return std::move(text).err();
+  }
+  if (result<oss::credentials> c = oss::parse_passwd_file(*text, cfg.bucket); !c.ok()) {
+    return make_error(EINVAL, what + ": " + c.err().message);
+  }
+  return {};
+}
+
+size_t hide_secret_arguments(int argc, char** argv) {
+  size_t hidden = 0;
+  auto hide = [&](char* value, size_t len) {
+    if (len > 0) {
+      std::memset(value, 'x', len);
+      ++hidden;
+    }
+  };
+  // The same reading of the arguments as parse_mount_args's, so only option values are touched.
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if ((a == "-c" || a == "--config") && i + 1 < argc) {
+      ++i;
+    } else if (a == "-o" && i + 1 < argc) {
+      char* list = argv[++i];
+      size_t len = std::strlen(list);
+      for (size_t pos = 0; pos < len;) {
+        size_t end = std::string_view(list, len).find(',', pos);
+        end = end == std::string_view::npos ? len : end;
+        std::string_view item(list + pos, end - pos);
+        size_t eq = item.find('=');
+        if (eq != std::string_view::npos && detail::is_secret_option(item.substr(0, eq))) {
+          hide(list + pos + eq + 1, item.size() - eq - 1);
+        }
+        pos = end + 1;
+      }
+    } else if (a.size() > 2 && a.starts_with("--")) {
+      std::string_view body = a.substr(2);
+      size_t eq = body.find('=');
+      std::string_view name = body.substr(0, eq);
+      if (eq != std::string_view::npos) {
+        if (detail::is_secret_option(name)) {
+          hide(argv[i] + 2 + eq + 1, body.size() - eq - 1);
+        }
+      } else if (takes_value(name) && i + 1 < argc) {
+        ++i;
+        if (detail::is_secret_option(name)) {
+          hide(argv[i], std::strlen(argv[i]));
+        }
+      }
+    }
+  }
+  return hidden;
 }
 
 result<mount_config> parse_mount_args(const std::vector<std::string>& args) {
@@ -276,12 +462,7 @@ result<mount_config> parse_mount_args(const std::vector<std::string>& args) {
         }
         continue;
       }
-      const option_def* d = find_option(name);
-      bool takes_value = d && d->type != kind::flag;
-      if (name == "resource-limit" || name == "resourceLimit") {
-        takes_value = true;
-      }
-      if (takes_value) {
+      if (takes_value(name)) {
         result<std::string> v = need_next(a.c_str());
         if (!v.ok()) {
           return std::move(v).err();
@@ -361,6 +542,9 @@ result<mount_config> parse_mount_args(const std::vector<std::string>& args) {
   }
   if (cfg.copy_threshold == 0 || cfg.copy_threshold > (1ull << 30)) {
     return make_error(EINVAL, "--copy-threshold must be between 1 and 1G (CopyObject's limit)");
+  }
+  if (status s = check_credentials(cfg); !s.ok()) {
+    return std::move(s).err();
   }
   return cfg;
 }

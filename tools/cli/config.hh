@@ -2,6 +2,7 @@
 // config files (`-c FILE`: one `--name=value` per line, as ossfs 2.0 reads them).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -99,9 +100,20 @@ result<mount_config> parse_mount_args(const std::vector<std::string>& args);
 status apply_option(mount_config& cfg, std::string_view name, std::string_view value,
                     bool has_value);
 
-// Reads a config file of `--name=value` lines (comments with '#'); a file holding secrets that
-// is readable by group or others is refused, as ossfs refuses such passwd files.
+// Reads a config file of `--name=value` lines (comments with '#'). Refused when writable by group
+// or others or owned by neither this user nor root (it may set credential_process), and, when it
+// holds a secret (access key secret or STS token), when readable by group or others.
 status apply_config_file(mount_config& cfg, const std::string& path);
+
+// Refuses credential options that would otherwise be skipped in silence: an access key id without
+// its secret (or the reverse), an STS token without both, and an explicit --passwd-file that
+// cannot be used (missing, not private, or without a line for cfg.bucket).
+status check_credentials(const mount_config& cfg);
+
+// Overwrites, in place, the values of secret options in argv (--access-key-secret=S,
+// --access-key-secret S, -o a,access-key-secret=S,b and the STS token's spellings) with 'x', so
+// that /proc/PID/cmdline stops showing them. Returns how many values were hidden.
+size_t hide_secret_arguments(int argc, char** argv);
 
 // Splits oss://bucket/prefix.
 status parse_oss_url(std::string_view url, std::string* bucket, std::string* prefix);

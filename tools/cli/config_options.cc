@@ -2,7 +2,8 @@
 // spellings), kind, help text and setter.
 #include "tools/cli/detail/config_options.hh"
 
-#include <algorithm>
+#include <cmath>
+#include <limits>
 
 namespace ossuring::cli::detail {
 
@@ -17,6 +18,22 @@ namespace ossuring::cli::detail {
   }
 #define SECS(field) \
   [](mount_config& c, const std::string&, uint64_t, double d, bool) { c.field = d; }
+// Rounded up: a fraction of a second must not become 0, which means "never" or "off".
+#define WHOLE_SECS(field)                                             \
+  [](mount_config& c, const std::string&, uint64_t, double d, bool) { \
+    c.field = static_cast<decltype(c.field)>(std::ceil(d));           \
+  }
+// The largest value `field` holds: the default upper bound of a numeric option.
+#define FIELD_MAX(field) std::numeric_limits<decltype(mount_config::field)>::max()
+
+namespace {
+constexpr uint64_t u64_max = std::numeric_limits<uint64_t>::max();
+// Seconds become nanosecond durations, which overflow past ~292 years: 2^32 - 1 s (136 years)
+// is more than any cache lifetime needs and converts safely.
+constexpr uint64_t max_seconds = std::numeric_limits<uint32_t>::max();
+// (uid_t)-1 is no user: chown(2) reads it as "leave unchanged".
+constexpr uint64_t max_id = std::numeric_limits<uint32_t>::max() - 1;
+}  // namespace
 
 const std::vector<option_def>& option_table() {
   static const std::vector<option_def> t = {
@@ -47,16 +64,30 @@ const std::vector<option_def>& option_table() {
        kind::flag,
        "do not verify the TLS certificate (testing only)",
        FLAG(insecure_skip_verify)},
-      {{"connect-timeout"}, kind::uint, "connect timeout, ms (5000)", UINT(connect_timeout_ms)},
+      {{"connect-timeout"},
+       kind::uint,
+       "connect timeout, ms (5000)",
+       UINT(connect_timeout_ms),
+       1,
+       FIELD_MAX(connect_timeout_ms)},
       {{"request-timeout"},
        kind::uint,
        "per-request timeout, ms (30000)",
-       UINT(request_timeout_ms)},
-      {{"retries"}, kind::uint, "attempts for idempotent requests (3)", UINT(retries)},
+       UINT(request_timeout_ms),
+       1,
+       FIELD_MAX(request_timeout_ms)},
+      {{"retries"},
+       kind::uint,
+       "attempts for idempotent requests (3)",
+       UINT(retries),
+       0,
+       FIELD_MAX(retries)},
       {{"qps-limit"},
        kind::uint,
        "request-rate limit for the whole mount (8000/s)",
-       UINT(qps_limit)},
+       UINT(qps_limit),
+       0,
+       FIELD_MAX(qps_limit)},
       {{"access-key-id", "oss_access_key_id"}, kind::str, "AccessKeyId", STR(access_key_id)},
       {{"access-key-secret", "oss_access_key_secret"},
        kind::str,
@@ -79,15 +110,15 @@ const std::vector<option_def>& option_table() {
       {{"refresh"},
        kind::seconds,
        "re-list the index every N seconds (0 = never)",
-       [](mount_config& c, const std::string&, uint64_t, double d, bool) {
-         c.refresh_s = static_cast<unsigned>(d);
-       }},
+       WHOLE_SECS(refresh_s),
+       0,
+       FIELD_MAX(refresh_s)},
       {{"index-max-age"},
        kind::seconds,
        "reuse a saved index younger than this (3600 s)",
-       [](mount_config& c, const std::string&, uint64_t, double d, bool) {
-         c.index_max_age_s = static_cast<unsigned>(d);
-       }},
+       WHOLE_SECS(index_max_age_s),
+       0,
+       FIELD_MAX(index_max_age_s)},
       {{"index-dir"},
        kind::str,
        "save/reuse indexes here (default: <cache-dir>/index, else none)",
@@ -95,23 +126,33 @@ const std::vector<option_def>& option_table() {
       {{"list-concurrency"},
        kind::uint,
        "listings in flight while indexing (16)",
-       UINT(list_concurrency)},
+       UINT(list_concurrency),
+       1,
+       FIELD_MAX(list_concurrency)},
       {{"attr-timeout", "attr_timeout"},
        kind::seconds,
        "lazy mode attribute cache TTL (60 s)",
-       SECS(attr_timeout_s)},
+       SECS(attr_timeout_s),
+       0,
+       max_seconds},
       {{"negative-timeout", "negative_timeout"},
        kind::seconds,
        "kernel negative entry TTL (0 s)",
-       SECS(negative_timeout_s)},
+       SECS(negative_timeout_s),
+       0,
+       max_seconds},
       {{"negative-cache-timeout", "oss_negative_cache_timeout"},
        kind::seconds,
        "lazy mode negative cache TTL (0 = off)",
-       SECS(negative_cache_timeout_s)},
+       SECS(negative_cache_timeout_s),
+       0,
+       max_seconds},
       {{"negative-cache-size", "oss_negative_cache_size"},
        kind::uint,
        "lazy mode negative cache entries (10000)",
-       UINT(negative_cache_size)},
+       UINT(negative_cache_size),
+       0,
+       FIELD_MAX(negative_cache_size)},
       {{"readdirplus"}, kind::flag, "answer READDIRPLUS (true)", FLAG(readdirplus)},
       {{"fuse-uring", "fuse_uring"},
        kind::flag,
@@ -119,33 +160,43 @@ const std::vector<option_def>& option_table() {
        FLAG(fuse_uring)},
       {{"max-list-ret-count", "max_list_ret_count"},
        kind::uint,
-       "keys per LIST page (1000)",
-       UINT(max_list_ret_count)},
+       "keys per LIST page, 1-1000 (1000)",
+       UINT(max_list_ret_count),
+       1,
+       1000},
       {{"cache-dir"}, kind::str, "blob cache folder (default: memory)", STR(cache_dir)},
-      {{"cache-size"}, kind::size, "bytes of cache-dir to use (10G)", UINT(cache_size)},
+      {{"cache-size"}, kind::size, "bytes of cache-dir to use (10G)", UINT(cache_size), 0, u64_max},
       {{"memory-limit", "total_mem_limit"},
        kind::size,
-       "memory budget for blobs/buffers (1G)",
-       UINT(memory_limit)},
+       "memory budget for blobs/buffers, at least 1M (1G)",
+       UINT(memory_limit),
+       1ull << 20,
+       u64_max},
       {{"small-file-threshold"},
        kind::size,
        "objects up to this are fetched whole (4M)",
-       UINT(small_file_threshold)},
+       UINT(small_file_threshold),
+       0,
+       u64_max},
       {{"multipart-threshold"},
        kind::size,
        "rw: files larger than this upload as multipart (64M)",
-       UINT(multipart_threshold)},
-      {{"part-size"}, kind::size, "rw: multipart part size (8M)", UINT(part_size)},
+       UINT(multipart_threshold),
+       0,
+       u64_max},
+      {{"part-size"}, kind::size, "rw: multipart part size (8M)", UINT(part_size), 0, u64_max},
       {{"copy-threshold"},
        kind::size,
        "rw: rename copies larger objects with UploadPartCopy (1G, OSS's CopyObject limit)",
-       UINT(copy_threshold)},
+       UINT(copy_threshold),
+       0,
+       u64_max},
       {{"upload-concurrency"},
        kind::uint,
-       "rw: multipart parts in flight per file (4)",
-       [](mount_config& c, const std::string&, uint64_t v, double, bool) {
-         c.upload_concurrency = static_cast<unsigned>(std::clamp<uint64_t>(v, 1, 64));
-       }},
+       "rw: multipart parts in flight per file, 1-64 (4)",
+       UINT(upload_concurrency),
+       1,
+       64},
       {{"staging-dir"},
        kind::str,
        "rw: folder for files being written (CACHE_DIR/staging, else /var/tmp)",
@@ -161,11 +212,15 @@ const std::vector<option_def>& option_table() {
       {{"prefetch-concurrency", "prefetch_concurrency"},
        kind::uint,
        "prefetch GETs in flight",
-       UINT(prefetch_concurrency)},
+       UINT(prefetch_concurrency),
+       1,
+       FIELD_MAX(prefetch_concurrency)},
       {{"prefetch-chunk-size", "prefetch_chunk_size"},
        kind::size,
        "ranged GET size (8M)",
-       UINT(prefetch_chunk_size)},
+       UINT(prefetch_chunk_size),
+       1,
+       u64_max},
       {{"prefetch"},
        kind::str,
        "off|siblings|dir: what opening a file prefetches (off)",
@@ -173,7 +228,9 @@ const std::vector<option_def>& option_table() {
       {{"readahead-max"},
        kind::size,
        "large files: read-ahead window cap (64M)",
-       UINT(readahead_max)},
+       UINT(readahead_max),
+       1,
+       u64_max},
       {{"direct", "directMode"},
        kind::flag,
        "no cache, no prefetch: ranged GETs per read",
@@ -196,15 +253,19 @@ const std::vector<option_def>& option_table() {
        [](mount_config& c, const std::string&, uint64_t v, double, bool) {
          c.uid = static_cast<uint32_t>(v);
          c.uid_set = true;
-       }},
+       },
+       0,
+       max_id},
       {{"gid"},
        kind::uint,
        "group of every file",
        [](mount_config& c, const std::string&, uint64_t v, double, bool) {
          c.gid = static_cast<uint32_t>(v);
          c.gid_set = true;
-       }},
-      {{"umask"}, kind::octal, "permission bits removed (022)", UINT(umask)},
+       },
+       0,
+       max_id},
+      {{"umask"}, kind::octal, "permission bits removed (022)", UINT(umask), 0, 0777},
       {{"foreground", "f"}, kind::flag, "stay in the foreground", FLAG(foreground)},
       {{"supervise"},
        kind::flag,
@@ -220,7 +281,9 @@ const std::vector<option_def>& option_table() {
       {{"metrics-port", "metrics_port"},
        kind::uint,
        "Prometheus endpoint on 127.0.0.1:PORT",
-       UINT(metrics_port)},
+       UINT(metrics_port),
+       0,
+       65535},
       {{"control-socket"},
        kind::str,
        "control socket path for `ossuring stats`",
@@ -238,6 +301,19 @@ const option_def* find_option(std::string_view name) {
     }
   }
   return nullptr;
+}
+
+bool is_secret_option(std::string_view name) {
+  const option_def* d = find_option(name);
+  return d && (d == find_option("access-key-secret") || d == find_option("sts-token"));
+}
+
+bool takes_value(std::string_view name) {
+  if (name == "resource-limit" || name == "resourceLimit") {
+    return true;
+  }
+  const option_def* d = find_option(name);
+  return d && d->type != kind::flag;
 }
 
 bool is_ignored_mount_option(std::string_view name) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/log.hh"
 #include "core/memory.hh"
 #include "tools/cli/commands.hh"
 #include "tools/cli/config.hh"
@@ -59,12 +60,21 @@ int main(int argc, char** argv) {
     std::printf("ossuring 0.1.0\n");
     return 0;
   }
+  ossuring::cli::args rest(argv + 2, argv + argc);
+  // Copied above: from here on other users reading /proc/PID/cmdline see only x's.
+  if (ossuring::cli::hide_secret_arguments(argc, argv) > 0) {
+    ossuring::log_warn("secret_on_command_line",
+                       {{"hint",
+                         "other users could read it until now; pass secrets in a config file "
+                         "(-c FILE, mode 600) or the environment (OSS_ACCESS_KEY_SECRET, "
+                         "OSS_SESSION_TOKEN)"}});
+  }
   if (name.rfind("oss://", 0) == 0) {
     // mount(8) through mount.fuse3 runs `ossuring SOURCE MOUNTPOINT -o OPTIONS` for an fstab
     // entry of type fuse.ossuring: the same as `ossuring mount`.
-    return ossuring::cli::cmd_mount(ossuring::cli::args(argv + 1, argv + argc));
+    rest.insert(rest.begin(), name);
+    return ossuring::cli::cmd_mount(rest);
   }
-  ossuring::cli::args rest(argv + 2, argv + argc);
   for (const command& c : commands) {
     if (name == c.name) {
       return c.run(rest);

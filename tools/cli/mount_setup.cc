@@ -41,6 +41,7 @@ fs::fs_options make_fs_options(const mount_config& cfg) {
   o.oss_negative_cache_size = cfg.negative_cache_size;
   o.small_file_threshold = cfg.small_file_threshold;
   o.list_parallelism = cfg.list_concurrency;
+  o.list_page_size = cfg.max_list_ret_count;
   o.readahead_min = std::min<uint64_t>(1 << 20, std::max<uint64_t>(cfg.readahead_max, 4096));
   o.readahead_max = std::max<uint64_t>(cfg.readahead_max, o.readahead_min);
   o.readahead_chunk = std::max<uint64_t>(cfg.prefetch_chunk_size, o.readahead_min);
