@@ -12,6 +12,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "core/file.hh"
 #include "core/io.hh"
 #include "core/net.hh"
 #include "http/oss/credentials.hh"
@@ -46,51 +47,19 @@ void for_each_line(std::string_view text, Fn&& fn) {
   }
 }
 
-// Reads a small file whole. With `private_only`, refuses a file group or others may access.
-result<std::string> read_small_file(const std::string& path, bool private_only) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int e = errno;
-    return make_error(e, "cannot open " + path + ": " + std::strerror(e));
-  }
-  struct stat st {};
-  std::string data;
-  int rc = ::fstat(fd, &st);
-  if (rc != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return make_error(EINVAL, path + " is not a regular file");
-  }
-  if (private_only && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    ::close(fd);
-    return make_error(EACCES, path + " is accessible by group or others; run chmod 600 on it");
-  }
-  // Whoever can write it chooses the keys (and the account) the mount uses.
-  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    ::close(fd);
-    return make_error(EACCES, path + " is writable by group or others; run chmod go-w on it");
-  }
-  if (st.st_size > (1 << 20)) {
-    ::close(fd);
-    return make_error(EFBIG, path + " is too large for a credentials file");
-  }
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) {
-      continue;
+// Reads a credentials file whole. Refuses one that group or others may write (whoever can
+// chooses the keys, and the account, the mount uses) and, with `private_only`, one they may
+// access at all.
+result<std::string> read_credentials_file(const std::string& path, bool private_only) {
+  return read_small_file(path, path, [&](const struct stat& st) -> status {
+    if (private_only && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+      return make_error(EACCES, path + " is accessible by group or others; run chmod 600 on it");
     }
-    if (n < 0) {
-      int e = errno;
-      ::close(fd);
-      return make_error(e, "cannot read " + path + ": " + std::strerror(e));
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+      return make_error(EACCES, path + " is writable by group or others; run chmod go-w on it");
     }
-    if (n == 0) {
-      break;
-    }
-    data.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return data;
+    return {};
+  });
 }
 
 std::string env_or(const getenv_fn& env, const char* name, std::string fallback) {
@@ -103,7 +72,7 @@ class profile_provider final : public credentials_provider {
   profile_provider(std::string path, std::string profile)
       : _path(std::move(path)), _profile(std::move(profile)) {}
   task<result<credentials>> get() override {
-    auto text = read_small_file(_path, false);
+    auto text = read_credentials_file(_path, false);
     if (!text) {
       co_return std::move(text).err();
     }
@@ -127,7 +96,7 @@ class passwd_provider final : public credentials_provider {
   passwd_provider(std::string path, std::string bucket)
       : _path(std::move(path)), _bucket(std::move(bucket)) {}
   task<result<credentials>> get() override {
-    auto text = read_small_file(_path, true);
+    auto text = read_credentials_file(_path, true);
     if (!text) {
       co_return std::move(text).err();
     }

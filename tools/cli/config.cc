@@ -12,6 +12,7 @@
 #include <functional>
 #include <limits>
 
+#include "core/file.hh"
 #include "http/oss/credentials.hh"
 #include "tools/cli/detail/config_options.hh"
 
@@ -59,54 +60,6 @@ status out_of_range(std::string_view name, std::string_view value, const option_
   }
   return make_error(EINVAL, "option '" + std::string(name) + "' wants " + range + ", not '" +
                                 std::string(value) + "'");
-}
-
-// Reads a regular file of at most 1 MiB through one descriptor, so that `check` (run on `*st`
-// before reading) judges the very file that is read. `what` names it in errors.
-result<std::string> read_small_file(const std::string& what, const std::string& path,
-                                    struct stat* st, const std::function<status()>& check) {
-  // O_NONBLOCK: opening a FIFO must not hang; it is refused as not a regular file.
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) {
-    int e = errno;
-    return make_error(e, what + ": " + std::strerror(e));
-  }
-  std::string text;
-  status ok = [&]() -> status {
-    if (::fstat(fd, st) != 0) {
-      int e = errno;
-      return make_error(e, what + ": " + std::strerror(e));
-    }
-    if (!S_ISREG(st->st_mode)) {
-      return make_error(EINVAL, what + " is not a regular file");
-    }
-    if (status s = check(); !s.ok()) {
-      return s;
-    }
-    char buf[4096];
-    for (;;) {
-      ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) {
-        continue;
-      }
-      if (n < 0) {
-        int e = errno;
-        return make_error(e, "cannot read " + what + ": " + std::strerror(e));
-      }
-      if (n == 0) {
-        return {};
-      }
-      text.append(buf, static_cast<size_t>(n));
-      if (text.size() > (1 << 20)) {
-        return make_error(EFBIG, what + " is larger than 1 MiB");
-      }
-    }
-  }();
-  ::close(fd);
-  if (!ok.ok()) {
-    return std::move(ok).err();
-  }
-  return text;
 }
 
 }  // namespace
@@ -277,21 +230,23 @@ status apply_option(mount_config& cfg, std::string_view name, std::string_view v
 }
 
 status apply_config_file(mount_config& cfg, const std::string& path) {
-  struct stat st {};
-  result<std::string> text = read_small_file("config file " + path, path, &st, [&]() -> status {
-    // A config file can set credential_process, a command run as this user (often root): only
-    // this user or root may be able to change it.
-    if (st.st_uid != ::geteuid() && st.st_uid != 0) {
-      return make_error(EPERM, "config file " + path + " is owned by uid " +
-                                   std::to_string(st.st_uid) + ", neither this user (uid " +
-                                   std::to_string(::geteuid()) + ") nor root: refused");
-    }
-    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-      return make_error(EPERM,
-                        "config file " + path + " is writable by group or others: chmod go-w it");
-    }
-    return {};
-  });
+  mode_t mode = 0;  // of the file read, for the secret check once its contents are known
+  result<std::string> text =
+      read_small_file("config file " + path, path, [&](const struct stat& st) -> status {
+        mode = st.st_mode;
+        // A config file can set credential_process, a command run as this user (often root): only
+        // this user or root may be able to change it.
+        if (st.st_uid != ::geteuid() && st.st_uid != 0) {
+          return make_error(EPERM, "config file " + path + " is owned by uid " +
+                                       std::to_string(st.st_uid) + ", neither this user (uid " +
+                                       std::to_string(::geteuid()) + ") nor root: refused");
+        }
+        if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+          return make_error(
+              EPERM, "config file " + path + " is writable by group or others: chmod go-w it");
+        }
+        return {};
+      });
   if (!text.ok()) {
     return std::move(text).err();
   }
@@ -321,7 +276,7 @@ status apply_config_file(mount_config& cfg, const std::string& path) {
       return make_error(EINVAL, path + ":" + std::to_string(lineno) + ": " + s.err().message);
     }
   }
-  if (has_secret && (st.st_mode & 077) != 0) {
+  if (has_secret && (mode & 077) != 0) {
     return make_error(
         EPERM, "config file " + path + " holds a secret and is readable by others: chmod 600 it");
   }
@@ -348,13 +303,13 @@ status check_credentials(const mount_config& cfg) {
   // The same refusals as the passwd provider's, made now: an explicitly named file that cannot
   // be used is a mistake to report, not a source to skip.
   const std::string what = "--passwd-file " + cfg.passwd_file;
-  struct stat st {};
-  result<std::string> text = read_small_file(what, cfg.passwd_file, &st, [&]() -> status {
-    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-      return make_error(EACCES, what + " is accessible by group or others: chmod 600 it");
-    }
-    return {};
-  });
+  result<std::string> text =
+      read_small_file(what, cfg.passwd_file, [&](const struct stat& st) -> status {
+        if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+          return make_error(EACCES, what + " is accessible by group or others: chmod 600 it");
+        }
+        return {};
+      });
   if (!text.ok()) {
     return std::move(text).err();
   }
