@@ -23,7 +23,8 @@ struct fuse_clones::state {
         slots(p.size(), nullptr),
         stop_requested(p.size(), 0),
         requests(new std::atomic<uint64_t>[p.size()]),
-        fds(p.size()) {
+        fds(p.size()),
+        joined(p.size(), 0) {
     for (unsigned i = 0; i < p.size(); ++i) {
       requests[i].store(0, std::memory_order_relaxed);
     }
@@ -34,8 +35,10 @@ struct fuse_clones::state {
   std::vector<char> stop_requested;
   // Written by the channel of reactor k, read by the stats on the home reactor.
   std::unique_ptr<std::atomic<uint64_t>[]> requests;
-  // Home reactor only: the clone fds, closed once their channels have ended.
+  // Home reactor only: the clone fds, closed once their channels have ended, and which clones
+  // ever served (for the stats, which outlive the fds).
   std::vector<unique_fd> fds;
+  std::vector<char> joined;
 };
 
 namespace {
@@ -178,6 +181,7 @@ unsigned fuse_clones::start(const fuse_init_wishes& wishes, unsigned readers) {
     }
     const int raw = fd.get();
     _st->fds[k] = std::move(fd);
+    _st->joined[k] = 1;
     ++serving;
     _clones.spawn([](fuse_clones& self, unsigned k, int fd, fuse_init_wishes w,
                      fuse_session_params p, unsigned n) -> task<void> {
@@ -244,7 +248,7 @@ task<void> fuse_clones::wait() {
 std::vector<fuse_channel_stats> fuse_clones::stats() const {
   std::vector<fuse_channel_stats> out;
   for (unsigned k = 0; k < _pool.size(); ++k) {
-    if (k == _home || _st->fds[k]) {
+    if (k == _home || _st->joined[k] != 0) {
       out.push_back({k, _pool.cpu(k), _st->requests[k].load(std::memory_order_relaxed)});
     }
   }
