@@ -152,7 +152,10 @@ bool index::same_entries(const index& other) const {
     const node& b = other.at(ino);
     // Name and extra-ETag offsets may differ between two builds of the same listing (pages
     // arrive in any order): compare what they point at, and every other field as is.
-    if (a.size != b.size || a.mtime != b.mtime || a.parent != b.parent ||
+    // A directory without a marker object (the root too) has no time of its own: it shows the
+    // build's, which differs between any two builds and says nothing about the bucket.
+    const bool own_mtime = (a.flags() & flag_dir) == 0 || (a.flags() & flag_marker) != 0;
+    if (a.size != b.size || (own_mtime && a.mtime != b.mtime) || a.parent != b.parent ||
         a.first_child != b.first_child || a.child_count != b.child_count ||
         a.flags() != b.flags() || a.storage() != b.storage() || name(ino) != other.name(ino)) {
       return false;

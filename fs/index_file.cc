@@ -143,6 +143,14 @@ result<index> index::deserialize(std::span<const std::byte> image, std::string_v
     if ((nd.flags() & flag_dir) && (nd.first_child > n || nd.child_count > n - nd.first_child)) {
       return corrupt("bad directory");
     }
+    if (i > 0) {
+      // Every node sits in its parent's child range, and that parent is a directory: walks up
+      // from a node (prefetch's siblings, paths) then stay inside ranges checked above.
+      const node& p = out._nodes[nd.parent];
+      if (!(p.flags() & flag_dir) || i < p.first_child || i - p.first_child >= p.child_count) {
+        return corrupt("node outside its parent");
+      }
+    }
     if (nd.flags() & flag_etag_extra) {
       uint64_t off = 0;
       uint16_t len = 0;

@@ -1,8 +1,10 @@
 // Index: building from shuffled pages, odd keys, lookup/readdir order, memory budget, file format.
 #include <doctest/doctest.h>
+#include <openssl/evp.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <tuple>
 
@@ -82,6 +84,20 @@ TEST_CASE("index built from shuffled, duplicated pages equals the one built in o
     CHECK(b.path(ib) == rel);
   }
   CHECK(walk(b, "outside") == 0);
+}
+
+TEST_CASE("two builds of the same listing at different times have the same entries") {
+  auto build = [](int64_t when, int64_t marker_mtime) {
+    index_builder b("p/");
+    b.add("p/d/", 0, marker_mtime, "", "");  // a directory with its marker object
+    b.add("p/d/f", 3, 1000, "", "");
+    b.add("p/plain/g", 4, 1000, "", "");  // a directory only implied by its keys
+    return std::move(b).finish(when);
+  };
+  // The root and "plain" show the build's time: that alone is no change.
+  CHECK(build(5, 700).same_entries(build(5000, 700)));
+  // A marker's own time is the bucket's: a new one is.
+  CHECK_FALSE(build(5, 700).same_entries(build(5, 800)));
 }
 
 TEST_CASE("readdir order is bytewise by name, directories interleaved with files") {
@@ -174,6 +190,28 @@ TEST_CASE("one million objects fit in under 100 bytes each beyond their names") 
   MESSAGE("bytes per object beyond names: ", double(beyond_names) / 1e6);
   CHECK(beyond_names <= 100 * idx.stats().objects);
   CHECK(walk(idx, "class_0999/img_0999999.JPEG") != 0);
+}
+
+TEST_CASE("a well-checksummed image whose node sits under a file is refused") {
+  // Layout of format 1 (fs/index_file.cc): a 48-byte file head (SHA-256 of the rest at 16), an
+  // 88-byte body head, bucket and prefix, then 48-byte nodes with parent at 16, first_child at
+  // 20 and child_count at 24. Crafted: "b" under the file "a", which claims a million children.
+  index_builder b("ds/");
+  b.add("ds/a", 1, 100, "0123456789ABCDEF0123456789ABCDEF", "");
+  b.add("ds/b", 1, 100, "0123456789ABCDEF0123456789ABCDEF", "");
+  auto img = std::move(b).finish(100).serialize("b", "ds/");
+  REQUIRE(fs::index::deserialize(img, "b", "ds/").ok());
+  const size_t nodes = 48 + 88 + 1 + 3;
+  auto put32 = [&](size_t off, uint32_t v) { std::memcpy(img.data() + off, &v, 4); };
+  put32(nodes + 2 * 48 + 16, 1);
+  put32(nodes + 1 * 48 + 20, 0);
+  put32(nodes + 1 * 48 + 24, 1000000);
+  unsigned len = 32;
+  EVP_Digest(img.data() + 48, img.size() - 48, reinterpret_cast<unsigned char*>(img.data()) + 16,
+             &len, EVP_sha256(), nullptr);
+  auto crafted = fs::index::deserialize(img, "b", "ds/");
+  REQUIRE_FALSE(crafted.ok());
+  CHECK(crafted.err().code == EINVAL);
 }
 
 TEST_CASE("flat file round trip; corrupt, truncated and foreign files are refused") {
