@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -277,6 +278,23 @@ result<std::shared_ptr<blob>> memory_blob_store::make_blob(const std::string&,
 
 // ---- cache directory ----
 
+namespace {
+
+// The size a blob id names ("<etag>-<size>"): a file of another size under it is not that
+// object (a write cut short by a crash, a file from elsewhere) and is never served.
+bool size_matches_id(std::string_view id, uint64_t size) {
+  size_t dash = id.rfind('-');
+  if (dash == std::string_view::npos) {
+    return false;
+  }
+  uint64_t named = 0;
+  std::string_view digits = id.substr(dash + 1);
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), named);
+  return ec == std::errc() && end == digits.data() + digits.size() && named == size;
+}
+
+}  // namespace
+
 directory_blob_store::directory_blob_store(std::string dir, uint64_t limit)
     : blob_store(limit), _dir(std::move(dir)) {
   ::mkdir(_dir.c_str(), 0700);
@@ -300,8 +318,13 @@ directory_blob_store::directory_blob_store(std::string dir, uint64_t limit)
       }
       struct stat st {};
       if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
-        files.push_back({unsafe_name(name), static_cast<uint64_t>(st.st_size),
-                         static_cast<int64_t>(st.st_atime)});
+        std::string id = unsafe_name(name);
+        if (!size_matches_id(id, static_cast<uint64_t>(st.st_size))) {
+          ::unlink(path.c_str());
+          continue;
+        }
+        files.push_back(
+            {std::move(id), static_cast<uint64_t>(st.st_size), static_cast<int64_t>(st.st_atime)});
       }
     }
     ::closedir(d);
@@ -324,7 +347,7 @@ std::shared_ptr<blob> directory_blob_store::open_blob(const std::string& id) {
     return nullptr;
   }
   struct stat st {};
-  if (::fstat(fd, &st) != 0) {
+  if (::fstat(fd, &st) != 0 || !size_matches_id(id, static_cast<uint64_t>(st.st_size))) {
     ::close(fd);
     return nullptr;
   }
@@ -350,7 +373,11 @@ result<std::shared_ptr<blob>> directory_blob_store::make_blob(const std::string&
     ::unlink(tmp.c_str());
     return make_error(w.err().code, "cannot write " + tmp);
   }
-  ::close(fd);
+  if (::close(fd) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    return make_error(e, "cannot write " + tmp);
+  }
   if (!cached) {
     // Over budget: an unlinked file that lives as long as its holders.
     int rfd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
