@@ -14,6 +14,8 @@
 #include <ctime>
 #include <utility>
 
+#include "core/log.hh"
+
 namespace ossuring::fs {
 
 namespace {
@@ -137,6 +139,22 @@ std::string unsafe_name(std::string_view s) {
   return id;
 }
 
+// A blob in memory: a sealed memfd, or the heap when shmem runs out.
+std::shared_ptr<blob> make_memory_blob(std::vector<std::byte>&& data,
+                                       std::shared_ptr<blob_accounting> charge) {
+  int fd = ::memfd_create("ossuring-blob", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd >= 0) {
+    if (status w = write_all(fd, data); w.ok()) {
+      // Sealed: the kernel (passthrough) and we read bytes that can never change.
+      ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+      uint64_t size = data.size();
+      return std::make_shared<fd_blob>(fd, size, std::move(charge));
+    }
+    ::close(fd);  // out of shmem: keep the bytes on the heap instead
+  }
+  return std::make_shared<heap_blob>(std::move(data), std::move(charge));
+}
+
 }  // namespace
 
 std::string blob_store::blob_id(std::string_view etag, uint64_t size) {
@@ -229,7 +247,12 @@ result<std::shared_ptr<blob>> blob_store::store(const std::string& id,
       (_max_blobs == 0 || _entries.size() < _max_blobs);
   auto b = make_blob(id, std::move(data), cached);
   if (!b) {
-    return b;
+    // The cache folder failed (disk full, an I/O error): the object was fetched all the same,
+    // so the reader gets it from memory, uncached, rather than an error. `data` is intact:
+    // make_blob only reads it when it fails.
+    log_warn("blob_store_failed", {{"id", id}, {"error", b.err().message}});
+    ++_uncached;
+    return make_memory_blob(std::move(data), _acct);
   }
   if (!cached) {
     ++_uncached;
@@ -262,18 +285,7 @@ blob_store_stats blob_store::stats() const {
 result<std::shared_ptr<blob>> memory_blob_store::make_blob(const std::string&,
                                                            std::vector<std::byte>&& data,
                                                            bool cached) {
-  auto charge = cached ? nullptr : _acct;
-  int fd = ::memfd_create("ossuring-blob", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd >= 0) {
-    if (status w = write_all(fd, data); w.ok()) {
-      // Sealed: the kernel (passthrough) and we read bytes that can never change.
-      ::fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
-      uint64_t size = data.size();
-      return std::shared_ptr<blob>(std::make_shared<fd_blob>(fd, size, std::move(charge)));
-    }
-    ::close(fd);  // out of shmem: keep the bytes on the heap instead
-  }
-  return std::shared_ptr<blob>(std::make_shared<heap_blob>(std::move(data), std::move(charge)));
+  return make_memory_blob(std::move(data), cached ? nullptr : _acct);
 }
 
 // ---- cache directory ----

@@ -231,6 +231,25 @@ TEST_CASE("the cache folder keeps within --cache-size and adopts its files after
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("a cache folder that cannot take a blob still hands out the fetched bytes") {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("ossuring_fs3_blobs_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  directory_blob_store store(dir.string(), 1 << 20);
+  std::filesystem::remove_all(dir);  // as a full or failing disk would: nothing can be written
+  std::string text = "fetched bytes";
+  std::vector<std::byte> data(text.size());
+  std::memcpy(data.data(), text.data(), text.size());
+  auto b = store.store(blob_store::blob_id("E1", text.size()), std::move(data));
+  REQUIRE(b.ok());
+  std::string back(text.size(), '\0');
+  auto n = (*b)->read(0, std::as_writable_bytes(std::span(back.data(), back.size())));
+  REQUIRE(n.ok());
+  CHECK(back == text);
+  CHECK(store.stats().uncached == 1);
+  CHECK(store.stats().blobs == 0);
+}
+
 TEST_CASE("opening a file prefetches its next siblings; the waited-on GET goes first") {
   test::mock_client mock;
   put_files(mock, 20, 100);
