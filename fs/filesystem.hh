@@ -66,6 +66,9 @@ struct fs_options {
   // Bytes of large-file read-ahead windows held at once (0 = unlimited); past it a read fetches
   // only what it asked for. Blobs are budgeted by the blob store's own limit.
   uint64_t buffer_limit = 0;
+  // Bytes of whole-object GETs in flight (their buffers are in memory until stored), beyond the
+  // blob store's limit, which for a cache folder budgets disk (0 = that limit alone).
+  uint64_t fetch_buffer_limit = 0;
   prefetch_policy prefetch = prefetch_policy::off;
   unsigned prefetch_concurrency = 32;  // prefetch GETs in flight (reads never wait for these)
   unsigned prefetch_ahead = 0;         // siblings policy: files ahead; 0 = 2 * concurrency

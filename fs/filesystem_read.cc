@@ -69,7 +69,10 @@ task<result<std::shared_ptr<blob>>> filesystem::get_whole(const std::string& key
                                                           abort_source* cancel) {
   // GETs in flight hold budget: past it they wait for room (prefetch already at half of it, so
   // opens a process waits on keep their share), then evict to fit as the bytes will arrive.
-  const uint64_t limit = _blobs->limit();
+  uint64_t limit = _blobs->limit();
+  if (_opts.fetch_buffer_limit > 0 && (limit == 0 || _opts.fetch_buffer_limit < limit)) {
+    limit = _opts.fetch_buffer_limit;
+  }
   const uint64_t cap = prefetch ? limit / 2 : limit;
   while (limit > 0 && _blobs->reserved() > 0 && _blobs->reserved() + size > cap) {
     std::shared_ptr<detail::async_event> room = _room;

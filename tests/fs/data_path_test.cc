@@ -250,6 +250,37 @@ TEST_CASE("a cache folder that cannot take a blob still hands out the fetched by
   CHECK(store.stats().blobs == 0);
 }
 
+TEST_CASE("with a cache folder, whole-object GETs in flight stay within the memory budget") {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("ossuring_fs4_blobs_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  test::mock_client mock;
+  put_files(mock, 6, 1000);
+  fs_options o = opts();
+  o.fetch_buffer_limit = 2500;  // the folder itself may hold 1 MB: that is disk, not memory
+  filesystem fs(mock, o, std::make_unique<directory_blob_store>(dir.string(), 1 << 20));
+  REQUIRE(sync_wait(fs.build_index()).ok());
+  mock.park_gets = true;
+  std::vector<test::started<result<open_reply>>> opens;
+  for (int i = 0; i < 6; ++i) {
+    opens.push_back(start(fs.open(ino_of(fs, name_of(i)), O_RDONLY)));
+  }
+  CHECK(mock.parked() == 2);  // 2 x 1000 bytes fit in 2500; the others wait for room
+  mock.park_gets = false;
+  while (mock.parked() > 0) {
+    mock.release_parked();
+  }
+  for (int i = 0; i < 6; ++i) {
+    REQUIRE(opens[i].done());
+    auto r = opens[i].get();
+    REQUIRE(r.ok());
+    fs.release(ino_of(fs, name_of(i)), r->fh);
+  }
+  CHECK(mock.calls.get == 6);
+  sync_wait(fs.close());
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("opening a file prefetches its next siblings; the waited-on GET goes first") {
   test::mock_client mock;
   put_files(mock, 20, 100);

@@ -48,6 +48,9 @@ fs::fs_options make_fs_options(const mount_config& cfg) {
   // Memory budget: without a cache folder, blobs take 3/4 of it and read-ahead windows 1/4;
   // with one, windows may use half (blobs are on disk, budgeted by --cache-size).
   o.buffer_limit = cfg.cache_dir.empty() ? cfg.memory_limit / 4 : cfg.memory_limit / 2;
+  // With a cache folder, whole-object downloads take the other half in memory before they go
+  // to disk (the folder's --cache-size is no memory budget).
+  o.fetch_buffer_limit = cfg.cache_dir.empty() ? 0 : cfg.memory_limit / 2;
   o.prefetch_concurrency = std::max(1u, cfg.prefetch_concurrency);
   o.prefetch = cfg.prefetch == "dir"        ? fs::prefetch_policy::dir
                : cfg.prefetch == "siblings" ? fs::prefetch_policy::siblings
