@@ -365,6 +365,8 @@ class filesystem {
   task<status> fill_stage(staged_file& s, const std::string& key, uint64_t size,
                           const std::string& etag);
   task<status> upload(uint64_t ino, std::shared_ptr<staged_file> s);
+  // Returns once no upload of `s` runs (one may start as soon as the caller suspends again).
+  static task<void> upload_settled(staged_file& s);
   // Keeps the `size` bytes just uploaded from `s` (still exactly what OSS has) as the blob a
   // read of the object under `etag` would fetch: reading a small file right after writing it
   // costs no GET. Small files only (large ones are read by ranges), within the blob budget.

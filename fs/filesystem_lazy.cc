@@ -83,8 +83,11 @@ task<result<std::shared_ptr<const dir_listing>>> filesystem::lazy_list_dir(uint6
   // A name the listing shows exists, whatever an earlier lookup remembered: once the listing
   // expires, a lookup must not answer ENOENT from the negative cache for it.
   if (_negative.size() > 0) {
+    std::string key = dir_key;
     for (const auto& e : es) {
-      _negative.erase(dir_key + e.name);
+      key.resize(dir_key.size());
+      key += e.name;
+      _negative.erase(key);
     }
   }
   co_return std::shared_ptr<const dir_listing>(listing);
@@ -123,9 +126,6 @@ task<result<entry_reply>> filesystem::lazy_lookup(uint64_t parent, std::string_v
     const auto* e = p->listing->find(name);
     if (!e) {
       co_return enoent(file_key);
-    }
-    if (_negative.size() > 0) {
-      _negative.erase(file_key);  // remembered before the listing showed the name
     }
     co_return answer(e->attrs.is_dir ? dir_key : file_key, e->attrs, p->listing->expiry);
   }

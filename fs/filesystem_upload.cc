@@ -240,12 +240,16 @@ task<result<oss::put_result>> filesystem::complete_parts(const std::string& key,
   co_return std::move(*failed);
 }
 
-task<status> filesystem::upload(uint64_t ino, std::shared_ptr<staged_file> s) {
-  // One upload of a file at a time: two racing ones could leave the older content last.
-  while (s->uploading) {
-    std::shared_ptr<detail::async_event> done = s->upload_done;
+task<void> filesystem::upload_settled(staged_file& s) {
+  while (s.uploading) {
+    std::shared_ptr<detail::async_event> done = s.upload_done;  // upload() replaces it
     co_await done->wait();
   }
+}
+
+task<status> filesystem::upload(uint64_t ino, std::shared_ptr<staged_file> s) {
+  // One upload of a file at a time: two racing ones could leave the older content last.
+  co_await upload_settled(*s);
   if (s->unlinked || s->uploaded == s->version) {
     if (s->stream) {
       _background->spawn(stream_abort(std::move(s->stream)));

@@ -235,10 +235,7 @@ task<status> filesystem::unlink(uint64_t parent, std::string_view name) {
     // No upload may start from now on, and one running (a background upload after close) must
     // end before the delete, or it would bring the object back.
     staged->unlinked = true;
-    while (staged->uploading) {
-      std::shared_ptr<detail::async_event> done = staged->upload_done;
-      co_await done->wait();
-    }
+    co_await upload_settled(*staged);
     if (staged->stream) {
       _background->spawn(stream_abort(std::move(staged->stream)));
     }
@@ -363,10 +360,7 @@ task<status> filesystem::rename(uint64_t parent, std::string_view name, uint64_t
     // back). Every later upload goes to the new name, and what was uploaded to the old one
     // since the copy counts as not uploaded (a part stream begun under it is dropped by its
     // key check).
-    while (staged->uploading) {
-      std::shared_ptr<detail::async_event> done = staged->upload_done;
-      co_await done->wait();
-    }
+    co_await upload_settled(*staged);
     staged->key = to;
     if (staged->version != version_copied) {
       staged->uploaded = 0;
@@ -381,10 +375,7 @@ task<status> filesystem::rename(uint64_t parent, std::string_view name, uint64_t
     if (staged) {
       // The file keeps its old name, whose object may be older than its bytes (they may
       // have gone to the new name meanwhile): the next flush uploads them there.
-      while (staged->uploading) {
-        std::shared_ptr<detail::async_event> done = staged->upload_done;
-        co_await done->wait();
-      }
+      co_await upload_settled(*staged);
       staged->key = from;
       staged->uploaded = 0;
     }

@@ -12,13 +12,24 @@ namespace ossuring::oss {
 
 namespace {
 
+// One API a line, in api order.
+// clang-format off
 constexpr std::array<std::string_view, api_count> api_names = {
-    "ListObjectsV2",        "ListObjects",    "HeadObject",
-    "GetObjectMeta",        "GetObject",      "PutObject",
-    "DeleteObject",         "CopyObject",     "InitiateMultipartUpload",
-    "UploadPart",           "UploadPartCopy", "CompleteMultipartUpload",
+    "ListObjectsV2",
+    "ListObjects",
+    "HeadObject",
+    "GetObjectMeta",
+    "GetObject",
+    "PutObject",
+    "DeleteObject",
+    "CopyObject",
+    "InitiateMultipartUpload",
+    "UploadPart",
+    "UploadPartCopy",
+    "CompleteMultipartUpload",
     "AbortMultipartUpload",
 };
+// clang-format on
 
 bool parse_u64(std::string_view s, uint64_t& out) {
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);

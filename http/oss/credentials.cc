@@ -170,7 +170,6 @@ class caching_provider final : public credentials_provider {
   caching_provider(std::unique_ptr<credentials_provider> inner, int64_t margin, clock_fn now,
                    int64_t retry)
       : _inner(std::move(inner)), _margin(margin), _retry(retry), _now(std::move(now)) {}
-  ~caching_provider() override = default;
 
   task<result<credentials>> get() override {
     int64_t now = _now();

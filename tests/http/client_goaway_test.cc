@@ -68,6 +68,13 @@ task<bool> send_output(h2_server_session& sess, int fd) {
   }
 }
 
+// Reads what arrived (at most buf.size() bytes) into the session; false once the connection is
+// gone, stopped or silent for 5 s.
+task<bool> receive(h2_server_session& sess, int fd, std::vector<char>& buf, abort_source* stop) {
+  int r = co_await recv(fd, buf.data(), buf.size(), 0, {.abort = stop, .timeout = 5s});
+  co_return r > 0 && sess.feed(std::span<const char>(buf.data(), static_cast<size_t>(r))).ok();
+}
+
 // A bare HTTP/2 server for GOAWAY: connection 1 refuses its first request (GOAWAY with last
 // stream 0); every later connection answers one request, then sends GOAWAY naming that stream.
 task<void> goaway_connection(unique_fd fd, int n, abort_source* stop) {
@@ -90,11 +97,7 @@ task<void> goaway_connection(unique_fd fd, int n, abort_source* stop) {
     if (!co_await send_output(**sess, fd.get())) {
       co_return;
     }
-    int r = co_await recv(fd.get(), buf.data(), buf.size(), 0, {.abort = stop, .timeout = 5s});
-    if (r <= 0) {
-      co_return;
-    }
-    if (!(*sess)->feed(std::span<const char>(buf.data(), static_cast<size_t>(r))).ok()) {
+    if (!co_await receive(**sess, fd.get(), buf, stop)) {
       co_return;
     }
   }
@@ -142,11 +145,7 @@ task<void> slow_reader_connection(unique_fd fd, abort_source* stop) {
     if (co_await sleep_for(20ms, stop) != 0) {
       co_return;
     }
-    int r = co_await recv(fd.get(), buf.data(), buf.size(), 0, {.abort = stop, .timeout = 5s});
-    if (r <= 0) {
-      co_return;
-    }
-    if (!(*sess)->feed(std::span<const char>(buf.data(), static_cast<size_t>(r))).ok()) {
+    if (!co_await receive(**sess, fd.get(), buf, stop)) {
       co_return;
     }
   }

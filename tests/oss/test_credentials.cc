@@ -19,6 +19,7 @@
 #include "http/oss/credentials.hh"
 #include "tests/core/support.hh"
 #include "tests/oss/run_sync.hh"
+#include "tests/support/sync_wait.hh"
 
 using namespace ossuring;
 using namespace ossuring::oss;
@@ -91,14 +92,6 @@ T on_reactor(task<T> t) {
                                                  std::move(t), out));
   return std::move(*out);
 }
-
-// A task started now, run until its first suspension; done() and get() as it finishes.
-struct started_get {
-  std::optional<result<credentials>> value;
-  static task<void> drive(credentials_provider& p, started_get& s) {
-    s.value.emplace(co_await p.get());
-  }
-};
 
 const char* ecs_json =
     R"({"AccessKeyId":"STS.id","AccessKeySecret":"sts-secret","Expiration":"2023-12-29T07:45:02Z",)"
@@ -423,17 +416,15 @@ TEST_CASE("caching provider: one fetch for concurrent callers; a refresh never h
       std::move(inner), 300, [&] { return now; }, 10);
   // No credentials yet: eight callers, one fetch, all answered by it.
   s->park = true;
-  std::vector<started_get> gets(8);
-  std::vector<std::coroutine_handle<>> frames;
-  for (auto& g : gets) {
-    frames.push_back(started_get::drive(*cache, g).release());
-    frames.back().resume();
+  std::vector<test::started<result<credentials>>> gets;
+  for (int i = 0; i < 8; ++i) {
+    gets.push_back(test::start(cache->get()));
   }
   CHECK(s->calls == 1);
   s->release();
   for (auto& g : gets) {
-    REQUIRE(g.value);
-    CHECK((*g.value)->access_key_id == "a1");
+    REQUIRE(g.done());
+    CHECK(g.get()->access_key_id == "a1");
   }
   // Inside the margin: the refresh runs in the background while every caller is served.
   now = 800;
@@ -443,9 +434,6 @@ TEST_CASE("caching provider: one fetch for concurrent callers; a refresh never h
   s->release();
   CHECK(run_sync(cache->get())->access_key_id == "a2");
   run_sync(cache->close());
-  for (auto h : frames) {
-    h.destroy();
-  }
 }
 
 TEST_CASE("caching provider keeps non-expiring credentials") {
