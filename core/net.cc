@@ -6,13 +6,16 @@
 #include <netdb.h>
 #include <netinet/tcp.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <vector>
 
 namespace ossuring {
 
@@ -108,7 +111,7 @@ class resolver_thread {
  public:
   struct job {
     std::string host;
-    std::function<void(result<socket_address>)> done;
+    std::function<void(result<std::vector<socket_address>>)> done;
   };
 
   static resolver_thread& instance() {
@@ -153,19 +156,31 @@ class resolver_thread {
       addrinfo hints{};
       hints.ai_family = AF_UNSPEC;
       hints.ai_socktype = SOCK_STREAM;
+      hints.ai_flags = AI_ADDRCONFIG;
       addrinfo* res = nullptr;
       int rc = getaddrinfo(j.host.c_str(), nullptr, &hints, &res);
       if (rc != 0 || !res) {
-        j.done(make_error(EHOSTUNREACH, "cannot resolve " + j.host + ": " + gai_strerror(rc)));
+        std::string why = rc == EAI_SYSTEM ? std::strerror(errno) : gai_strerror(rc);
+        j.done(make_error(EHOSTUNREACH, "cannot resolve " + j.host + ": " + why));
         continue;
       }
-      socket_address a;
-      std::memcpy(&a.storage, res->ai_addr, res->ai_addrlen);
-      a.length = static_cast<socklen_t>(res->ai_addrlen);
+      std::vector<socket_address> out;
+      for (addrinfo* ai = res; ai && out.size() < max_addresses; ai = ai->ai_next) {
+        if (ai->ai_addrlen > sizeof(sockaddr_storage)) {
+          continue;
+        }
+        socket_address a;
+        std::memcpy(&a.storage, ai->ai_addr, ai->ai_addrlen);
+        a.length = static_cast<socklen_t>(ai->ai_addrlen);
+        out.push_back(a);
+      }
       freeaddrinfo(res);
-      j.done(std::move(a));
+      j.done(std::move(out));
     }
   }
+
+  // getaddrinfo answers each address once per socket type; more than this is never tried.
+  static constexpr size_t max_addresses = 8;
 
   std::mutex _mutex;
   std::condition_variable _cv;
@@ -175,11 +190,11 @@ class resolver_thread {
 };
 
 struct cache_entry {
-  socket_address addr;
+  std::vector<socket_address> addrs;
   std::chrono::steady_clock::time_point expires;
 };
-thread_local std::map<std::string, cache_entry> t_resolve_cache;
-constexpr auto resolve_ttl = std::chrono::seconds(60);
+thread_local std::map<std::string, cache_entry, std::less<>> t_resolve_cache;
+std::atomic<int64_t> g_resolve_ttl_ms{60'000};
 
 void set_port(socket_address& a, uint16_t port) {
   if (a.storage.ss_family == AF_INET) {
@@ -189,39 +204,79 @@ void set_port(socket_address& a, uint16_t port) {
   }
 }
 
+// Hands one host to the resolver thread and resumes the awaiting coroutine on its own reactor.
+// The callback writes into the awaiter, which lives in the suspended coroutine's frame until
+// the posted resumption runs, so the pointer it holds stays valid.
+class lookup_awaiter {
+ public:
+  explicit lookup_awaiter(std::string host) : _host(std::move(host)) {}
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    reactor* r = &reactor::local();
+    resolver_thread::instance().submit(
+        {_host, [this, r, h](result<std::vector<socket_address>> res) {
+           _out.emplace(std::move(res));
+           r->post([h] { h.resume(); });
+         }});
+  }
+  result<std::vector<socket_address>> await_resume() { return std::move(*_out); }
+
+ private:
+  std::string _host;
+  std::optional<result<std::vector<socket_address>>> _out;
+};
+
 }  // namespace
 
-task<result<socket_address>> resolve(std::string host, uint16_t port) {
+void set_resolve_ttl(std::chrono::milliseconds ttl) {
+  g_resolve_ttl_ms = ttl.count();
+}
+
+void forget_resolved(std::string_view host) {
+  if (auto it = t_resolve_cache.find(host); it != t_resolve_cache.end()) {
+    t_resolve_cache.erase(it);
+  }
+}
+
+task<result<std::vector<socket_address>>> resolve_all(std::string host, uint16_t port) {
   if (auto numeric = parse_numeric_address(host, port); numeric.ok() && !host.empty()) {
-    co_return numeric;
+    co_return std::vector<socket_address>{*numeric};
   }
   auto now = std::chrono::steady_clock::now();
   if (auto it = t_resolve_cache.find(host);
       it != t_resolve_cache.end() && it->second.expires > now) {
-    socket_address a = it->second.addr;
-    set_port(a, port);
-    co_return a;
-  }
-  struct lookup {
-    std::string host;
-    std::optional<result<socket_address>> out;
-    bool await_ready() const noexcept { return false; }
-    void await_suspend(std::coroutine_handle<> h) {
-      reactor* r = &reactor::local();
-      resolver_thread::instance().submit({host, [this, r, h](result<socket_address> res) {
-                                            out.emplace(std::move(res));
-                                            r->post([h] { h.resume(); });
-                                          }});
+    std::vector<socket_address> addrs = it->second.addrs;
+    for (socket_address& a : addrs) {
+      set_port(a, port);
     }
-    result<socket_address> await_resume() { return std::move(*out); }
-  };
-  result<socket_address> res = co_await lookup{host, std::nullopt};
+    co_return addrs;
+  }
+  // GCC 12 destroys a temporary awaiter with non-trivial members twice when it is built inside
+  // the co_await expression (docs/contributing.md): the awaiter is named first.
+  lookup_awaiter lookup(host);
+  result<std::vector<socket_address>> res = co_await lookup;
   if (!res.ok()) {
     co_return res;
   }
-  t_resolve_cache[host] = {*res, std::chrono::steady_clock::now() + resolve_ttl};
-  set_port(*res, port);
+  if (res->empty()) {
+    co_return make_error(EHOSTUNREACH, "cannot resolve " + host + ": no usable address");
+  }
+  auto ttl = std::chrono::milliseconds(g_resolve_ttl_ms.load());
+  if (ttl.count() > 0) {
+    t_resolve_cache[host] = {*res, std::chrono::steady_clock::now() + ttl};
+  }
+  for (socket_address& a : *res) {
+    set_port(a, port);
+  }
   co_return res;
+}
+
+task<result<socket_address>> resolve(std::string host, uint16_t port) {
+  result<std::vector<socket_address>> all = co_await resolve_all(std::move(host), port);
+  if (!all.ok()) {
+    co_return std::move(all).err();
+  }
+  co_return all->front();
 }
 
 result<unique_fd> tcp_listen(const socket_address& addr, int backlog, bool reuse_port) {
@@ -251,23 +306,35 @@ socket_address local_address(int fd) {
 }
 
 task<result<unique_fd>> tcp_connect(std::string host, uint16_t port, op_options opts) {
-  result<socket_address> addr = co_await resolve(host, port);
-  if (!addr.ok()) {
-    co_return std::move(addr).err();
+  result<std::vector<socket_address>> addrs = co_await resolve_all(host, port);
+  if (!addrs.ok()) {
+    co_return std::move(addrs).err();
   }
-  unique_fd fd(::socket(addr->storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) {
-    co_return make_error(errno, std::string("socket: ") + std::strerror(errno));
+  // Addresses in getaddrinfo's order (RFC 6724: IPv6 first where it is routable); the next one
+  // is tried when a connect fails, so a name with an unreachable family still connects.
+  std::string failures;
+  int last_errno = ECONNREFUSED;
+  for (const socket_address& target : *addrs) {
+    unique_fd fd(::socket(target.storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) {
+      last_errno = errno;
+      failures +=
+          (failures.empty() ? "" : ", ") + target.to_string() + ": socket: " + std::strerror(errno);
+      continue;
+    }
+    int one = 1;
+    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    int rc = co_await connect(fd.get(), target.get(), target.length, opts);
+    if (rc >= 0) {
+      co_return fd;
+    }
+    last_errno = -rc;
+    failures += (failures.empty() ? "" : ", ") + target.to_string() + ": " + std::strerror(-rc);
   }
-  int one = 1;
-  ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  socket_address target = *addr;
-  int rc = co_await connect(fd.get(), target.get(), target.length, opts);
-  if (rc < 0) {
-    co_return make_error(
-        -rc, "connect " + host + " (" + target.to_string() + "): " + std::strerror(-rc));
-  }
-  co_return fd;
+  // The name may have moved (a failover, a changed record): ask again at the next connect
+  // rather than keep dialling a dead address until the cache entry expires.
+  forget_resolved(host);
+  co_return make_error(last_errno, "connect " + host + " (" + failures + ")");
 }
 
 acceptor::~acceptor() {

@@ -6,10 +6,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/io.hh"
 #include "core/result.hh"
@@ -59,16 +61,27 @@ result<std::pair<std::string, uint16_t>> split_host_port(std::string_view s);
 // Numeric addresses only (no DNS): for listening and for literal endpoints.
 result<socket_address> parse_numeric_address(const std::string& host, uint16_t port);
 
-// Resolves `host` on a resolver thread (getaddrinfo may block for seconds) and caches answers
-// for `ttl_seconds`. Literal addresses are answered inline.
+// Resolves `host` on a resolver thread (getaddrinfo may block for seconds) into at most 8
+// addresses in getaddrinfo's order, cached per reactor thread for the resolver TTL. Literal
+// addresses are answered inline. A name that does not resolve is EHOSTUNREACH with
+// "cannot resolve HOST: REASON".
+task<result<std::vector<socket_address>>> resolve_all(std::string host, uint16_t port);
+// The first address of resolve_all().
 task<result<socket_address>> resolve(std::string host, uint16_t port);
+// How long resolved names are reused (default 60 s; 0 = ask the resolver at every connect).
+// Process-wide; set at start-up.
+void set_resolve_ttl(std::chrono::milliseconds ttl);
+// Drops the calling thread's cached answer for `host` (tcp_connect does so when every address
+// failed, so a moved name is looked up again at the next connect).
+void forget_resolved(std::string_view host);
 
 // A non-blocking, close-on-exec TCP listening socket (SO_REUSEADDR; SO_REUSEPORT when asked).
 result<unique_fd> tcp_listen(const socket_address& addr, int backlog = 1024,
                              bool reuse_port = false);
 socket_address local_address(int fd);
 
-// Connects to host:port with TCP_NODELAY set; `opts.timeout` bounds the connect.
+// Connects to host:port with TCP_NODELAY set, trying each resolved address in turn;
+// `opts.timeout` bounds each connect.
 task<result<unique_fd>> tcp_connect(std::string host, uint16_t port, op_options opts = {});
 
 // Accepts connections with one multishot IORING_OP_ACCEPT where the kernel has it (re-armed when

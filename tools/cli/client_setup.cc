@@ -1,6 +1,8 @@
 // Credentials chain, HTTP client and oss_client construction from a mount_config.
 #include "tools/cli/client_setup.hh"
 
+#include "core/net.hh"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -167,6 +169,7 @@ result<std::unique_ptr<oss_session>> make_oss_session(const mount_config& cfg) {
   }
   auto s = std::make_unique<oss_session>();
   try {
+    set_resolve_ttl(std::chrono::milliseconds(static_cast<int64_t>(cfg.dns_ttl_s * 1000)));
     s->http = http::make_client(*ep, http_options(cfg));
     if (!cfg.ram_role.empty()) {
       http::client_options meta;

@@ -27,6 +27,7 @@ struct mount_config {
   std::string ca_file;
   bool insecure_skip_verify = false;
   unsigned connect_timeout_ms = 5000;
+  double dns_ttl_s = 60;  // resolved addresses are reused this long (core/net.hh)
   unsigned request_timeout_ms = 30000;
   unsigned retries = 3;
   unsigned qps_limit = 8000;
