@@ -156,7 +156,6 @@ class resolver_thread {
       addrinfo hints{};
       hints.ai_family = AF_UNSPEC;
       hints.ai_socktype = SOCK_STREAM;
-      hints.ai_flags = AI_ADDRCONFIG;
       addrinfo* res = nullptr;
       int rc = getaddrinfo(j.host.c_str(), nullptr, &hints, &res);
       if (rc != 0 || !res) {

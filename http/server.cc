@@ -504,6 +504,7 @@ task<void> server::serve_connection(unique_fd fd, uint64_t id) {
     co_return;
   }
   bool h2 = s.alpn() == "h2";
+  info.server_name = s.server_name();
   std::string leftover;
   if (!s.is_tls() || s.alpn().empty()) {
     // Clear text (or TLS without ALPN): HTTP/2 with prior knowledge starts with the preface.

@@ -48,6 +48,7 @@ struct connection_info {
   uint64_t id = 0;
   std::string protocol;  // "http/1.1" or "h2"
   bool tls = false;
+  std::string server_name;  // the client's SNI (TLS only; "" without one)
   socket_address peer;
 };
 

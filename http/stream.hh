@@ -47,6 +47,9 @@ class byte_stream {
 
   // Negotiated ALPN ("h2", "http/1.1") or "" (clear text, or none negotiated).
   std::string alpn() const { return _tls ? std::string(_tls->alpn()) : std::string(); }
+  std::string server_name() const {
+    return _tls ? std::string(_tls->server_name()) : std::string();
+  }
   bool is_tls() const { return _tls != nullptr; }
   // TLS: the handshake resumed a cached session.
   bool session_reused() const { return _tls && _tls->session_reused(); }

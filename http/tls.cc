@@ -385,6 +385,11 @@ std::string_view tls_session::alpn() const {
                          : std::string_view(reinterpret_cast<const char*>(data), len);
 }
 
+std::string_view tls_session::server_name() const {
+  const char* name = SSL_get_servername(_ssl.get(), TLSEXT_NAMETYPE_host_name);
+  return name == nullptr ? std::string_view() : std::string_view(name);
+}
+
 bool tls_session::session_reused() const {
   return SSL_session_reused(_ssl.get()) == 1;
 }

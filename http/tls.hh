@@ -111,6 +111,8 @@ class tls_session {
 
   // The negotiated ALPN protocol ("h2", "http/1.1") or empty.
   std::string_view alpn() const;
+  // Server side: the host name the client sent by SNI ("" without one).
+  std::string_view server_name() const;
   // Whether the handshake resumed a cached session.
   bool session_reused() const;
   bool peer_closed() const { return _peer_closed; }

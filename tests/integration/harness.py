@@ -68,8 +68,11 @@ def synthetic_content(key, size, offset=0, length=None):
 class Emulator:
     """`ossemu` on ephemeral loopback ports. Use as a context manager."""
 
-    def __init__(self, buckets, extra_args=(), anonymous=False, env=None):
+    def __init__(self, buckets, extra_args=(), anonymous=False, env=None,
+                 listen="127.0.0.1:0", admin="127.0.0.1:0"):
         self.buckets = buckets  # {"name": "spec or DIR"}
+        self.listen = listen
+        self.admin_listen = admin
         self.extra_args = list(extra_args)
         self.anonymous = anonymous
         self.env = env
@@ -78,7 +81,7 @@ class Emulator:
         self.admin = None
 
     def __enter__(self):
-        args = [OSSEMU, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"]
+        args = [OSSEMU, "--listen", self.listen, "--admin", self.admin_listen]
         for name, spec in self.buckets.items():
             args += ["--bucket", f"{name}={spec}"]
         if self.anonymous:
@@ -136,8 +139,13 @@ class Emulator:
 class Mount:
     """`ossuring mount` of a bucket of an emulator on a fresh temporary folder."""
 
-    def __init__(self, emu, bucket, prefix="", args=(), foreground=False):
+    def __init__(self, emu, bucket, prefix="", args=(), foreground=False, endpoint=None,
+                 path_style=True):
+        """`endpoint` replaces the emulator's own address (a host name a test resolves to it);
+        `path_style=False` leaves virtual-host addressing, as a real endpoint needs."""
         self.emu = emu
+        self.endpoint = endpoint or emu.endpoint
+        self.path_style = path_style
         self.bucket = bucket
         self.prefix = prefix
         self.args = list(args)
@@ -149,8 +157,8 @@ class Mount:
         self.dir = tempfile.mkdtemp(prefix="ossuring-mnt-")
         self.log = tempfile.NamedTemporaryFile(prefix="ossuring-log-", suffix=".log", delete=False)
         url = f"oss://{self.bucket}/{self.prefix}"
-        args = [OSSURING, "mount", url, self.dir, "--endpoint", self.emu.endpoint, "--path-style",
-                "--log-level", "info"]
+        args = [OSSURING, "mount", url, self.dir, "--endpoint", self.endpoint, "--log-level",
+                "info"] + (["--path-style"] if self.path_style else [])
         if not self.emu.anonymous:
             args += ["--access-key-id", AK, "--access-key-secret", SK]
         args += self.args

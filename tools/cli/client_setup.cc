@@ -32,6 +32,23 @@ std::string role_name(const std::string& ram_role) {
   return std::string(slash == std::string_view::npos ? v : v.substr(slash + 1));
 }
 
+// An IP literal names no bucket host, so it is addressed path style (emulators, proxies);
+// real OSS endpoints are names and get virtual-hosted requests unless --path-style.
+bool path_style_for(const mount_config& cfg, const http::endpoint& ep) {
+  return cfg.path_style || (!ep.host.empty() && parse_numeric_address(ep.host, 0).ok());
+}
+
+// Virtual-hosted requests connect to BUCKET.ENDPOINT, as every OSS SDK does: the name OSS's DNS
+// answers for the bucket, sent as SNI and checked against the certificate
+// (*.oss-REGION.aliyuncs.com).
+http::endpoint connect_endpoint(const mount_config& cfg, const http::endpoint& ep) {
+  http::endpoint c = ep;
+  if (!path_style_for(cfg, ep)) {
+    c.host = cfg.bucket + "." + ep.host;
+  }
+  return c;
+}
+
 }  // namespace
 
 http::client_options http_options(const mount_config& cfg) {
@@ -135,7 +152,7 @@ oss::client_config oss_config(const mount_config& cfg, const http::endpoint& ep)
   oss::client_config c;
   c.bucket = cfg.bucket;
   c.endpoint = ep;
-  c.path_style = cfg.path_style;
+  c.path_style = path_style_for(cfg, ep);
   c.region = resolve_region(cfg, ep);
   c.sign_version = cfg.sign_version == "v1" ? 1 : 4;
   c.retry.max_attempts = cfg.retries == 0 ? 1 : cfg.retries;
@@ -170,7 +187,7 @@ result<std::unique_ptr<oss_session>> make_oss_session(const mount_config& cfg) {
   auto s = std::make_unique<oss_session>();
   try {
     set_resolve_ttl(std::chrono::milliseconds(static_cast<int64_t>(cfg.dns_ttl_s * 1000)));
-    s->http = http::make_client(*ep, http_options(cfg));
+    s->http = http::make_client(connect_endpoint(cfg, *ep), http_options(cfg));
     if (!cfg.ram_role.empty()) {
       http::client_options meta;
       meta.http = "1.1";
