@@ -5,14 +5,26 @@
 #   tools/test.sh --sanitize      the address+undefined sanitizer build (build-asan/): unit,
 #                                 io-uring and integration suites (the fuzz targets always run
 #                                 with ASan+UBSan, built by clang, so they are not repeated)
+#   tools/test.sh --sanitize --ci the part of the sanitizer run that CI does (.ci/run): unit,
+#                                 io-uring and the integration tests of suite sanitize-ci
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 builddir=build
 suites=(--suite unit --suite io-uring --suite integration --suite fuzz)
+timeouts=()
+setup_args=()
 if [[ ${1:-} == --sanitize ]]; then
   builddir=build-asan
+  setup_args=(--sanitize)
   suites=(--suite unit --suite io-uring --suite integration)
+  if [[ ${2:-} == --ci ]]; then
+    # CI's share (.ci/run): unit and io-uring suites, and the integration tests of suite
+    # sanitize-ci (name resolution, TLS, HTTP/2, the FUSE channel, a real mount).
+    suites=(--suite unit --suite io-uring --suite sanitize-ci)
+  fi
+  # ASan+UBSan runs 2-5x slower than the default build: timeouts stretch to fit, no test skipped.
+  timeouts=(--timeout-multiplier 4)
   # Reports of every process (daemons too, whose stderr is a mount log) land in report files;
   # each file counts as one failure below, whatever the test that ran the process concluded.
   reports=$PWD/build-asan/sanitizer-reports
@@ -24,10 +36,10 @@ if [[ ${1:-} == --sanitize ]]; then
   # the daemon accounts for and skip their RSS assertions.
   export OSSURING_SANITIZED=1
 fi
-tools/setup.sh "$@" || { echo "0 passed, 1 failed"; exit 1; }
+tools/setup.sh "${setup_args[@]}" || { echo "0 passed, 1 failed"; exit 1; }
 
 log=$(mktemp)
-meson test -C "$builddir" --num-processes 2 --print-errorlogs "${suites[@]}" 2>&1 | tee "$log"
+meson test -C "$builddir" --num-processes 2 --print-errorlogs "${timeouts[@]}" "${suites[@]}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 
 count() { awk -v k="$1" '$0 ~ "^"k":" {print $NF}' "$log" | tail -1; }

@@ -144,9 +144,56 @@ task<int> accept_then_close(bool with_waiter, bool* waiter_got_ecanceled) {
   co_return after.ok() ? 0 : after.err().code;
 }
 
+// Resolves a name (not a literal) twice, the second answer from the cache; connects by that name
+// to a listener, and fails cleanly on a name that cannot exist (RFC 2606 .invalid).
+struct name_results {
+  std::string first;
+  std::string cached;
+  bool connected = false;
+  int bad_code = 0;
+  std::string bad_message;
+};
+
+task<void> resolve_names(name_results* out) {
+  result<std::vector<socket_address>> all = co_await resolve_all("localhost", 8080);
+  if (all.ok()) {
+    out->first = all->front().to_string();
+  }
+  result<socket_address> again = co_await resolve("localhost", 9090);
+  if (again.ok()) {
+    out->cached = again->to_string();
+  }
+  result<unique_fd> listener = tcp_listen(*parse_numeric_address("127.0.0.1", 0));
+  if (listener.ok()) {
+    uint16_t port = local_address(listener->get()).port();
+    result<unique_fd> c = co_await tcp_connect("localhost", port, {.timeout = 2s});
+    out->connected = c.ok();
+  }
+  result<unique_fd> bad = co_await tcp_connect("no-such-host.invalid", 80, {.timeout = 2s});
+  if (!bad.ok()) {
+    out->bad_code = bad.err().code;
+    out->bad_message = bad.err().message;
+  }
+}
+
 }  // namespace
 
 TEST_SUITE("net") {
+  TEST_CASE("host names resolve off the reactor, are cached per port, and connect") {
+    // The first test that resolved a name: before it, resolve's awaiter was freed twice
+    // (GCC 12, a temporary inside co_await) and every host-name endpoint aborted.
+    require_io_uring();
+    reactor r;
+    name_results res;
+    r.run(resolve_names(&res));
+    CHECK((res.first == "127.0.0.1:8080" || res.first == "[::1]:8080"));
+    CHECK(res.cached == res.first.substr(0, res.first.rfind(':')) + ":9090");
+    CHECK(res.connected);
+    CHECK(res.bad_code == EHOSTUNREACH);
+    CHECK(res.bad_message.find("cannot resolve no-such-host.invalid") != std::string::npos);
+    CHECK(r.inflight() == 0);
+  }
+
   TEST_CASE("loopback echo with 1000 concurrent connections returns every byte") {
     require_io_uring();
     counted::live = 0;
