@@ -73,7 +73,7 @@ std::string render_list_objects_v1(const list_render_input& in) {
   return render_listing(in, false);
 }
 
-std::string render_error(const oss_error_info& info) {
+std::string render_error(const oss_error_info& info, std::string_view canonical_request) {
   pugi::xml_document doc;
   pugi::xml_node root = doc.append_child("Error");
   add(root, "Code", info.code);
@@ -86,8 +86,12 @@ std::string render_error(const oss_error_info& info) {
   if (!info.string_to_sign.empty()) {
     add(root, "StringToSign", info.string_to_sign);
   }
+  if (!canonical_request.empty()) {
+    add(root, "CanonicalRequest", canonical_request);
+  }
   if (!info.ec.empty()) {
     add(root, "EC", info.ec);
+    add(root, "RecommendDoc", "https://api.aliyun.com/troubleshoot?q=" + info.ec);
   }
   return detail::to_string(doc, true);
 }

@@ -33,7 +33,9 @@ struct list_render_input : list_result_head {
 
 std::string render_list_objects_v2(const list_render_input& in);
 std::string render_list_objects_v1(const list_render_input& in);
-std::string render_error(const oss_error_info& info);
+// OSS's element order: Code, Message, RequestId, HostId, [Key], [StringToSign],
+// [CanonicalRequest], [EC, RecommendDoc].
+std::string render_error(const oss_error_info& info, std::string_view canonical_request = {});
 std::string render_initiate_multipart(std::string_view bucket, std::string_view key,
                                       std::string_view upload_id);
 std::string render_copy_object_result(std::string_view etag, int64_t mtime_sec);

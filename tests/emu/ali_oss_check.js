@@ -1,7 +1,9 @@
 // Drives a running ossemu with the official Node SDK (ali-oss): V1 and V4 signatures, STS,
-// put/get/head/getObjectMeta/list/listV2/multipart/copy/delete, and a refused wrong secret.
+// put/get/head/getObjectMeta, objects read from list() and listV2() pages (names, sizes, owners,
+// paging, prefixes), multipart (with listUploads/listParts), copy, delete, deleteMulti, the
+// bucket's info, ACL and the bucket list, and a refused wrong secret.
 // Usage: node ali_oss_check.js <port>  (ossemu started with --access-key-id ak
-// --access-key-secret sk --bucket emu-test=memory). Exits non-zero on the first mismatch.
+// --access-key-secret sk first, --bucket emu-test=memory). Exits non-zero on the first mismatch.
 'use strict';
 const path = require('path');
 const assert = require('assert');
@@ -9,6 +11,146 @@ const OSS = require(path.join(__dirname, '..', 'node', 'node_modules', 'ali-oss'
 
 const port = process.argv[2];
 const endpoint = `http://127.0.0.1:${port}`;
+
+// The emulator's owner (docs/emulator.md): 10^15 + FNV-1a-64(first access key id) mod 9*10^15,
+// whichever key asks. OSS's DisplayName repeats the numeric id.
+function ownerIdOf(accessKeyId) {
+  let h = 0xcbf29ce484222325n;
+  for (const b of Buffer.from(accessKeyId)) {
+    h = ((h ^ BigInt(b)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return String(1000000000000000n + (h % 9000000000000000n));
+}
+const ownerId = ownerIdOf('ak');
+
+function checkObject(o, sizes, withOwner) {
+  assert.ok(o.name in sizes, `unexpected ${o.name}`);
+  assert.strictEqual(o.size, sizes[o.name], `size of ${o.name}`);
+  assert.match(o.etag, /^"[0-9A-F]{32}"$/);
+  assert.strictEqual(o.type, 'Normal');
+  assert.strictEqual(o.storageClass, 'Standard');
+  assert.ok(!Number.isNaN(Date.parse(o.lastModified)), o.lastModified);
+  if (withOwner) {
+    assert.deepStrictEqual(o.owner, { id: ownerId, displayName: ownerId }, `owner of ${o.name}`);
+  } else {
+    assert.strictEqual(o.owner, null, `listV2 without fetch-owner names no owner (${o.name})`);
+  }
+}
+
+// Objects read back from list() (V1) and listV2() pages: names, sizes and owners; marker and
+// continuation-token paging; prefix + delimiter giving prefixes.
+async function listings(c, tag) {
+  const base = `${tag}/list/`;
+  const names = ['a.txt', 'b/one.bin', 'b/two.bin', 'c d+e.txt', 'z'];
+  const sizes = {};
+  for (const [i, n] of names.entries()) {
+    const body = Buffer.alloc(7 * i + 1, 65 + i);
+    await c.put(base + n, body);
+    sizes[base + n] = body.length;
+  }
+  const all = Object.keys(sizes).sort();
+
+  const v1 = await c.list({ prefix: base, 'max-keys': 100 });
+  assert.deepStrictEqual(v1.objects.map((o) => o.name), all);
+  v1.objects.forEach((o) => checkObject(o, sizes, true));
+  assert.strictEqual(v1.isTruncated, false);
+  let marker = null;
+  const v1Paged = [];
+  for (let pages = 1; ; ++pages) {
+    const q = { prefix: base, 'max-keys': 2 };
+    if (marker) q.marker = marker;
+    const page = await c.list(q);
+    assert.ok(page.objects.length <= 2);
+    page.objects.forEach((o) => checkObject(o, sizes, true));
+    v1Paged.push(...page.objects.map((o) => o.name));
+    if (!page.isTruncated) {
+      assert.strictEqual(pages, 3);
+      break;
+    }
+    marker = page.nextMarker;
+    assert.strictEqual(marker, v1Paged[v1Paged.length - 1]);
+  }
+  assert.deepStrictEqual(v1Paged, all);
+  const v1Dirs = await c.list({ prefix: base, delimiter: '/' });
+  assert.deepStrictEqual(v1Dirs.prefixes, [`${base}b/`]);
+  assert.deepStrictEqual(v1Dirs.objects.map((o) => o.name),
+    [`${base}a.txt`, `${base}c d+e.txt`, `${base}z`]);
+  v1Dirs.objects.forEach((o) => checkObject(o, sizes, true));
+
+  const v2 = await c.listV2({ prefix: base, 'max-keys': 100 });
+  assert.deepStrictEqual(v2.objects.map((o) => o.name), all);
+  v2.objects.forEach((o) => checkObject(o, sizes, false));
+  assert.strictEqual(v2.keyCount, all.length);
+  const v2Owned = await c.listV2({ prefix: base, 'fetch-owner': true });
+  assert.deepStrictEqual(v2Owned.objects.map((o) => o.name), all);
+  v2Owned.objects.forEach((o) => checkObject(o, sizes, true));
+  let token = null;
+  const v2Paged = [];
+  for (let pages = 1; ; ++pages) {
+    const q = { prefix: base, 'max-keys': 2, 'fetch-owner': true };
+    if (token) q['continuation-token'] = token;
+    const page = await c.listV2(q);
+    assert.strictEqual(page.continuationToken, token);
+    assert.strictEqual(page.keyCount, page.objects.length);
+    page.objects.forEach((o) => checkObject(o, sizes, true));
+    v2Paged.push(...page.objects.map((o) => o.name));
+    if (!page.isTruncated) {
+      assert.strictEqual(pages, 3);
+      assert.strictEqual(page.nextContinuationToken, null);
+      break;
+    }
+    token = page.nextContinuationToken;
+    assert.ok(token);
+  }
+  assert.deepStrictEqual(v2Paged, all);
+  const v2Dirs = await c.listV2({ prefix: base, delimiter: '/', 'max-keys': 2 });
+  assert.deepStrictEqual(v2Dirs.objects.map((o) => o.name), [`${base}a.txt`]);
+  assert.deepStrictEqual(v2Dirs.prefixes, [`${base}b/`]);
+  assert.strictEqual(v2Dirs.keyCount, 2);
+  assert.strictEqual(v2Dirs.isTruncated, true);
+  const v2Rest = await c.listV2({ prefix: base, delimiter: '/', 'max-keys': 2,
+    'continuation-token': v2Dirs.nextContinuationToken });
+  assert.deepStrictEqual(v2Rest.objects.map((o) => o.name), [`${base}c d+e.txt`, `${base}z`]);
+  assert.strictEqual(v2Rest.prefixes, null);
+
+  const gone = await c.deleteMulti(all);
+  assert.deepStrictEqual(gone.deleted.map((d) => d.Key).sort(), all);
+  assert.deepStrictEqual((await c.listV2({ prefix: base })).objects, []);
+}
+
+// The bucket as a whole: its info, ACL and place in the bucket list all name the same owner.
+async function bucket(c) {
+  const info = await c.getBucketInfo('emu-test');
+  assert.strictEqual(info.bucket.Name, 'emu-test');
+  assert.strictEqual(info.bucket.Location, 'oss-cn-hangzhou');
+  assert.deepStrictEqual(info.bucket.Owner, { DisplayName: ownerId, ID: ownerId });
+  const acl = await c.getBucketACL('emu-test');
+  assert.strictEqual(acl.acl, 'private');
+  assert.deepStrictEqual(acl.owner, { id: ownerId, displayName: ownerId });
+  const location = await c.getBucketLocation('emu-test');
+  assert.strictEqual(location.location, 'oss-cn-hangzhou');
+  const buckets = await c.listBuckets();
+  assert.deepStrictEqual(buckets.owner, { id: ownerId, displayName: ownerId });
+  assert.deepStrictEqual(buckets.buckets.map((b) => [b.name, b.region]),
+    [['emu-test', 'oss-cn-hangzhou']]);
+}
+
+// A multipart upload in flight, as listUploads and listParts see it.
+async function uploadsInFlight(c, tag) {
+  const name = `${tag}/in flight.bin`;
+  const init = await c.initMultipartUpload(name);
+  assert.strictEqual(init.name, name);
+  const part = Buffer.alloc(100 * 1024, 3);
+  await c.uploadPart(name, init.uploadId, 2, part, 0, part.length);
+  const uploads = await c.listUploads({ prefix: `${tag}/` });
+  assert.deepStrictEqual(uploads.uploads.map((u) => [u.name, u.uploadId]), [[name, init.uploadId]]);
+  const parts = await c.listParts(name, init.uploadId);
+  assert.strictEqual(parts.uploadId, init.uploadId);
+  assert.strictEqual(parts.parts.PartNumber, '2');
+  assert.strictEqual(parts.parts.Size, String(part.length));
+  await c.abortMultipartUpload(name, init.uploadId);
+  assert.deepStrictEqual((await c.listUploads({ prefix: `${tag}/` })).uploads, []);
+}
 
 function client(extra) {
   return new OSS(Object.assign({
@@ -35,6 +177,9 @@ async function exercise(c, tag) {
   const v2 = await c.listV2({ prefix: `${tag}/dir/`, 'max-keys': 10 });
   assert.strictEqual(v2.objects.length, 1);
   assert.strictEqual(v2.objects[0].name, key);
+  await listings(c, tag);
+  await uploadsInFlight(c, tag);
+  await bucket(c);
 
   const big = Buffer.alloc(250 * 1024, 7);
   const mp = await c.multipartUpload(`${tag}/multi.bin`, big, { partSize: 100 * 1024 });

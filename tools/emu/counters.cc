@@ -16,12 +16,15 @@ std::string_view api_name(api a) {
       "UploadPartCopy",
       "CompleteMultipartUpload",
       "AbortMultipartUpload",
+      "ListParts",
+      "ListMultipartUploads",
       "DeleteObject",
       "CopyObject",
       "DeleteMultipleObjects",
       "HeadBucket",
       "PutBucket",
       "GetBucketInfo",
+      "GetObjectAcl",
       "ListBuckets",
       "Other",
   };
@@ -58,6 +61,29 @@ void counters::reset() {
   _bytes_sent.store(0, relaxed);
   _bytes_received.store(0, relaxed);
   _errors.store(0, relaxed);
+  _virtual_hosted.store(0, relaxed);
+  _path_style.store(0, relaxed);
+  std::lock_guard lock(_transport_mutex);
+  _protocols.clear();
+  _server_names.clear();
+}
+
+void counters::count_transport(std::string_view protocol, std::string_view server_name) {
+  std::lock_guard lock(_transport_mutex);
+  if (auto it = _protocols.find(protocol); it != _protocols.end()) {
+    ++it->second;
+  } else {
+    _protocols.emplace(std::string(protocol), 1);
+  }
+  if (server_name.empty()) {
+    return;
+  }
+  // Bounded: a hostile client must not grow the emulator without end.
+  if (auto it = _server_names.find(server_name); it != _server_names.end()) {
+    ++it->second;
+  } else if (_server_names.size() < 64) {
+    _server_names.emplace(std::string(server_name), 1);
+  }
 }
 
 std::string counters::to_json() const {
@@ -83,7 +109,23 @@ std::string counters::to_json() const {
     s += fault_kind_name(static_cast<fault_kind>(i));
     s += "\":" + std::to_string(_faults[i].load(relaxed));
   }
-  s += "}}";
+  s += "},\"addressing\":{\"virtual_hosted\":" + std::to_string(_virtual_hosted.load(relaxed)) +
+       ",\"path_style\":" + std::to_string(_path_style.load(relaxed)) + "}";
+  std::lock_guard lock(_transport_mutex);
+  auto map_json = [](const std::map<std::string, uint64_t, std::less<>>& m) {
+    std::string out = "{";
+    for (const auto& [name, n] : m) {
+      // Names come from clients: keep only what needs no JSON escaping.
+      std::string safe;
+      for (char ch : name) {
+        safe += (ch == '"' || ch == '\\' || static_cast<unsigned char>(ch) < 0x20) ? '?' : ch;
+      }
+      out += (out.size() > 1 ? ",\"" : "\"") + safe + "\":" + std::to_string(n);
+    }
+    return out + "}";
+  };
+  s += ",\"protocols\":" + map_json(_protocols);
+  s += ",\"server_names\":" + map_json(_server_names) + "}";
   return s;
 }
 

@@ -5,6 +5,8 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -22,12 +24,15 @@ enum class api : uint8_t {
   upload_part_copy,
   complete_multipart_upload,
   abort_multipart_upload,
+  list_parts,
+  list_multipart_uploads,
   delete_object,
   copy_object,
   delete_multiple_objects,
   head_bucket,
   put_bucket,
-  get_bucket_info,
+  get_bucket_info,  // also GetBucketLocation, GetBucketAcl, GetBucketVersioning
+  get_object_acl,
   list_buckets,
   other,
   count_,
@@ -55,6 +60,12 @@ class counters {
   // Called by the connection driver as body bytes leave (and by handle() for string bodies).
   void add_bytes_sent(uint64_t n) { _bytes_sent.fetch_add(n, relaxed); }
   void add_bytes_received(uint64_t n) { _bytes_received.fetch_add(n, relaxed); }
+  // How requests reached the emulator: tests check that a client used the addressing style,
+  // protocol and TLS server name (SNI) a real endpoint needs.
+  void count_addressing(bool virtual_hosted) {
+    (virtual_hosted ? _virtual_hosted : _path_style).fetch_add(1, relaxed);
+  }
+  void count_transport(std::string_view protocol, std::string_view server_name);
 
   uint64_t requests(api a) const { return _requests[static_cast<size_t>(a)].load(relaxed); }
   uint64_t faults(fault_kind k) const { return _faults[static_cast<size_t>(k)].load(relaxed); }
@@ -64,7 +75,9 @@ class counters {
 
   void reset();
   // {"requests":{"GetObject":3,...},"total_requests":N,"bytes_sent":N,"bytes_received":N,
-  //  "error_responses":N,"faults":{"reset_after_bytes":1,...}}
+  //  "error_responses":N,"faults":{"reset_after_bytes":1,...},
+  //  "addressing":{"virtual_hosted":N,"path_style":N},"protocols":{"h2":N,...},
+  //  "server_names":{"bucket.oss-cn-hangzhou.aliyuncs.com":N,...}} (requests, not connections)
   std::string to_json() const;
 
  private:
@@ -74,6 +87,11 @@ class counters {
   std::atomic<uint64_t> _bytes_sent{0};
   std::atomic<uint64_t> _bytes_received{0};
   std::atomic<uint64_t> _errors{0};
+  std::atomic<uint64_t> _virtual_hosted{0};
+  std::atomic<uint64_t> _path_style{0};
+  mutable std::mutex _transport_mutex;
+  std::map<std::string, uint64_t, std::less<>> _protocols;     // "h2", "http/1.1"
+  std::map<std::string, uint64_t, std::less<>> _server_names;  // SNI host names seen
 };
 
 }  // namespace ossuring::emu

@@ -3,9 +3,6 @@
 #include "tools/emu/handler.hh"
 
 #include <ctime>
-#include <sstream>
-
-#include <pugixml.hpp>
 
 #include "http/oss/digest.hh"
 #include "http/oss/time.hh"
@@ -30,11 +27,30 @@ std::string response::body_text() const {
   return stream ? read_all(*stream) : body;
 }
 
+std::string derive_owner_id(std::string_view seed) {
+  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a 64
+  for (char c : seed) {
+    h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  }
+  return std::to_string(1'000'000'000'000'000ULL + h % 9'000'000'000'000'000ULL);
+}
+
+std::string owner_id_of(const handler_config& cfg) {
+  if (!cfg.owner_id.empty()) {
+    return cfg.owner_id;
+  }
+  return derive_owner_id(cfg.auth.keys.empty()
+                             ? std::string_view()
+                             : std::string_view(cfg.auth.keys.front().access_key_id));
+}
+
 handler::handler(handler_config cfg)
     : _cfg(std::move(cfg)),
+      _owner_id(owner_id_of(_cfg)),
       _faults(_cfg.faults),
       _wall([] { return static_cast<int64_t>(::time(nullptr)); }),
       _steady([] { return clock_type::now(); }) {
+  _created = _wall();
   for (const bucket_config& b : _cfg.buckets) {
     _buckets.emplace(b.name, b.objects);
   }
@@ -71,7 +87,8 @@ std::string handler::new_upload_id() {
 
 namespace {
 
-std::string_view error_ec(std::string_view code) {
+// OSS's EC (error detail code) where it is known; it also names the RecommendDoc page.
+std::string_view error_ec(std::string_view code, api op) {
   if (code == "NoSuchKey") {
     return "0026-00000001";
   }
@@ -83,6 +100,12 @@ std::string_view error_ec(std::string_view code) {
   }
   if (code == "InvalidAccessKeyId") {
     return "0002-00000902";
+  }
+  if (code == "AccessDenied") {
+    return "0003-00001201";  // anonymous access refused: the only AccessDenied ossemu answers
+  }
+  if (code == "MalformedXML") {
+    return op == api::delete_multiple_objects ? "0016-00000608" : "0042-00000205";
   }
   return "0000-00000000";
 }
@@ -105,23 +128,11 @@ response handler::error_response(context& c, int status, std::string_view code,
   info.code = std::string(code);
   info.message = std::string(message);
   info.request_id = c.request_id;
-  info.host_id = c.bucket.empty() ? "ossemu" : c.bucket + ".oss-" + _cfg.region + ".aliyuncs.com";
+  info.host_id = (c.bucket.empty() ? "" : c.bucket + ".") + "oss-" + _cfg.region + ".aliyuncs.com";
   info.key = c.key;
-  info.ec = std::string(error_ec(code));
+  info.ec = std::string(error_ec(code, c.op));
   info.string_to_sign = std::string(string_to_sign);
-  std::string xml = oss::render_error(info);
-  if (!canonical_request.empty()) {
-    pugi::xml_document doc;
-    if (doc.load_string(xml.c_str())) {
-      doc.child("Error")
-          .append_child("CanonicalRequest")
-          .text()
-          .set(std::string(canonical_request).c_str());
-      std::ostringstream out;
-      doc.save(out, "", pugi::format_raw);
-      xml = out.str();
-    }
-  }
+  std::string xml = oss::render_error(info, canonical_request);
   response r;
   r.status = status;
   r.head = c.req.method == "HEAD";
@@ -192,7 +203,10 @@ response handler::handle(const http::request& req, bool admin_listener) {
   if (dot != std::string_view::npos && !host.starts_with('[') && find_bucket(label)) {
     c.bucket = std::string(label);
     c.key = path->substr(1);
+    c.virtual_hosted = true;
+    _counters.count_addressing(true);
   } else {
+    _counters.count_addressing(false);
     std::string_view rest = std::string_view(*path).substr(1);
     size_t slash = rest.find('/');
     c.bucket = std::string(rest.substr(0, slash));
@@ -206,8 +220,8 @@ response handler::handle(const http::request& req, bool admin_listener) {
   } else if (c.key.empty()) {
     if (m == "GET") {
       c.op = c.param("list-type") == "2" ? api::list_objects_v2
-             : (c.has("location") || c.has("bucketInfo") || c.has("acl") || c.has("uploads") ||
-                c.has("versioning"))
+             : c.has("uploads")          ? api::list_multipart_uploads
+             : (c.has("location") || c.has("bucketInfo") || c.has("acl") || c.has("versioning"))
                  ? api::get_bucket_info
                  : api::list_objects;
     } else if (m == "HEAD") {
@@ -218,21 +232,28 @@ response handler::handle(const http::request& req, bool admin_listener) {
       c.op = api::delete_multiple_objects;
     }
   } else if (m == "GET") {
-    c.op = api::get_object;
+    c.op = c.has("uploadId")        ? api::list_parts
+           : c.has("acl")           ? api::get_object_acl
+           : c.unkept_subresource() ? api::other
+                                    : api::get_object;
   } else if (m == "HEAD") {
     c.op = c.has("objectMeta") ? api::get_object_meta : api::head_object;
   } else if (m == "PUT") {
     const bool copy = req.headers.has("x-oss-copy-source") || req.headers.has("x-amz-copy-source");
+    // PutObjectAcl and the unkept sub-resources are not implemented: 501, object untouched.
     c.op = c.has("uploadId") && c.has("partNumber")
                ? (copy ? api::upload_part_copy : api::upload_part)
-           : copy ? api::copy_object
-                  : api::put_object;
+           : (c.has("acl") || c.unkept_subresource()) ? api::other
+           : copy                                     ? api::copy_object
+                                                      : api::put_object;
   } else if (m == "POST") {
     c.op = c.has("uploads")    ? api::initiate_multipart_upload
            : c.has("uploadId") ? api::complete_multipart_upload
                                : api::other;
   } else if (m == "DELETE") {
-    c.op = c.has("uploadId") ? api::abort_multipart_upload : api::delete_object;
+    c.op = c.has("uploadId")        ? api::abort_multipart_upload
+           : c.unkept_subresource() ? api::other
+                                    : api::delete_object;
   }
   _counters.count_request(c.op);
 
@@ -302,31 +323,21 @@ response handler::dispatch(context& c) {
       return complete_multipart(c);
     case api::abort_multipart_upload:
       return abort_multipart(c);
+    case api::list_parts:
+      return list_parts(c);
+    case api::list_multipart_uploads:
+      return list_multipart_uploads(c);
     case api::head_bucket:
       return response{};
     case api::put_bucket:
       // Buckets come from --bucket; "creating" one that exists succeeds (rclone, s3fs do it).
       return response{};
     case api::get_bucket_info:
-      if (c.has("location")) {
-        response r;
-        r.headers.add("Content-Type", "application/xml");
-        r.body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint>oss-" +
-                 _cfg.region + "</LocationConstraint>";
-        return r;
-      }
-      break;
-    case api::list_buckets: {
-      response r;
-      r.headers.add("Content-Type", "application/xml");
-      r.body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListAllMyBucketsResult><Buckets>";
-      for (const auto& [name, s] : _buckets) {
-        r.body += "<Bucket><Name>" + name + "</Name><Location>oss-" + _cfg.region +
-                  "</Location><StorageClass>Standard</StorageClass></Bucket>";
-      }
-      r.body += "</Buckets></ListAllMyBucketsResult>";
-      return r;
-    }
+      return bucket_subresource(c);
+    case api::get_object_acl:
+      return get_object_acl(c);
+    case api::list_buckets:
+      return list_buckets(c);
     default:
       break;
   }
@@ -380,9 +391,14 @@ response handler::list_objects(context& c, bool v2) {
   if (page.truncated) {
     out.next_token = v2 ? encode_continuation(page.next_marker) : page.next_marker;
   }
+  // ListObjects always names each object's owner; ListObjectsV2 only with fetch-owner=true.
+  std::string_view owner;
+  if (!v2 || http::iequals(c.param("fetch-owner"), "true")) {
+    owner = _owner_id;
+  }
   response r;
   r.headers.add("Content-Type", "application/xml");
-  r.body = render_list_result(out, page, v2);
+  r.body = render_list_result(out, page, v2, owner);
   return r;
 }
 

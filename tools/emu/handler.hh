@@ -53,7 +53,18 @@ struct handler_config {
   fault_config faults;
   std::string region = "cn-hangzhou";
   uint64_t copy_limit = 1ULL << 30;  // CopyObject's largest source
+  // The account owning every bucket: Owner/ID and Owner/DisplayName (equal, as on OSS) of
+  // listings, ListBuckets, GetBucketInfo and ACLs. Empty: derive_owner_id() of the first key.
+  std::string owner_id;
 };
+
+// OSS owner ids are numeric account ids. This one is 16 decimal digits, 10^15 + FNV-1a-64(seed)
+// mod 9*10^15, so an emulator started with the same first access key id always answers the same
+// owner (tests compute it too).
+std::string derive_owner_id(std::string_view seed);
+// The owner id an emulator with this configuration answers: cfg.owner_id, else derived from the
+// first access key id (or from "" without keys).
+std::string owner_id_of(const handler_config& cfg);
 
 class handler {
  public:
@@ -63,6 +74,7 @@ class handler {
   response handle(const http::request& req, bool admin = false);
 
   counters& stats() { return _counters; }
+  const std::string& owner_id() const { return _owner_id; }
   class faults& fault_model() {
     return _faults;
   }
@@ -80,6 +92,8 @@ class handler {
     std::shared_ptr<const std::string> data;
     std::string etag;
     std::string digest;  // the raw MD5 behind etag, for the multipart ETag
+    uint64_t crc = 0;    // CRC-64/ECMA of the part (ListParts' HashCrc64ecma)
+    int64_t mtime = 0;   // when it was uploaded (ListParts' LastModified)
   };
   struct upload {
     std::string bucket;
@@ -87,6 +101,7 @@ class handler {
     std::string content_type;
     std::vector<std::pair<std::string, std::string>> user_meta;
     std::map<unsigned, upload_part> parts;
+    int64_t initiated = 0;  // ListMultipartUploads' Initiated
   };
 
   response dispatch(context& c);
@@ -113,6 +128,13 @@ class handler {
   response store_part(context& c, unsigned number, std::string data, bool copied);
   response complete_multipart(context& c);
   response abort_multipart(context& c);
+  response list_parts(context& c);
+  response list_multipart_uploads(context& c);
+  // Bucket-level answers (handler_bucket.cc): ListBuckets, GetBucketInfo, GetBucketLocation,
+  // GetBucketAcl, GetBucketVersioning; and GetObjectAcl.
+  response list_buckets(context& c);
+  response bucket_subresource(context& c);
+  response get_object_acl(context& c);
 
   response error_response(context& c, int status, std::string_view code, std::string_view message,
                           std::string_view string_to_sign = {},
@@ -124,6 +146,8 @@ class handler {
   store* find_bucket(std::string_view name);
 
   handler_config _cfg;
+  std::string _owner_id;
+  int64_t _created = 0;  // CreationDate of every bucket: when the handler was made
   std::map<std::string, std::shared_ptr<store>, std::less<>> _buckets;
   counters _counters;
   class faults _faults;

@@ -1,5 +1,5 @@
-// Multipart upload: initiate, upload part (bytes or a copied range), complete (validated like OSS)
-// and abort.
+// Multipart upload: initiate, upload part (bytes or a copied range), complete (validated like OSS),
+// abort, ListParts and ListMultipartUploads.
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -7,13 +7,17 @@
 
 #include "http/oss/crc64.hh"
 #include "http/oss/digest.hh"
+#include "http/oss/time.hh"
+#include "http/oss/uri.hh"
 #include "http/oss/xml.hh"
-#include "http/oss/xml_render.hh"
 #include "tools/emu/detail/context.hh"
 #include "tools/emu/detail/merge_cursor.hh"
+#include "tools/emu/detail/xml.hh"
 #include "tools/emu/handler.hh"
 
 namespace ossuring::emu {
+
+using detail::add_text;
 
 namespace {
 
@@ -41,15 +45,22 @@ response handler::initiate_multipart(context& c) {
       u.user_meta.emplace_back(std::move(name), h.value);
     }
   }
+  u.initiated = c.now;
   std::string id = new_upload_id();
   {
     std::lock_guard lock(_mu);
     _uploads.emplace(id, std::move(u));
   }
-  response r;
-  r.headers.add("Content-Type", "application/xml");
-  r.body = oss::render_initiate_multipart(c.bucket, c.key, id);
-  return r;
+  const bool url = c.url_encoding();
+  pugi::xml_document doc;
+  pugi::xml_node root = detail::start_document(doc, "InitiateMultipartUploadResult");
+  add_text(root, "Bucket", c.bucket);
+  add_text(root, "Key", url ? oss::uri_encode(c.key) : c.key);
+  add_text(root, "UploadId", id);
+  if (url) {
+    add_text(root, "EncodingType", "url");
+  }
+  return detail::xml_response(doc);
 }
 
 namespace {
@@ -63,6 +74,18 @@ unsigned part_number_of(std::string_view pn) {
     number = number * 10 + static_cast<unsigned>(ch - '0');
   }
   return ok && number <= max_part_number ? number : 0;
+}
+
+// A paging parameter (max-parts, max-uploads, part-number-marker): absent gives `fallback`;
+// false when it is not a number in [lo, hi].
+bool paging_param(std::string_view v, bool present, unsigned fallback, unsigned lo, unsigned hi,
+                  unsigned& out) {
+  out = fallback;
+  if (!present) {
+    return true;
+  }
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+  return ec == std::errc() && end == v.data() + v.size() && out >= lo && out <= hi;
 }
 
 // "bytes=FIRST-LAST" inside an object of `size` bytes.
@@ -93,8 +116,11 @@ response handler::store_part(context& c, unsigned number, std::string data, bool
   part.etag = oss::hex_lower(digest);
   std::transform(part.etag.begin(), part.etag.end(), part.etag.begin(),
                  [](char ch) { return ch >= 'a' && ch <= 'f' ? static_cast<char>(ch - 32) : ch; });
+  part.crc = oss::crc64(*part.data);
+  part.mtime = c.now;
   std::string etag = part.etag;
-  uint64_t crc = oss::crc64(*part.data);
+  const uint64_t crc = part.crc;
+  const std::string content_md5 = oss::base64_encode(digest);
   {
     std::lock_guard lock(_mu);
     auto it = _uploads.find(c.param("uploadId"));
@@ -106,10 +132,14 @@ response handler::store_part(context& c, unsigned number, std::string data, bool
   response r;
   if (copied) {
     // UploadPartCopy answers with the ETag in a CopyPartResult body only.
-    r.headers.add("Content-Type", "application/xml");
-    r.body = oss::render_copy_part_result(etag, c.now);
+    pugi::xml_document doc;
+    pugi::xml_node root = detail::start_document(doc, "CopyPartResult");
+    add_text(root, "LastModified", oss::format_iso8601(c.now));
+    add_text(root, "ETag", detail::quote_etag(etag));
+    r = detail::xml_response(doc);
   } else {
     r.headers.add("ETag", detail::quote_etag(etag));
+    r.headers.add("Content-MD5", content_md5);
     r.headers.add("x-oss-hash-crc64ecma", std::to_string(crc));
   }
   return r;
@@ -239,13 +269,25 @@ response handler::complete_multipart(context& c) {
     std::lock_guard lock(_mu);
     _uploads.erase(id);
   }
-  response r;
-  r.headers.add("Content-Type", "application/xml");
+  // OSS's order: [EncodingType], Location (the new object's URL), Bucket, Key, ETag.
+  const bool url = c.url_encoding();
+  const std::string key = url ? oss::uri_encode(c.key) : c.key;
+  std::string_view host = c.req.authority.empty() ? c.req.headers.get("host") : c.req.authority;
+  pugi::xml_document doc;
+  pugi::xml_node root = detail::start_document(doc, "CompleteMultipartUploadResult");
+  if (url) {
+    add_text(root, "EncodingType", "url");
+  }
+  add_text(root, "Location",
+           "http://" + std::string(host) + (c.virtual_hosted ? "/" : "/" + c.bucket + "/") + key);
+  add_text(root, "Bucket", c.bucket);
+  add_text(root, "Key", key);
+  add_text(root, "ETag", detail::quote_etag(e->etag));
+  response r = detail::xml_response(doc);
   r.headers.add("ETag", detail::quote_etag(e->etag));
   if (auto crc = c.objects->crc64(c.key)) {
     r.headers.add("x-oss-hash-crc64ecma", std::to_string(*crc));
   }
-  r.body = oss::render_complete_multipart_result(c.bucket, c.key, e->etag);
   return r;
 }
 
@@ -259,6 +301,153 @@ response handler::abort_multipart(context& c) {
   response r;
   r.status = 204;
   return r;
+}
+
+response handler::list_parts(context& c) {
+  unsigned max_parts = 0;
+  unsigned marker = 0;
+  if (!paging_param(c.param("max-parts"), c.has("max-parts"), 1000, 1, 1000, max_parts) ||
+      !paging_param(c.param("part-number-marker"), c.has("part-number-marker"), 0, 0,
+                    max_part_number, marker)) {
+    return error_response(c, 400, "InvalidArgument", "max-parts or part-number-marker is invalid.");
+  }
+  struct listed_part {
+    unsigned number;
+    int64_t mtime;
+    std::string etag;
+    uint64_t crc;
+    size_t size;
+  };
+  std::vector<listed_part> parts;
+  bool truncated = false;
+  {
+    std::lock_guard lock(_mu);
+    auto it = _uploads.find(c.param("uploadId"));
+    if (it == _uploads.end() || it->second.bucket != c.bucket || it->second.key != c.key) {
+      return error_response(c, 404, "NoSuchUpload", "The specified upload does not exist.");
+    }
+    for (auto p = it->second.parts.upper_bound(marker); p != it->second.parts.end(); ++p) {
+      if (parts.size() == max_parts) {
+        truncated = true;
+        break;
+      }
+      parts.push_back(
+          {p->first, p->second.mtime, p->second.etag, p->second.crc, p->second.data->size()});
+    }
+  }
+  const bool url = c.url_encoding();
+  pugi::xml_document doc;
+  pugi::xml_node root = detail::start_document(doc, "ListPartsResult");
+  if (url) {
+    add_text(root, "EncodingType", "url");
+  }
+  add_text(root, "Bucket", c.bucket);
+  add_text(root, "Key", url ? oss::uri_encode(c.key) : c.key);
+  add_text(root, "UploadId", c.param("uploadId"));
+  add_text(root, "StorageClass", "Standard");
+  add_text(root, "PartNumberMarker", std::to_string(marker));
+  add_text(root, "NextPartNumberMarker",
+           std::to_string(parts.empty() ? marker : parts.back().number));
+  add_text(root, "MaxParts", std::to_string(max_parts));
+  add_text(root, "IsTruncated", truncated ? "true" : "false");
+  for (const listed_part& p : parts) {
+    pugi::xml_node part = root.append_child("Part");
+    add_text(part, "PartNumber", std::to_string(p.number));
+    add_text(part, "LastModified", oss::format_iso8601(p.mtime));
+    add_text(part, "ETag", detail::quote_etag(p.etag));
+    add_text(part, "HashCrc64ecma", std::to_string(p.crc));
+    add_text(part, "Size", std::to_string(p.size));
+  }
+  return detail::xml_response(doc);
+}
+
+response handler::list_multipart_uploads(context& c) {
+  unsigned max_uploads = 0;
+  if (!paging_param(c.param("max-uploads"), c.has("max-uploads"), 1000, 1, 1000, max_uploads)) {
+    return error_response(c, 400, "InvalidArgument", "max-uploads must be between 1 and 1000.");
+  }
+  std::string_view enc = c.param("encoding-type");
+  if (!enc.empty() && enc != "url") {
+    return error_response(c, 400, "InvalidArgument", "encoding-type must be url.");
+  }
+  const std::string prefix(c.param("prefix"));
+  const std::string delimiter(c.param("delimiter"));
+  const std::string key_marker(c.param("key-marker"));
+  const std::string id_marker(c.param("upload-id-marker"));
+  struct listed_upload {
+    std::string key;
+    std::string id;
+    int64_t initiated;
+  };
+  // The bucket's uploads in (key, upload id) order, after the markers: upload-id-marker only
+  // counts together with key-marker (the uploads of that key after that id).
+  std::vector<listed_upload> all;
+  {
+    std::lock_guard lock(_mu);
+    for (const auto& [id, u] : _uploads) {
+      if (u.bucket == c.bucket && u.key.starts_with(prefix) &&
+          (u.key > key_marker || (!id_marker.empty() && u.key == key_marker && id > id_marker))) {
+        all.push_back({u.key, id, u.initiated});
+      }
+    }
+  }
+  std::sort(all.begin(), all.end(), [](const listed_upload& a, const listed_upload& b) {
+    return a.key != b.key ? a.key < b.key : a.id < b.id;
+  });
+  // Keys holding the delimiter after the prefix roll up into one common prefix, counted once.
+  std::vector<const listed_upload*> uploads;
+  std::vector<std::string> prefixes;
+  std::string next_key;
+  std::string next_id;
+  bool truncated = false;
+  for (const listed_upload& u : all) {
+    size_t pos = delimiter.empty() ? std::string::npos : u.key.find(delimiter, prefix.size());
+    std::string cp =
+        pos == std::string::npos ? std::string() : u.key.substr(0, pos + delimiter.size());
+    // A common prefix at or before key-marker was answered by an earlier page.
+    if (!cp.empty() && ((!prefixes.empty() && prefixes.back() == cp) || cp <= key_marker)) {
+      continue;
+    }
+    if (uploads.size() + prefixes.size() == max_uploads) {
+      truncated = true;
+      break;
+    }
+    if (!cp.empty()) {
+      prefixes.push_back(std::move(cp));
+      next_key = prefixes.back();
+      next_id.clear();
+    } else {
+      uploads.push_back(&u);
+      next_key = u.key;
+      next_id = u.id;
+    }
+  }
+  const bool url = enc == "url";
+  auto encoded = [&](std::string_view s) { return url ? oss::uri_encode(s) : std::string(s); };
+  pugi::xml_document doc;
+  pugi::xml_node root = detail::start_document(doc, "ListMultipartUploadsResult");
+  if (url) {
+    add_text(root, "EncodingType", "url");
+  }
+  add_text(root, "Bucket", c.bucket);
+  add_text(root, "KeyMarker", encoded(key_marker));
+  add_text(root, "UploadIdMarker", id_marker);
+  add_text(root, "NextKeyMarker", truncated ? encoded(next_key) : std::string());
+  add_text(root, "NextUploadIdMarker", truncated ? next_id : std::string());
+  add_text(root, "Delimiter", encoded(delimiter));
+  add_text(root, "Prefix", encoded(prefix));
+  add_text(root, "MaxUploads", std::to_string(max_uploads));
+  add_text(root, "IsTruncated", truncated ? "true" : "false");
+  for (const listed_upload* u : uploads) {
+    pugi::xml_node up = root.append_child("Upload");
+    add_text(up, "Key", encoded(u->key));
+    add_text(up, "UploadId", u->id);
+    add_text(up, "Initiated", oss::format_iso8601(u->initiated));
+  }
+  for (const std::string& p : prefixes) {
+    add_text(root.append_child("CommonPrefixes"), "Prefix", encoded(p));
+  }
+  return detail::xml_response(doc);
 }
 
 }  // namespace ossuring::emu

@@ -1,14 +1,13 @@
 // Object operations: GetObject/HeadObject/GetObjectMeta (ranges, conditions), PutObject,
 // CopyObject and DeleteObject.
 #include <cctype>
-#include <sstream>
 
 #include <pugixml.hpp>
 
 #include "http/oss/digest.hh"
 #include "http/oss/time.hh"
-#include "http/oss/xml_render.hh"
 #include "tools/emu/detail/context.hh"
+#include "tools/emu/detail/xml.hh"
 #include "tools/emu/handler.hh"
 
 namespace ossuring::emu {
@@ -169,8 +168,21 @@ response handler::get_or_head(context& c, bool meta_only) {
     r.headers.add("x-oss-last-access-time", oss::format_rfc1123(e.mtime));
     return r;
   }
-  r.headers.add("Content-Type",
-                meta->content_type.empty() ? "application/octet-stream" : meta->content_type);
+  // response-* query parameters override the answer's headers, as OSS's GetObject allows.
+  std::string_view content_type = c.has("response-content-type") ? c.param("response-content-type")
+                                  : meta->content_type.empty()
+                                      ? std::string_view("application/octet-stream")
+                                      : std::string_view(meta->content_type);
+  r.headers.add("Content-Type", std::string(content_type));
+  for (auto [param, header] : {std::pair{"response-content-language", "Content-Language"},
+                               {"response-expires", "Expires"},
+                               {"response-cache-control", "Cache-Control"},
+                               {"response-content-disposition", "Content-Disposition"},
+                               {"response-content-encoding", "Content-Encoding"}}) {
+    if (c.has(param)) {
+      r.headers.add(header, std::string(c.param(param)));
+    }
+  }
   r.headers.add("x-oss-object-type", std::string(object_type_name(e.type)));
   r.headers.add("x-oss-storage-class", "Standard");
   r.headers.add("Accept-Ranges", "bytes");
@@ -215,11 +227,10 @@ response handler::put_object(context& c) {
   if (http::iequals(h.get("x-oss-forbid-overwrite"), "true") && c.objects->head(c.key)) {
     return error_response(c, 409, "FileAlreadyExists", "The object you specified already exists.");
   }
-  if (auto md5 = h.find("content-md5")) {
-    if (oss::base64_encode(oss::md5(c.req.body)) != *md5) {
-      return error_response(c, 400, "InvalidDigest",
-                            "The Content-MD5 you specified did not match what we received.");
-    }
+  const std::string content_md5 = oss::base64_encode(oss::md5(c.req.body));
+  if (auto md5 = h.find("content-md5"); md5 && *md5 != content_md5) {
+    return error_response(c, 400, "InvalidDigest",
+                          "The Content-MD5 you specified did not match what we received.");
   }
   put_input in;
   in.data = c.req.body;
@@ -232,6 +243,7 @@ response handler::put_object(context& c) {
   }
   response r;
   r.headers.add("ETag", detail::quote_etag(e->etag));
+  r.headers.add("Content-MD5", content_md5);
   if (auto crc = c.objects->crc64(c.key)) {
     r.headers.add("x-oss-hash-crc64ecma", crc_text(*crc));
   }
@@ -310,10 +322,16 @@ response handler::copy_object(context& c) {
   if (!e) {
     return error_response(c, 500, "InternalError", e.err().message);
   }
-  response r;
-  r.headers.add("Content-Type", "application/xml");
+  // OSS writes LastModified before ETag, and the copy's CRC in a header.
+  pugi::xml_document doc;
+  pugi::xml_node root = detail::start_document(doc, "CopyObjectResult");
+  detail::add_text(root, "LastModified", oss::format_iso8601(e->mtime));
+  detail::add_text(root, "ETag", detail::quote_etag(e->etag));
+  response r = detail::xml_response(doc);
   r.headers.add("ETag", detail::quote_etag(e->etag));
-  r.body = oss::render_copy_object_result(e->etag, e->mtime);
+  if (auto crc = c.objects->crc64(c.key)) {
+    r.headers.add("x-oss-hash-crc64ecma", crc_text(*crc));
+  }
   return r;
 }
 
@@ -331,11 +349,16 @@ response handler::delete_multiple(context& c) {
   if (!in.load_buffer(c.req.body.data(), c.req.body.size()) || !in.child("Delete")) {
     return error_response(c, 400, "MalformedXML", "The XML you provided was not well-formed.");
   }
+  if (auto md5 = c.req.headers.find("content-md5");
+      md5 && *md5 != oss::base64_encode(oss::md5(c.req.body))) {
+    return error_response(c, 400, "InvalidDigest",
+                          "The Content-MD5 you specified did not match what we received.");
+  }
   pugi::xml_node del = in.child("Delete");
   bool quiet = std::string_view(del.child_value("Quiet")) == "true";
-  bool url = c.param("encoding-type") == "url";
+  bool url = c.url_encoding();
   pugi::xml_document out;
-  pugi::xml_node root = out.append_child("DeleteResult");
+  pugi::xml_node root = detail::start_document(out, "DeleteResult");
   if (url) {
     root.append_child("EncodingType").text().set("url");
   }
@@ -354,12 +377,7 @@ response handler::delete_multiple(context& c) {
           (url ? oss::uri_encode(key) : key).c_str());
     }
   }
-  std::ostringstream xml;
-  out.save(xml, "", pugi::format_raw);
-  response r;
-  r.headers.add("Content-Type", "application/xml");
-  r.body = xml.str();
-  return r;
+  return detail::xml_response(out);
 }
 
 }  // namespace ossuring::emu

@@ -31,8 +31,11 @@ using list_result_head = oss::list_result_head;
 
 // ListBucketResult XML (V2 or V1) written straight into a string: byte for byte what
 // oss::render_list_objects_v2/v1 produce through a DOM, at a fraction of the cost (a 1,000-key
-// page is the emulator's most expensive answer).
-std::string render_list_result(const list_result_head& head, const list_page& page, bool v2);
+// page is the emulator's most expensive answer). With a non-empty `owner_id`, every Contents
+// ends with <Owner><ID>owner_id</ID><DisplayName>owner_id</DisplayName></Owner> after its
+// StorageClass, as OSS writes it (the DOM renderers have no Owner).
+std::string render_list_result(const list_result_head& head, const list_page& page, bool v2,
+                               std::string_view owner_id = {});
 
 // V2 continuation tokens: URL-safe base64 of the resume key (opaque to clients).
 std::string encode_continuation(std::string_view key);

@@ -1,5 +1,6 @@
 // ListBucketResult rendering without a DOM: escaping and element order as pugixml writes them
-// (format_raw with the declaration), so the bytes equal oss::render_list_objects_v1/v2.
+// (format_raw with the declaration), so the bytes equal oss::render_list_objects_v1/v2 (plus
+// the Owner of each entry when asked for).
 #include <array>
 #include <charconv>
 
@@ -93,9 +94,19 @@ class writer {
 
 }  // namespace
 
-std::string render_list_result(const list_result_head& h, const list_page& page, bool v2) {
+std::string render_list_result(const list_result_head& h, const list_page& page, bool v2,
+                               std::string_view owner_id) {
+  // The same Owner for every entry: rendered once.
+  std::string owner;
+  if (!owner_id.empty()) {
+    owner = "<Owner><ID>";
+    append_escaped(owner, owner_id);
+    owner += "</ID><DisplayName>";
+    append_escaped(owner, owner_id);
+    owner += "</DisplayName></Owner>";
+  }
   std::string out;
-  out.reserve(256 + page.contents.size() * 240 + page.common_prefixes.size() * 64);
+  out.reserve(256 + page.contents.size() * (240 + owner.size()) + page.common_prefixes.size() * 64);
   out.append("<?xml version=\"1.0\"?>");
   writer w(out, h.url_encode);
   w.open("ListBucketResult");
@@ -142,6 +153,7 @@ std::string render_list_result(const list_result_head& h, const list_page& page,
     w.raw("Type", object_type_name(e.type));
     w.number("Size", e.size);
     w.raw("StorageClass", "Standard");
+    out.append(owner);
     w.close("Contents");
   }
   for (const std::string& p : page.common_prefixes) {

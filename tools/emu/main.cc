@@ -73,12 +73,14 @@ task<void> stop_on_signal(int sfd, servers& s) {
 
 // `front` and `s` belong to main(): they must outlive the background tasks (the signal watcher
 // awaiting stop(), the secondary servers) that reactor::run() waits for after this returns.
-task<int> run(const options& opts, http_frontend& front, ecs_endpoint& ecs, servers& s, int sfd) {
+task<int> run(const options& opts, const std::string& owner_id, http_frontend& front,
+              ecs_endpoint& ecs, servers& s, int sfd) {
   std::shared_ptr<http::tls_context> tls;
   if (!opts.tls_cert.empty()) {
     http::tls_server_config tc;
     tc.cert_file = opts.tls_cert;
     tc.key_file = opts.tls_key;
+    tc.alpn = opts.alpn;
     auto ctx = http::tls_context::server(tc);
     if (!ctx) {
       std::fprintf(stderr, "ossemu: TLS: %s\n", ctx.err().describe().c_str());
@@ -129,6 +131,7 @@ task<int> run(const options& opts, http_frontend& front, ecs_endpoint& ecs, serv
   if (opts.anonymous) {
     ready += " anonymous=1";
   }
+  ready += " owner_id=" + owner_id;
   std::printf("%s\n", ready.c_str());
   std::fflush(stdout);
   reactor::local().spawn(stop_on_signal(sfd, s));
@@ -168,7 +171,7 @@ int main(int argc, char** argv) {
   http_frontend front(h);
   servers s;
   reactor r;
-  int rc = r.run(run(*opts, front, ecs, s, sfd));
+  int rc = r.run(run(*opts, h.owner_id(), front, ecs, s, sfd));
   ::close(sfd);
   return rc;
 }

@@ -56,6 +56,10 @@ std::string usage() {
   --ecs ADDR                 fake ECS metadata listener; --ecs-role NAME; --ecs-hardened
   --copy-limit SIZE          largest CopyObject source (default 1GiB, as OSS); larger ones
                              need UploadPartCopy
+  --owner-id DIGITS          the account owning the buckets (Owner/ID in listings; default:
+                             16 digits derived from the first --access-key-id)
+  --alpn LIST                protocols offered by ALPN over TLS, in preference order
+                             (default h2,http/1.1; http/1.1 alone is a server without HTTP/2)
   --help
 )";
 }
@@ -162,6 +166,30 @@ result<options> parse_options(int argc, const char* const* argv) {
       o.region = value;
     } else if (name == "ecs-role") {
       o.ecs_role = value;
+    } else if (name == "alpn") {
+      o.alpn.clear();
+      std::string_view rest = value;
+      while (!rest.empty()) {
+        std::string_view item = rest.substr(0, rest.find(','));
+        rest.remove_prefix(std::min(rest.size(), item.size() + 1));
+        if (item != "h2" && item != "http/1.1") {
+          return err("--alpn takes h2 and http/1.1, got '" + std::string(item) + "'");
+        }
+        o.alpn.emplace_back(item);
+      }
+      if (o.alpn.empty()) {
+        return err("--alpn needs at least one protocol");
+      }
+    } else if (name == "owner-id") {
+      // OSS account ids are decimal numbers.
+      bool digits = !value.empty() && value.size() <= 32;
+      for (char ch : value) {
+        digits = digits && ch >= '0' && ch <= '9';
+      }
+      if (!digits) {
+        return err("--owner-id expects 1 to 32 decimal digits, got '" + value + "'");
+      }
+      o.owner_id = value;
     } else if (name == "copy-limit") {
       auto v = parse_size(value);
       if (!v) {
@@ -215,6 +243,8 @@ result<handler_config> make_handler_config(const options& opts) {
   cfg.faults = opts.faults;
   cfg.region = opts.region;
   cfg.copy_limit = opts.copy_limit;
+  cfg.owner_id = opts.owner_id;
+  cfg.owner_id = owner_id_of(cfg);  // derived from the first key when none was given
   return cfg;
 }
 

@@ -33,6 +33,8 @@ struct options {
   std::string ecs_role = "ossemu-role";
   bool ecs_hardened = false;
   uint64_t copy_limit = 1ULL << 30;  // CopyObject's largest source, as OSS's 1 GB
+  std::string owner_id;  // empty: derived from the first access key id (derive_owner_id)
+  std::vector<std::string> alpn = {"h2", "http/1.1"};  // offered over TLS, server preference
   bool help = false;
 };
 

@@ -68,6 +68,9 @@ task<void> http_frontend::pace(uint64_t conn_id, size_t bytes) {
 
 task<void> http_frontend::serve(http::request& req, http::responder& out,
                                 const http::connection_info& c, bool admin) {
+  if (!admin) {
+    _h.stats().count_transport(c.protocol, c.server_name);
+  }
   response r = _h.handle(req, admin);
   if (r.latency.count() > 0) {
     co_await sleep_for(r.latency);
