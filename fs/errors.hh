@@ -58,6 +58,7 @@ inline int errno_for(const error& e) {
     case EHOSTUNREACH:
     case ENETUNREACH:
     case EBADMSG:
+    case EMSGSIZE:  // an answer over its in-memory limit (http::exchange::max_body)
       return EIO;
     default:
       return e.code > 0 ? e.code : EIO;

@@ -195,6 +195,9 @@ class filesystem {
   // Index mode: lists the whole prefix (many ListObjectsV2 over disjoint key ranges, split
   // adaptively) and replaces the index. Also usable to install a loaded index: `adopt_index`.
   task<result<index_stats>> build_index();
+  // Ends the index listings in flight and any started later (build, refresh) with ECANCELED:
+  // a signal while the mount is still indexing. For good: the mount is being given up.
+  void abort_listings() { _list_abort.request_abort(); }
   void adopt_index(index idx);
   // A restarted daemon (--supervise) takes the index the dead one served, at the same base, so
   // the inode numbers the kernel holds name the same objects. The kernel may hold any of them:

@@ -15,6 +15,7 @@
 #include "fs/detail/async.hh"
 #include "fs/errors.hh"
 #include "fs/filesystem.hh"
+#include "http/oss/list_guard.hh"
 
 namespace ossuring::fs {
 
@@ -23,6 +24,8 @@ struct filesystem::build_state {
   detail::task_group group;
   std::optional<error> failure;
   uint64_t requests = 0;
+  uint64_t outside_prefix = 0;  // listed keys outside the prefix, dropped
+  std::string first_outside;
 };
 
 task<void> filesystem::list_worker(build_state& st, std::string start_after,
@@ -32,15 +35,31 @@ task<void> filesystem::list_worker(build_state& st, std::string start_after,
   req.start_after = std::move(start_after);
   req.max_keys = _opts.list_page_size;
   const std::string sentinel = _opts.prefix + "\x7f";
+  // A page that does not advance (a server ignoring start-after or repeating a token) ends the
+  // whole build: without it, this loop and its splits would list forever.
+  oss::list_guard guard(_opts.bucket, req);
+  uint64_t reported = 0;  // keys outside the prefix the guard dropped, counted in `st`
   while (!st.failure) {
     auto page = co_await _client.list_objects_v2(req, &_list_abort);
     ++st.requests;
     ++_counters.list_requests;
+    if (page) {
+      if (status ok = guard.check(*page); !ok) {
+        page = std::move(ok).err();
+      }
+    }
     if (!page) {
       if (!st.failure) {
         st.failure = to_fs_error(std::move(page).err());
       }
       co_return;
+    }
+    if (guard.skipped() > reported) {
+      if (st.outside_prefix == 0) {
+        st.first_outside = guard.first_skipped();
+      }
+      st.outside_prefix += guard.skipped() - reported;
+      reported = guard.skipped();
     }
     std::string last_key;
     bool past_end = false;
@@ -73,11 +92,17 @@ task<void> filesystem::list_worker(build_state& st, std::string start_after,
 }
 
 task<result<index>> filesystem::list_index() {
-  build_state st{index_builder(_opts.prefix), {}, std::nullopt, 0};
+  build_state st{index_builder(_opts.prefix), {}, std::nullopt, 0, 0, {}};
   st.group.spawn(list_worker(st, std::string(), std::nullopt));
   co_await st.group.wait();
   if (st.failure) {
     co_return std::move(*st.failure);
+  }
+  if (st.outside_prefix > 0) {
+    log_warn("list_keys_outside_prefix", {{"count", std::to_string(st.outside_prefix)},
+                                          {"first", st.first_outside},
+                                          {"prefix", _opts.prefix},
+                                          {"rule", "docs/semantics.md#key-names"}});
   }
   index idx = std::move(st.builder).finish(static_cast<int64_t>(std::time(nullptr)));
   const index_stats& s = idx.stats();

@@ -1,9 +1,11 @@
 // filesystem, lazy mode: per-directory listings on demand and name lookups with one LIST.
 #include <algorithm>
 
+#include "core/log.hh"
 #include "fs/detail/fs_util.hh"
 #include "fs/errors.hh"
 #include "fs/filesystem.hh"
+#include "http/oss/list_guard.hh"
 
 namespace ossuring::fs {
 
@@ -29,9 +31,17 @@ task<result<std::shared_ptr<const dir_listing>>> filesystem::lazy_list_dir(uint6
   // What the pages say is as old as the first of them.
   listing->expiry = now() + _opts.attr_timeout;
   oss::list_request req{dir_key, "/", "", "", _opts.list_page_size};
+  // A page that does not advance ends the listing with EIO: `ls` fails instead of never
+  // returning. Keys outside the directory's prefix are dropped.
+  oss::list_guard guard(_opts.bucket, req);
   while (true) {
     ++_counters.list_requests;
     auto page = co_await _client.list_objects_v2(req);
+    if (page) {
+      if (status ok = guard.check(*page); !ok) {
+        page = std::move(ok).err();
+      }
+    }
     if (!page) {
       co_return to_fs_error(std::move(page).err());
     }
@@ -55,6 +65,12 @@ task<result<std::shared_ptr<const dir_listing>>> filesystem::lazy_list_dir(uint6
       break;
     }
     req.continuation_token = page->next_continuation_token;
+  }
+  if (guard.skipped() > 0) {
+    log_warn("list_keys_outside_prefix", {{"count", std::to_string(guard.skipped())},
+                                          {"first", guard.first_skipped()},
+                                          {"prefix", dir_key},
+                                          {"rule", "docs/semantics.md#key-names"}});
   }
   // Files created here and not yet uploaded (staged files are few: those open for writing).
   for (const auto& [sino, s] : _staged) {
@@ -139,6 +155,12 @@ task<result<entry_reply>> filesystem::lazy_lookup(uint64_t parent, std::string_v
   oss::list_request req{file_key, "/", "", "", 1000};
   ++_counters.list_requests;
   auto page = co_await _client.list_objects_v2(req);
+  if (page) {
+    oss::list_guard guard(_opts.bucket, req);
+    if (status ok = guard.check(*page); !ok) {
+      page = std::move(ok).err();
+    }
+  }
   if (!page) {
     co_return to_fs_error(std::move(page).err());
   }

@@ -40,8 +40,14 @@ struct client_options {
   std::chrono::milliseconds idle_timeout{60000};        // idle pooled connections are closed
 };
 
+// The default limit of a response body kept in memory (response.body): a listing page, an
+// error answer. The OSS layer refuses larger XML anyway (oss::max_xml_body).
+inline constexpr uint64_t default_max_body = uint64_t{64} << 20;
+
 // One exchange. The response body goes to `response_body` when set (straight into the caller's
-// buffer), else into response.body.
+// buffer), else into response.body, at most `max_body` bytes: a Content-Length above it is
+// refused when the head arrives, a chunked or close-delimited body the moment it passes it
+// (EMSGSIZE; the connection or stream is not used again).
 struct exchange {
   request req;
   body_pull request_body;            // when set, streams the request body (req.body ignored)
@@ -49,6 +55,7 @@ struct exchange {
   body_sink response_body;
   abort_source* abort = nullptr;         // a cancelled caller frees its connection or stream
   std::chrono::milliseconds timeout{0};  // whole exchange; 0 = first_byte_timeout only
+  uint64_t max_body = default_max_body;  // response.body's limit (not response_body's)
 };
 
 struct client_stats {

@@ -82,6 +82,11 @@ error exchange_ctl::failure(error e, std::string_view what) const {
   return _core.peer_error(e.code, std::string(what) + ": " + e.message);
 }
 
+std::string body_over_limit(uint64_t bytes, uint64_t limit) {
+  return "response body of " + std::to_string(bytes) + " bytes or more is over the " +
+         std::to_string(limit) + "-byte limit for a body kept in memory";
+}
+
 task<bool> wait_for_wake(abort_source& wake, std::chrono::nanoseconds timeout) {
   int r = co_await sleep_for(timeout, &wake);
   co_return r != 0 || wake.aborted();

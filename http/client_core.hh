@@ -64,6 +64,9 @@ class exchange_ctl {
   client_clock::time_point _deadline;
 };
 
+// The message of a response body refused for passing exchange::max_body.
+std::string body_over_limit(uint64_t bytes, uint64_t limit);
+
 // Waits until `wake` fires or `timeout` passes. Returns true when woken, false on the timeout.
 task<bool> wait_for_wake(abort_source& wake, std::chrono::nanoseconds timeout);
 

@@ -279,11 +279,18 @@ task<result<response>> h1_pool::run(conn& c, exchange& ex, exchange_ctl& ctl, bo
       if (ex.response_body) {
         parser.set_body_sink(ex.response_body);
       } else {
-        if (parser.body_kind() == h1_body_kind::length &&
-            parser.content_length() <= (uint64_t{64} << 20)) {
+        const uint64_t limit = ex.max_body;
+        if (parser.body_kind() == h1_body_kind::length) {
+          if (parser.content_length() > limit) {
+            co_return _core.peer_error(EMSGSIZE, body_over_limit(parser.content_length(), limit));
+          }
           resp.body.reserve(parser.content_length());
         }
-        parser.set_body_sink([&resp](std::span<const char> d) -> status {
+        // Chunked or until close: refused the moment it passes the limit.
+        parser.set_body_sink([&resp, limit](std::span<const char> d) -> status {
+          if (resp.body.size() + d.size() > limit) {
+            return make_error(EMSGSIZE, body_over_limit(resp.body.size() + d.size(), limit));
+          }
           resp.body.append(d.data(), d.size());
           return {};
         });

@@ -43,6 +43,7 @@ struct h2_pool::stream_state {
   status result;
   uint64_t bytes = 0;         // response body bytes received
   uint64_t pulled_bytes = 0;  // request body bytes handed to the session (flow control paces it)
+  uint64_t announced = 0;     // a Content-Length over exchange::max_body, refused
   abort_source* wake = nullptr;
 };
 
@@ -154,15 +155,24 @@ task<result<response>> h2_pool::run_stream(std::shared_ptr<conn> c, exchange& ex
     uint64_t length = 0;
     std::string_view cl = st.resp.headers.get("content-length");
     auto [end, ec] = std::from_chars(cl.data(), cl.data() + cl.size(), length);
-    if (!ex.response_body && ec == std::errc() && end == cl.data() + cl.size() && !cl.empty() &&
-        length <= (uint64_t{64} << 20)) {
-      st.resp.body.reserve(static_cast<size_t>(length));
+    if (!ex.response_body && ec == std::errc() && end == cl.data() + cl.size() && !cl.empty()) {
+      if (length > ex.max_body) {
+        st.announced = length;  // refused at its first DATA frame, before a byte is kept
+      } else {
+        st.resp.body.reserve(static_cast<size_t>(length));
+      }
     }
   };
   cbs.on_data = [&st, &ex](std::span<const char> d) -> status {
     st.bytes += d.size();
     if (ex.response_body) {
       return ex.response_body(d);
+    }
+    if (st.announced > ex.max_body) {
+      return make_error(EMSGSIZE, body_over_limit(st.announced, ex.max_body));
+    }
+    if (st.resp.body.size() + d.size() > ex.max_body) {
+      return make_error(EMSGSIZE, body_over_limit(st.resp.body.size() + d.size(), ex.max_body));
     }
     st.resp.body.append(d.data(), d.size());
     return {};

@@ -313,7 +313,8 @@ task<status> h2_responder::send_head(int code, const header_list& headers,
     co_return make_error(ECONNRESET, "stream closed");
   }
   body_pull pull;
-  if (content_length && *content_length > 0 && !head_only) {
+  // Without a length the body runs until finish() (END_STREAM), as HTTP/2 allows.
+  if (!head_only && (!content_length || *content_length > 0)) {
     _has_body = true;
     pull = [this](std::span<char> buf) { return this->pull(buf); };
   } else {

@@ -1,7 +1,9 @@
 // oss_client core: addressing, signing, the retry loop, error answers and per-API metrics.
 #include "http/oss/client.hh"
 
+#include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <ctime>
 
 #include "http/oss/sign.hh"
@@ -208,6 +210,12 @@ task<result<http::response>> oss_client::execute(call& c, abort_source* abort) {
     m.errors->add();
     return make_error(ECANCELED, describe_call(c) + ": cancelled");
   };
+  // The call's budget counts real time, or the waits asked for when they return at once (an
+  // injected sleep in tests), whichever is more.
+  const retry_policy policy = _cfg.retry;
+  const auto started = std::chrono::steady_clock::now();
+  std::chrono::nanoseconds slept{0};
+  auto spent = [&] { return std::max(std::chrono::steady_clock::now() - started, slept); };
   for (unsigned attempt = 1;; ++attempt) {
     if (abort && abort->aborted()) {
       co_return cancelled();
@@ -237,6 +245,14 @@ task<result<http::response>> oss_client::execute(call& c, abort_source* abort) {
     }
     ex.abort = abort;
     ex.timeout = _cfg.request_timeout;
+    if (policy.budget.count() > 0 && attempt > 1) {
+      // A retry ends with the budget, whatever the per-attempt timeout allows.
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(policy.budget - spent());
+      left = std::max(left, std::chrono::milliseconds(1));
+      if (ex.timeout.count() == 0 || left < ex.timeout) {
+        ex.timeout = left;
+      }
+    }
     if (!c.payload.empty()) {
       ex.request_body = http::body_from_view(
           std::string_view(reinterpret_cast<const char*>(c.payload.data()), c.payload.size()));
@@ -276,17 +292,26 @@ task<result<http::response>> oss_client::execute(call& c, abort_source* abort) {
       f = error_from_response(c, *r, std::move(body));
     }
 
-    if (!f.retryable || attempt >= _cfg.retry.max_attempts || (abort && abort->aborted())) {
+    const bool throttled = is_throttling(f.err.http_status, f.err.oss_code);
+    const unsigned attempts =
+        throttled ? std::max(policy.max_attempts, policy.throttled_attempts) : policy.max_attempts;
+    std::chrono::nanoseconds delay = backoff_delay(policy, attempt, _cfg.random());
+    if (r) {
+      if (auto q = qos_delay(r->headers)) {
+        delay = std::max<std::chrono::nanoseconds>(delay, std::min(*q, policy.max_qos_delay));
+      }
+    }
+    const bool over_budget = policy.budget.count() > 0 && spent() + delay >= policy.budget;
+    if (!f.retryable || attempt >= attempts || over_budget || (abort && abort->aborted())) {
+      if (f.retryable && over_budget && attempt < attempts) {
+        f.err.message += " (retries stopped: the call's " +
+                         std::to_string(policy.budget.count() / 1000) + " s budget is spent)";
+      }
       m.errors->add();
       co_return std::move(f.err);
     }
     m.retries->add();
-    std::chrono::nanoseconds delay = backoff_delay(_cfg.retry, attempt, _cfg.random());
-    if (r) {
-      if (auto q = qos_delay(r->headers)) {
-        delay = std::max<std::chrono::nanoseconds>(delay, *q);
-      }
-    }
+    slept += delay;
     if (!co_await _cfg.sleep(delay, abort)) {
       co_return cancelled();
     }

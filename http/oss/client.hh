@@ -5,6 +5,7 @@
 // One file per operation implements the methods (list_objects.cc, get_object.cc, ...).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -116,6 +117,12 @@ class oss_client final : public object_client {
                                abort_source* abort = nullptr) override;
 
   const client_config& config() const { return _cfg; }
+  // Replaces the retry policy for the calls that start from now on (the mount's first listing
+  // rides out throttling longer than the calls after it).
+  void set_retry(const retry_policy& p) {
+    _cfg.retry = p;
+    _cfg.retry.max_attempts = std::max(p.max_attempts, 1u);
+  }
   // Seconds added to the wall clock when signing (learned from RequestTimeTooSkewed).
   int64_t clock_offset() const { return _clock_offset.load(std::memory_order_relaxed); }
   // Per-API statistics (process-wide), and the same as a JSON object keyed by API name:

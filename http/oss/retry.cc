@@ -1,6 +1,7 @@
 // Retry classification, backoff and clock-offset helpers for the OSS client.
 #include "http/oss/retry.hh"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <random>
@@ -32,9 +33,20 @@ bool is_retryable_status(int http_status, std::string_view oss_code) {
   if (http_status >= 500 || http_status == 408 || http_status == 429) {
     return true;
   }
-  return oss_code.find("LimitExceeded") != std::string_view::npos ||
-         oss_code == "ServiceUnavailable" || oss_code == "Throttling" ||
+  return is_throttling(http_status, oss_code) || oss_code == "ServiceUnavailable" ||
          oss_code == "RequestTimeout";
+}
+
+retry_policy startup_retry(retry_policy run) {
+  run.throttled_attempts = std::max(run.throttled_attempts, 1000u);
+  run.max_delay = std::min<std::chrono::milliseconds>(run.max_delay, std::chrono::seconds(5));
+  run.budget = std::chrono::seconds(60);
+  return run;
+}
+
+bool is_throttling(int http_status, std::string_view oss_code) {
+  return http_status == 429 || oss_code == "SlowDown" || oss_code == "Throttling" ||
+         oss_code.find("LimitExceeded") != std::string_view::npos;
 }
 
 std::chrono::nanoseconds backoff_delay(const retry_policy& p, unsigned retry, uint64_t random) {

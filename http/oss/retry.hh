@@ -19,7 +19,22 @@ struct retry_policy {
   unsigned max_attempts = 3;  // first attempt included; 1 disables retries
   std::chrono::milliseconds base_delay{200};
   std::chrono::milliseconds max_delay{20000};
+  // The longest x-oss-qos-delay-time honoured: a server asking for more is waited this long.
+  std::chrono::milliseconds max_qos_delay{10000};
+  // Attempts for a throttled call (is_throttling), when more than max_attempts: the mount's
+  // first listing rides out throttling with it (docs/configuration.md).
+  unsigned throttled_attempts = 0;
+  // Total time of one call, attempts and waits included (0 = none): no wait or attempt runs
+  // past it, and the last attempt's timeout is cut to what is left.
+  std::chrono::milliseconds budget{120000};
 };
+
+// The policy of a mount's first listing (index build, lazy probe): throttling retried with
+// backoff (at most 5 s apart) for up to 60 s a request, rather than refusing the mount.
+retry_policy startup_retry(retry_policy run);
+
+// Throttling answers: 429, SlowDown, Throttling and the *LimitExceeded codes (any status).
+bool is_throttling(int http_status, std::string_view oss_code);
 
 // Transport failures (no HTTP answer, or an answer cut short) worth retrying: resets, EOF and
 // truncated bodies (EPROTO), timeouts, refused or unreachable connections.

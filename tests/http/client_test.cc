@@ -72,6 +72,21 @@ task<void> handle(request& req, responder& out, const connection_info&) {
       }
       out.abort();
     }
+  } else if (t == "/endless") {
+    // Until close (HTTP/1.1) or without a length (h2): 16 MiB unless the client stops it first.
+    status head = co_await out.send_head(200, {}, std::nullopt, false);
+    if (head.ok() && co_await send_pattern(out, 16u << 20)) {
+      status done = co_await out.finish();
+      static_cast<void>(done);
+    }
+  } else if (t.starts_with("/announce/")) {
+    // Announces N bytes, sends 64 KiB of them and stalls.
+    uint64_t n = number_after(t, "/announce/");
+    status head = co_await out.send_head(200, {}, n, false);
+    if (head.ok() && co_await send_pattern(out, 64 * 1024)) {
+      co_await sleep_for(10s, handler_stop);
+    }
+    out.abort();
   } else {
     (void)co_await out.send_head(404, {}, 0, false);
     (void)co_await out.finish();
@@ -505,4 +520,50 @@ TEST_CASE("TLS: --http=2 offers only h2 and --http=1.1 only http/1.1") {
     CHECK(r.err().code == EPROTO);
     co_await h2->close();
   });
+}
+
+TEST_CASE("a body kept in memory is refused the moment it passes max_body") {
+  for (std::string mode : {"1.1", "2"}) {
+    CAPTURE(mode);
+    with_server(nullptr, [mode](test_env& env) -> task<void> {
+      auto c = make_client(env.ep(false), options(mode));
+      exchange ex;
+      ex.req.method = "GET";
+      ex.req.target = "/endless";
+      ex.max_body = 1u << 20;
+      result<response> r = co_await c->send(ex);
+      REQUIRE_MESSAGE(!r.ok(),
+                      (r.ok() ? std::to_string(r->status) + " " + std::to_string(r->body.size())
+                              : std::string()));
+      CHECK(r.err().code == EMSGSIZE);
+      CHECK(r.err().message.find("1048576-byte limit") != std::string::npos);
+      if (mode == "1.1") {
+        // Reading stopped at the limit: at most one more read buffer arrived.
+        CHECK(c->stats().bytes_received < (2u << 20));
+      }
+      result<response> ok = co_await get(*c, "/size/100");
+      CHECK(ok.ok());
+      co_await c->close();
+    });
+  }
+}
+
+TEST_CASE("a Content-Length above max_body is refused when the head arrives") {
+  for (std::string mode : {"1.1", "2"}) {
+    CAPTURE(mode);
+    with_server(nullptr, [mode](test_env& env) -> task<void> {
+      client_options o = options(mode);
+      o.first_byte_timeout = 2s;  // a client that waited for the body would time out instead
+      auto c = make_client(env.ep(false), o);
+      const auto t0 = std::chrono::steady_clock::now();
+      result<response> r = co_await get(*c, "/announce/2147483648");
+      REQUIRE_FALSE(r.ok());
+      CHECK(r.err().code == EMSGSIZE);
+      CHECK(r.err().message.find("2147483648") != std::string::npos);
+      CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+      result<response> ok = co_await get(*c, "/size/100");
+      CHECK(ok.ok());
+      co_await c->close();
+    });
+  }
 }

@@ -252,3 +252,107 @@ TEST_CASE("the rate limiter spaces requests beyond the burst") {
   CHECK(f.sleeps[1] == milliseconds(200));
   CHECK(f.sleeps[2] == milliseconds(300));
 }
+
+TEST_CASE("an x-oss-qos-delay-time of an hour is waited only max_qos_delay (10 s)") {
+  emu_fixture f;
+  auto c = f.client("big");
+  f.add_fault(rule(emu::fault_kind::http_503, 2));
+  f.http.tamper = [](emu::response& r) {
+    if (r.status == 503) {
+      r.headers.set("x-oss-qos-delay-time", "3600000");
+    }
+  };
+  auto got = read_range(*c, "blob.bin", 0, 10, 10);
+  REQUIRE(got.r.ok());
+  REQUIRE(f.sleeps.size() == 2);
+  CHECK(f.sleeps[0] == std::chrono::seconds(10));
+  CHECK(f.sleeps[1] == std::chrono::seconds(10));
+}
+
+TEST_CASE("retries stop when the call's time budget is spent") {
+  emu_fixture f;
+  auto cfg = f.config("big");
+  cfg.retry.max_attempts = 100;
+  cfg.retry.budget = milliseconds(1000);
+  auto c = f.client(cfg);
+  f.add_fault(rule(emu::fault_kind::http_503));
+  f.http.tamper = [](emu::response& r) {
+    if (r.status == 503) {
+      r.headers.set("x-oss-qos-delay-time", "300");
+    }
+  };
+  auto got = read_range(*c, "blob.bin", 0, 10, 10);
+  REQUIRE(!got.r.ok());
+  CHECK(got.r.err().code == EAGAIN);
+  CHECK(got.r.err().message.find("budget") != std::string::npos);
+  // 300 ms waits: three fit in the second, the fourth would pass it.
+  CHECK(f.sleeps.size() == 3);
+  CHECK(f.count(emu::api::get_object) == 4);
+}
+
+TEST_CASE("throttling (SlowDown) is retried up to throttled_attempts, other 503s are not") {
+  emu_fixture f;
+  auto cfg = f.config("big");
+  cfg.retry.max_attempts = 3;
+  cfg.retry.throttled_attempts = 20;
+  auto c = f.client(cfg);
+  f.add_fault(rule(emu::fault_kind::http_503, 12));
+  bool slow_down = true;
+  f.http.tamper = [&slow_down](emu::response& r) {
+    if (r.status == 503 && slow_down) {
+      const std::string from = "ServiceUnavailable";
+      size_t at = r.body.find(from);
+      if (at != std::string::npos) {
+        r.body.replace(at, from.size(), "SlowDown");
+        r.headers.set("Content-Length", std::to_string(r.body.size()));
+      }
+    }
+  };
+  // Twelve SlowDowns, then the answer: within the 20 throttled attempts.
+  auto got = read_range(*c, "blob.bin", 0, 10, 10);
+  REQUIRE_MESSAGE(got.r.ok(), (got.r.ok() ? "" : got.r.err().describe()));
+  CHECK(f.count(emu::api::get_object) == 13);
+
+  // Plain 503 ServiceUnavailable keeps the ordinary three attempts.
+  slow_down = false;
+  f.clear_faults();
+  f.add_fault(rule(emu::fault_kind::http_503));
+  auto plain = read_range(*c, "blob.bin", 0, 10, 10);
+  REQUIRE(!plain.r.ok());
+  CHECK(f.count(emu::api::get_object) == 13 + 3);
+}
+
+TEST_CASE("the mount's startup policy rides out throttling for 60 s a request, not 0.4 s") {
+  oss::retry_policy run;
+  oss::retry_policy s = oss::startup_retry(run);
+  CHECK(s.max_attempts == run.max_attempts);
+  CHECK(s.throttled_attempts >= 50);
+  CHECK(s.budget == std::chrono::seconds(60));
+  CHECK(s.max_delay <= std::chrono::seconds(5));
+
+  emu_fixture f;
+  auto cfg = f.config("big");
+  cfg.retry = s;
+  cfg.retry.base_delay = milliseconds(200);
+  auto c = f.client(cfg);
+  f.add_fault(rule(emu::fault_kind::http_503));
+  f.http.tamper = [](emu::response& r) {
+    if (r.status == 503) {
+      const std::string from = "ServiceUnavailable";
+      size_t at = r.body.find(from);
+      if (at != std::string::npos) {
+        r.body.replace(at, from.size(), "TotalQpsLimitExceeded");
+        r.headers.set("Content-Length", std::to_string(r.body.size()));
+      }
+    }
+  };
+  auto got = read_range(*c, "blob.bin", 0, 10, 10);
+  REQUIRE(!got.r.ok());
+  std::chrono::nanoseconds waited{0};
+  for (auto d : f.sleeps) {
+    waited += d;
+  }
+  // Waits stop once the next would pass the budget, and none is longer than 5 s.
+  CHECK(waited >= std::chrono::seconds(55));
+  CHECK(waited <= std::chrono::seconds(60));
+}
