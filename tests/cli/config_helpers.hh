@@ -19,6 +19,12 @@ inline mount_config parse_ok(std::vector<std::string> args) {
   return *r;
 }
 
+inline mount_config parse_ok_form(std::vector<std::string> args, mount_form form) {
+  auto r = parse_mount_args(args, form);
+  REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.err().message));
+  return *r;
+}
+
 inline std::string parse_err(std::vector<std::string> args) {
   auto r = parse_mount_args(args);
   REQUIRE_FALSE(r.ok());

@@ -11,6 +11,7 @@ using namespace ossuring::cli;
 
 using test::parse_err;
 using test::parse_ok;
+using test::parse_ok_form;
 using test::temp_file;
 
 TEST_CASE("oss URL gives bucket and prefix with a trailing slash") {
@@ -195,7 +196,71 @@ TEST_CASE("a config file others can change, or owned by another user, is refused
 
 TEST_CASE("every option is listed in the help text") {
   std::string h = options_help();
-  CHECK(h.find("--attr_timeout") != std::string::npos);
-  CHECK(h.find("--oss_negative_cache_size") != std::string::npos);
+  CHECK(h.find("attr_timeout") != std::string::npos);
+  CHECK(h.find("oss_negative_cache_size") != std::string::npos);
   CHECK(h.find("--open-mode") != std::string::npos);
+}
+
+TEST_CASE("mount(8)'s implicit rw is no request to write in the mount.fuse3 form") {
+  // mount.fuse3 runs `ossuring SOURCE MNT -o rw,...` for every fstab entry without ro.
+  mount_config c =
+      parse_ok_form({"oss://b", "/m", "-o", "rw,endpoint=e,allow_other"}, mount_form::helper);
+  CHECK(c.read_only);
+  CHECK(c.mode == "index");
+  REQUIRE(c.notes.size() == 1);
+  CHECK(c.notes[0].find("the rw that mount(8) adds") != std::string::npos);
+  CHECK(c.notes[0].find("writable") != std::string::npos);
+  // `writable` asks for writes in every form.
+  c = parse_ok_form({"oss://b", "/m", "-o", "rw,writable,endpoint=e"}, mount_form::helper);
+  CHECK_FALSE(c.read_only);
+  CHECK(c.mode == "lazy");
+  CHECK(c.notes.empty());
+  // ro from mount(8) stays read-only, without a note.
+  c = parse_ok_form({"oss://b", "/m", "-o", "ro,endpoint=e"}, mount_form::helper);
+  CHECK(c.read_only);
+  CHECK(c.notes.empty());
+}
+
+TEST_CASE("-o rw and --rw on the ossuring mount command line still ask for writes") {
+  mount_config c = parse_ok({"oss://b", "/m", "--endpoint=e", "-o", "rw"});
+  CHECK_FALSE(c.read_only);
+  CHECK(c.mode == "lazy");
+  c = parse_ok({"oss://b", "/m", "--endpoint=e", "--rw"});
+  CHECK_FALSE(c.read_only);
+  c = parse_ok({"oss://b", "/m", "--endpoint=e", "--writable"});
+  CHECK_FALSE(c.read_only);
+  c = parse_ok({"oss://b", "/m", "--endpoint=e"});
+  CHECK(c.read_only);
+  CHECK(c.notes.empty());
+}
+
+TEST_CASE("an ossfs 2.0 config file works unchanged, with one note per difference") {
+  std::string f = temp_file(
+      "--oss_endpoint=oss-cn-hangzhou.aliyuncs.com\n--oss_bucket=b\n"
+      "--upload_buffer_size=16777216\n--upload_concurrency=8\n--log_file_max_size=67108864\n"
+      "--log_file_max_count=3\n--close_to_open=false\n--d\n",
+      0600);
+  mount_config c = parse_ok({"-c", f, "/mnt/y"});
+  CHECK(c.part_size == (16ull << 20));
+  CHECK(c.upload_concurrency == 8);
+  CHECK(c.foreground);
+  CHECK(c.log_level == "debug");
+  CHECK(c.read_only);
+  REQUIRE(c.notes.size() == 4);
+  CHECK(c.notes[0].find("'log_file_max_size' has no effect") != std::string::npos);
+  CHECK(c.notes[1].find("'log_file_max_count' has no effect") != std::string::npos);
+  CHECK(c.notes[2].find("'close_to_open' has no effect") != std::string::npos);
+  CHECK(c.notes[3].find("unlike ossfs 2.0, ossuring mounts read-only") != std::string::npos);
+  unlink(f.c_str());
+  // ro=false, as ossfs 2.0 spells read-write, asks for writes: no note.
+  f = temp_file("--oss_endpoint=e\n--oss_bucket=b\n--ro=false\n", 0600);
+  c = parse_ok({"-c", f, "/mnt/y"});
+  CHECK_FALSE(c.read_only);
+  CHECK(c.notes.empty());
+  unlink(f.c_str());
+}
+
+TEST_CASE("nonempty is an option") {
+  CHECK(parse_ok({"oss://b", "/m", "--endpoint=e", "-o", "nonempty"}).nonempty);
+  CHECK_FALSE(parse_ok({"oss://b", "/m", "--endpoint=e"}).nonempty);
 }

@@ -1,5 +1,6 @@
 """Real kernel mounts in index mode against the emulator: tree, bytes and request counts."""
 import errno
+import json
 import os
 import shutil
 import subprocess
@@ -304,6 +305,158 @@ def test_daemon_killed_readers_get_an_error_and_umount_cleans_up():
             assert not os.path.ismount(m.dir)
 
 
+def find_mode(doc):
+    """The mount's mode ("index" or "lazy") anywhere in `ossuring stats --json`."""
+    if isinstance(doc, dict):
+        if isinstance(doc.get("mode"), str):
+            return doc["mode"]
+        for v in doc.values():
+            found = find_mode(v)
+            if found:
+                return found
+    return None
+
+
+def mount8(argv, mnt, opts, env=None):
+    """Runs mount(8) as fstab does; returns (returncode, output)."""
+    log = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: the daemon keeps stderr
+    rc = subprocess.run(["mount", *argv, mnt, "-o", opts], stdout=log, stderr=log, timeout=60,
+                        env=env).returncode
+    log.seek(0)
+    return rc, log.read()
+
+
+def unmount(mnt):
+    subprocess.run([harness.OSSURING, "umount", mnt], capture_output=True, timeout=60)
+    if os.path.ismount(mnt):
+        subprocess.run(["umount", "-l", mnt], capture_output=True)
+
+
+def test_fstab_forms_mount_read_only_unless_writable():
+    # mount(8) adds rw to every mount without ro: that is no request to write. fstab entries of
+    # type fuse.ossuring and `mount -t fuse.ossuring` go through mount.fuse3 exactly as
+    # `mount -t fuse PROG#SOURCE` does (mount.fuse3 runs `ossuring SOURCE MNT -o rw,...`, found
+    # in its own fixed PATH, where the build's binary is not): this form stands for all of them.
+    base = ("oss_endpoint=emu_endpoint_placeholder,use_path_request_style,"
+        f"oss_access_key_id={harness.AK},oss_access_key_secret={harness.SK}")
+    forms = [("fuse PROG#SOURCE", ["-t", "fuse", f"{harness.OSSURING}#oss://data/"], ""),
+         ("fuse PROG#SOURCE, writable", ["-t", "fuse", f"{harness.OSSURING}#oss://data/"],
+          ",writable")]
+    with harness.Emulator({"data": "flat:5:100"}) as emu:
+        for what, argv, extra in forms:
+            mnt = tempfile.mkdtemp(prefix="ossuring-fstab-")
+            opts = base.replace("emu_endpoint_placeholder", emu.endpoint) + extra
+            try:
+                rc, out = mount8(argv, mnt, opts)
+                assert rc == 0, (what, out)
+                st = subprocess.run([harness.OSSURING, "stats", mnt, "--json"],
+                                    capture_output=True, text=True, timeout=30)
+                assert st.returncode == 0, st.stderr
+                mode = find_mode(json.loads(st.stdout))
+                if extra:
+                    assert mode == "lazy", (what, mode)
+                else:
+                    assert mode == "index", (what, mode)
+                    assert "the rw that mount(8) adds" in out, (what, out)
+                    try:
+                        open(os.path.join(mnt, "x"), "wb").close()
+                        raise AssertionError(f"{what}: a write succeeded")
+                    except OSError as e:
+                        assert e.errno in (errno.EROFS, errno.EACCES, errno.EPERM), e
+                    assert "x" not in os.listdir(mnt)
+            finally:
+                unmount(mnt)
+                os.rmdir(mnt)
+
+
+def test_rw_on_the_ossuring_command_line_still_writes():
+    with harness.Emulator({"data": "flat:3:100"}) as emu, \
+            harness.Mount(emu, "data", args=["-o", "rw"]) as m:
+        assert find_mode(m.stats()) == "lazy"
+
+
+def test_a_mountpoint_that_is_a_mount_or_not_empty_is_refused():
+    with harness.Emulator({"data": "flat:5:100"}) as emu, harness.Mount(emu, "data") as m:
+        args = [harness.OSSURING, "mount", "oss://data/", m.dir, "--endpoint", emu.endpoint,
+                "--path-style", "--access-key-id", harness.AK, "--access-key-secret", harness.SK]
+        r = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1, r
+        assert "already a mount point" in r.stderr, r.stderr
+        assert "fuse.ossuring oss://data/" in r.stderr, r.stderr
+        assert f"ossuring umount {m.dir}" in r.stderr, r.stderr
+        assert len(os.listdir(m.dir)) == 5  # the first mount still serves
+        full = tempfile.mkdtemp(prefix="ossuring-full-")
+        try:
+            with open(os.path.join(full, "local.txt"), "w") as f:
+                f.write("x")
+            args[3] = full
+            r = subprocess.run(args, capture_output=True, text=True, timeout=60)
+            assert r.returncode == 1, r
+            assert "is not empty" in r.stderr and "-o nonempty" in r.stderr, r.stderr
+            assert not os.path.ismount(full)
+            # Output to a file, not a pipe: the daemon keeps stderr for its log.
+            log = tempfile.TemporaryFile(mode="w+")
+            rc = subprocess.run(args + ["-o", "nonempty"], stdout=log, stderr=log, timeout=60)
+            log.seek(0)
+            out = log.read()
+            assert rc.returncode == 0, out
+            assert "hides its files" in out, out
+            assert len(os.listdir(full)) == 5
+        finally:
+            unmount(full)
+            shutil.rmtree(full)
+
+
+def test_messages_say_what_to_do_next():
+    with harness.Emulator({"data": IMAGENET}) as emu:
+        base = ["--endpoint", emu.endpoint, "--path-style", "--access-key-id", harness.AK,
+                "--access-key-secret", harness.SK]
+        missing = "/tmp/ossuring-no-such-folder-xyz"
+        r = subprocess.run([harness.OSSURING, "mount", "oss://data/", missing, *base],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1 and "does not exist" in r.stderr, r.stderr
+        with harness.Mount(emu, "data") as m:
+            # warmup on a folder inside the mount finds the mount root.
+            sub = os.path.join(m.dir, "train", sorted(os.listdir(m.path("train")))[0])
+            w = subprocess.run([harness.OSSURING, "warmup", sub, "--no-progress"],
+                               capture_output=True, text=True, timeout=120)
+            assert w.returncode == 0, w.stderr
+            assert "done" in w.stdout, w.stdout
+            files = len(os.listdir(sub))
+            assert f"files {files}/{files}" in w.stdout, w.stdout
+            w = subprocess.run([harness.OSSURING, "warmup", m.dir, "no-such", "--no-progress"],
+                               capture_output=True, text=True, timeout=120)
+            assert w.returncode == 1
+            assert "warmup: warmup:" not in w.stderr, w.stderr
+            assert "no-such" in w.stderr, w.stderr
+            pid = int(subprocess.run(["pgrep", "-f", f"ossuring mount .* {m.dir}"],
+                                     capture_output=True, text=True).stdout.split()[0])
+            os.kill(pid, 9)
+            time.sleep(0.2)
+            st = subprocess.run([harness.OSSURING, "stats", m.dir], capture_output=True,
+                                text=True, timeout=30)
+            assert st.returncode == 1
+            assert "has exited" in st.stderr and f"ossuring umount {m.dir}" in st.stderr, st.stderr
+            r = subprocess.run([harness.OSSURING, "mount", "oss://data/", m.dir, *base],
+                               capture_output=True, text=True, timeout=60)
+            assert r.returncode == 1, r
+            assert "Transport endpoint is not connected" in r.stderr, r.stderr
+            assert f"run `ossuring umount {m.dir}` first" in r.stderr, r.stderr
+
+
+def test_every_command_has_help():
+    for cmd in ["mount", "umount", "stats", "warmup", "refresh", "ls", "stat", "get", "put"]:
+        for argv in (["help", cmd], [cmd, "--help"], [cmd, "-h"]):
+            r = subprocess.run([harness.OSSURING, *argv], capture_output=True, text=True,
+                               timeout=30)
+            assert r.returncode == 0, (argv, r.stderr)
+            assert r.stdout.startswith("usage: ossuring "), (argv, r.stdout)
+            assert "docs/" not in r.stdout
+    r = subprocess.run([harness.OSSURING, "--help"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "ossuring help COMMAND" in r.stdout, r.stdout
+    assert "docs/" not in r.stdout
+
+
 if __name__ == "__main__":
     harness.require_mount_privileges()
     harness.run_tests([
@@ -318,4 +471,9 @@ if __name__ == "__main__":
         test_read_only_mount_refuses_writes,
         test_unmount_with_open_files_and_remount,
         test_daemon_killed_readers_get_an_error_and_umount_cleans_up,
+        test_fstab_forms_mount_read_only_unless_writable,
+        test_rw_on_the_ossuring_command_line_still_writes,
+        test_a_mountpoint_that_is_a_mount_or_not_empty_is_refused,
+        test_messages_say_what_to_do_next,
+        test_every_command_has_help,
     ])

@@ -45,6 +45,7 @@
 #include "tools/cli/metrics_endpoint.hh"
 #include "tools/cli/mount_setup.hh"
 #include "tools/cli/mount_stats.hh"
+#include "tools/cli/mountinfo.hh"
 #include "tools/cli/supervisor.hh"
 
 namespace ossuring::cli {
@@ -97,6 +98,23 @@ task<void> watch_signals(int sfd, fs::fuse_mount& m, fs::fuse_channel& ch, abort
     log_warn("unmount_failed", {{"error", s.err().message}});
   }
   ch.stop();
+}
+
+// SIGINT/SIGTERM before the mount is served (indexing, the lazy probe): the listings in flight
+// end at once (ECANCELED) and the mount is given up, instead of the signal waiting for an index
+// build that may take minutes. `stop` ends the watch once the mount is ready.
+task<void> watch_signals_early(int sfd, fs::filesystem& fsys, abort_source& probe,
+                               abort_source& stop, bool& signalled) {
+  signalfd_siginfo info{};
+  op_options o{.abort = &stop};
+  int n = co_await ossuring::read(sfd, &info, sizeof(info), static_cast<uint64_t>(-1), o);
+  if (n != static_cast<int>(sizeof(info))) {
+    co_return;
+  }
+  log_info("signal", {{"signo", std::to_string(info.ssi_signo)}, {"action", "stop indexing"}});
+  signalled = true;
+  fsys.abort_listings();
+  probe.request_abort();
 }
 
 // Re-lists the index every `interval` (0: never), and once at the start when `soon` (a reused
@@ -167,6 +185,15 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
 
   int rc = 0;
   bool index_reused = false;
+  // The first listing rides out throttling for up to a minute a request instead of refusing
+  // the mount after the run-time attempts (docs/configuration.md "--retries").
+  const oss::retry_policy run_retry = oss.client->config().retry;
+  oss.client->set_retry(oss::startup_retry(run_retry));
+  abort_source early_stop;   // ends the early signal watch
+  abort_source early_abort;  // fired by it: ends the lazy probe
+  bool signalled = false;
+  gate early;
+  early.spawn(watch_signals_early(sfd, fsys, early_abort, early_stop, signalled));
   do {
     if (restore != nullptr) {
       // The index the dead worker served, at its inode base: the kernel's inode numbers keep
@@ -216,13 +243,22 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
       probe.prefix = cfg.prefix;
       probe.delimiter = "/";
       probe.max_keys = 1;
-      result<oss::list_page> p = co_await oss.client->list_objects_v2(probe);
+      result<oss::list_page> p = co_await oss.client->list_objects_v2(probe, &early_abort);
       if (!p.ok()) {
         ready.fail("listing oss://" + cfg.bucket + "/" + cfg.prefix +
                    " failed: " + p.err().describe());
         rc = 1;
         break;
       }
+    }
+
+    oss.client->set_retry(run_retry);
+    early_stop.request_abort();
+    co_await early.close();
+    if (signalled) {
+      ready.fail("stopped by a signal before the mount was ready");
+      rc = 1;
+      break;
     }
 
     fs::mount_options mo;
@@ -435,6 +471,10 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
     co_await bg.close();
     log_info("unmounted", {{"mountpoint", cfg.mountpoint}});
   } while (false);
+  if (!early.closed()) {
+    early_stop.request_abort();
+    co_await early.close();
+  }
   co_await oss.close();
   co_return rc;
 }
@@ -470,8 +510,19 @@ int run_daemon(const mount_config& cfg, const std::vector<int>& cpus, int ready_
 
 }  // namespace
 
+// The mount in either form (cmd_mount, cmd_mount_helper).
+static int mount_command(const args& a, mount_form form);
+
 int cmd_mount(const args& a) {
-  result<mount_config> parsed = parse_mount_args(a);
+  return mount_command(a, mount_form::command);
+}
+
+int cmd_mount_helper(const args& a) {
+  return mount_command(a, mount_form::helper);
+}
+
+static int mount_command(const args& a, mount_form form) {
+  result<mount_config> parsed = parse_mount_args(a, form);
   if (!parsed.ok()) {
     std::fprintf(stderr, "ossuring mount: %s\n", parsed.err().message.c_str());
     return 2;
@@ -502,11 +553,16 @@ int cmd_mount(const args& a) {
                  cpus.size());
     return 2;
   }
-  struct stat st {};
-  if (::stat(cfg.mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    std::fprintf(stderr, "ossuring mount: mountpoint %s is not a directory\n",
-                 cfg.mountpoint.c_str());
+  std::string mountpoint_warning;
+  if (status st = check_mountpoint(cfg.mountpoint, cfg.nonempty, &mountpoint_warning); !st) {
+    std::fprintf(stderr, "ossuring mount: %s\n", st.err().message.c_str());
     return 1;
+  }
+  if (!mountpoint_warning.empty()) {
+    cfg.notes.push_back(mountpoint_warning);
+  }
+  for (const std::string& note : cfg.notes) {  // once, before the daemon starts
+    std::fprintf(stderr, "ossuring mount: note: %s\n", note.c_str());
   }
   if (!cfg.log_dir.empty()) {
     ::mkdir(cfg.log_dir.c_str(), 0700);

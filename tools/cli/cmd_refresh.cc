@@ -5,6 +5,7 @@
 
 #include "tools/cli/commands.hh"
 #include "tools/cli/control.hh"
+#include "tools/cli/mountinfo.hh"
 
 namespace ossuring::cli {
 
@@ -29,7 +30,8 @@ int cmd_refresh(const args& a) {
   status s = control_request(control_socket_path(mountpoint), "refresh",
                              [&](const std::string& line) { answer += line; });
   if (!s.ok()) {
-    std::fprintf(stderr, "ossuring refresh: %s\n", s.err().message.c_str());
+    std::fprintf(stderr, "ossuring refresh: %s\n",
+                 explain_unreachable(mountpoint, s.err().message).c_str());
     return 1;
   }
   // The daemon answers one JSON line: {"objects":N,...} or {"error":"..."}.

@@ -7,6 +7,7 @@
 
 #include "tools/cli/commands.hh"
 #include "tools/cli/control.hh"
+#include "tools/cli/mountinfo.hh"
 
 namespace ossuring::cli {
 
@@ -62,7 +63,8 @@ int cmd_stats(const args& a) {
   status s = control_request(control_socket_path(mountpoint), "stats",
                              [&](const std::string& line) { doc += line; });
   if (!s.ok()) {
-    std::fprintf(stderr, "ossuring stats: %s\n", s.err().message.c_str());
+    std::fprintf(stderr, "ossuring stats: %s\n",
+                 explain_unreachable(mountpoint, s.err().message).c_str());
     return 1;
   }
   if (json) {

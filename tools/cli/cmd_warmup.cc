@@ -7,11 +7,13 @@
 
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "core/json.hh"
 #include "tools/cli/commands.hh"
 #include "tools/cli/control.hh"
+#include "tools/cli/mountinfo.hh"
 
 namespace ossuring::cli {
 
@@ -71,14 +73,28 @@ int cmd_warmup(const args& a) {
       }
     }
   }
-  // Paths are sent relative to the mount; absolute ones inside it are made relative.
-  char real[PATH_MAX];
-  std::string root = ::realpath(mountpoint.c_str(), real) ? real : mountpoint;
+  // The first argument may be a folder inside the mount: the daemon is the mount root's, and
+  // paths are sent relative to that root.
+  std::string root = absolute_path(mountpoint);
+  std::string sub;  // the first argument below the root, "" at the root
+  if (std::optional<mount_entry> m = ossuring_mount_containing(mountpoint)) {
+    sub = root.size() > m->mount_point.size()
+              ? root.substr(m->mount_point == "/" ? 1 : m->mount_point.size() + 1)
+              : "";
+    root = m->mount_point;
+  }
+  const bool whole_sub = paths.empty() && !sub.empty();
+  if (whole_sub) {
+    paths.push_back(sub);
+  }
   std::string body = "{\"paths\":[";
   for (size_t i = 0; i < paths.size(); ++i) {
     std::string p = paths[i];
-    if (p.rfind(root + "/", 0) == 0) {
-      p = p.substr(root.size() + 1);
+    if (!p.empty() && p[0] == '/') {
+      p = absolute_path(p);
+      p = p == root ? "" : p.rfind(root + "/", 0) == 0 ? p.substr(root.size() + 1) : p;
+    } else if (!sub.empty() && !whole_sub) {
+      p = sub + "/" + p;
     }
     body += (i ? "," : "") + json_quote(p);
   }
@@ -86,8 +102,8 @@ int cmd_warmup(const args& a) {
   simdjson::dom::parser parser;
   int rc = 0;
   std::string last_error;
-  status s = control_request(
-      control_socket_path(mountpoint), "warmup " + body, [&](const std::string& line) {
+  status s =
+      control_request(control_socket_path(root), "warmup " + body, [&](const std::string& line) {
         simdjson::dom::element e;
         if (parser.parse(line).get(e) != simdjson::SUCCESS) {
           return;
@@ -137,7 +153,8 @@ int cmd_warmup(const args& a) {
         }
       });
   if (!s.ok()) {
-    std::fprintf(stderr, "ossuring warmup: %s\n", s.err().message.c_str());
+    std::fprintf(stderr, "ossuring warmup: %s\n",
+                 explain_unreachable(root, s.err().message).c_str());
     return 1;
   }
   if (!last_error.empty()) {

@@ -15,6 +15,7 @@
 #include "core/file.hh"
 #include "http/oss/credentials.hh"
 #include "tools/cli/detail/config_options.hh"
+#include "tools/cli/help.hh"
 
 namespace ossuring::cli {
 
@@ -155,11 +156,10 @@ status apply_option(mount_config& cfg, std::string_view name, std::string_view v
     cfg.memory_limit = mem;
     return {};
   }
-  if (name == "rw") {
-    cfg.read_only = false;
-    return {};
-  }
   const option_def* d = find_option(name);
+  if (d && name != d->names[0] && detail::is_ossfs2_name(name)) {
+    cfg.ossfs_style = true;
+  }
   if (!d) {
     if (is_ignored_mount_option(name)) {
       cfg.ignored.emplace_back(name);
@@ -250,6 +250,7 @@ status apply_config_file(mount_config& cfg, const std::string& path) {
   if (!text.ok()) {
     return std::move(text).err();
   }
+  cfg.ossfs_style = true;  // ossfs 2.0's format
   unsigned lineno = 0;
   bool has_secret = false;
   std::string_view rest = *text;
@@ -364,8 +365,9 @@ size_t hide_secret_arguments(int argc, char** argv) {
   return hidden;
 }
 
-result<mount_config> parse_mount_args(const std::vector<std::string>& args) {
+result<mount_config> parse_mount_args(const std::vector<std::string>& args, mount_form form) {
   mount_config cfg;
+  bool helper_rw = false;  // mount(8)'s implicit rw, seen and set aside
   std::vector<std::string> positional;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -396,6 +398,10 @@ result<mount_config> parse_mount_args(const std::vector<std::string>& args) {
         if (item.empty()) {
           continue;
         }
+        if (form == mount_form::helper && item == "rw") {
+          helper_rw = true;
+          continue;
+        }
         size_t eq = item.find('=');
         if (status s = apply_option(cfg, item.substr(0, eq),
                                     eq == std::string_view::npos ? "" : item.substr(eq + 1),
@@ -406,6 +412,10 @@ result<mount_config> parse_mount_args(const std::vector<std::string>& args) {
       }
     } else if (a == "-f") {
       cfg.foreground = true;
+    } else if (a == "-d") {
+      if (status s = apply_option(cfg, "d", "", false); !s.ok()) {
+        return std::move(s).err();
+      }
     } else if (a.size() > 2 && a[0] == '-' && a[1] == '-') {
       std::string_view body(a);
       body.remove_prefix(2);
@@ -474,6 +484,16 @@ result<mount_config> parse_mount_args(const std::vector<std::string>& args) {
   if (cfg.mode.empty()) {
     cfg.mode = cfg.read_only ? "index" : "lazy";
   }
+  if (cfg.read_only && !cfg.read_only_set && (helper_rw || cfg.ossfs_style)) {
+    cfg.notes.push_back(
+        std::string("read-only mount: ") +
+        (helper_rw ? "the rw that mount(8) adds to every mount is not a request to write"
+                   : "unlike ossfs 2.0, ossuring mounts read-only unless writes are asked for") +
+        "; to write, add " +
+        (form == mount_form::helper ? "writable to the -o options (fstab: the options column)"
+                                    : "--rw (or writable in -o lists and config files)") +
+        " (lazy mode)");
+  }
   if (!cfg.read_only && cfg.mode == "index") {
     return make_error(EINVAL,
                       "rw needs --mode lazy: index mode answers from a listing taken at mount and "
@@ -505,25 +525,7 @@ result<mount_config> parse_mount_args(const std::vector<std::string>& args) {
 }
 
 std::string options_help() {
-  std::string out;
-  for (const option_def& d : detail::option_table()) {
-    std::string names;
-    for (std::string_view n : d.names) {
-      if (!names.empty()) {
-        names += ", ";
-      }
-      names += (n.size() == 1 ? "-" : "--") + std::string(n);
-    }
-    out += "  " + names;
-    if (names.size() < 38) {
-      out.append(38 - names.size(), ' ');
-    } else {
-      out += "\n" + std::string(40, ' ');
-    }
-    out += std::string(d.help) + "\n";
-  }
-  out += "  --resource-limit, resourceLimit       StrmVol shorthand: 4c8g = 4 cores, 8 GiB\n";
-  return out;
+  return options_help_grouped(false);
 }
 
 }  // namespace ossuring::cli

@@ -74,6 +74,8 @@ struct mount_config {
 
   // Presentation and permissions.
   bool read_only = true;
+  bool read_only_set = false;  // ro or rw was given (not mount(8)'s implicit rw)
+  bool nonempty = false;       // mount over a non-empty folder instead of refusing
   bool allow_other = false;
   bool default_permissions = false;
   uint32_t uid = 0;
@@ -91,11 +93,22 @@ struct mount_config {
   unsigned metrics_port = 0;
   std::string control_socket;        // default: /run/ossuring/<mountpoint hash>.sock
   std::vector<std::string> ignored;  // options accepted for compatibility but without effect
+  // One-line notes the mount prints once at start: options without effect, defaults that differ
+  // from ossfs 2.0's.
+  std::vector<std::string> notes;
+  bool ossfs_style = false;  // a config file or an ossfs 2.0 option name was used
 };
+
+// How `ossuring` was started for a mount. mount(8) (fstab, `mount -t fuse.ossuring`,
+// `mount -t fuse PROG#SOURCE`) runs mount.fuse3, which runs `ossuring SOURCE MOUNTPOINT -o
+// OPTIONS` and puts `rw` in OPTIONS for every mount without `ro`: in that form a bare `rw` is
+// not a request to write (`writable` is).
+enum class mount_form { command, helper };
 
 // Parses `ossuring mount` arguments (after the word "mount"): positional oss://bucket[/prefix]
 // and MOUNTPOINT, options in any of the accepted spellings. Errors name the offending option.
-result<mount_config> parse_mount_args(const std::vector<std::string>& args);
+result<mount_config> parse_mount_args(const std::vector<std::string>& args,
+                                      mount_form form = mount_form::command);
 
 // Applies one `name=value` (or bare `name`) option; used for argv, -o lists and config files.
 status apply_option(mount_config& cfg, std::string_view name, std::string_view value,
@@ -125,7 +138,8 @@ result<uint64_t> parse_size(std::string_view s);
 // StrmVol's resourceLimit shorthand: "4c8g" = 4 reactor cores and 8 GiB of memory.
 status parse_resource_limit(std::string_view s, unsigned* cores, uint64_t* memory);
 
-// One line per option: names, default and meaning (for --help and docs/configuration.md).
+// The mount options under one heading per group: names, default, ossfs 2.0 spelling, meaning
+// (`ossuring help mount`; docs/configuration.md lists the same).
 std::string options_help();
 
 }  // namespace ossuring::cli

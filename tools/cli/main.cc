@@ -1,5 +1,5 @@
 // The `ossuring` command: mount, umount, stats, warmup, refresh and object commands (ls, stat, get,
-// put).
+// put), and the help of each (`ossuring help CMD`, `ossuring CMD --help`).
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -10,37 +10,46 @@
 #include "core/memory.hh"
 #include "tools/cli/commands.hh"
 #include "tools/cli/config.hh"
+#include "tools/cli/help.hh"
 
 namespace {
 
 struct command {
   const char* name;
   int (*run)(const ossuring::cli::args&);
-  const char* usage;
 };
 
 const command commands[] = {
-    {"mount", ossuring::cli::cmd_mount, "mount oss://bucket[/prefix] MOUNTPOINT [options]"},
-    {"umount", ossuring::cli::cmd_umount, "umount MOUNTPOINT [--lazy]"},
-    {"stats", ossuring::cli::cmd_stats, "stats MOUNTPOINT [--json]"},
-    {"warmup", ossuring::cli::cmd_warmup,
-     "warmup MOUNTPOINT [PATH...] [--files LIST] [--no-progress]"},
-    {"refresh", ossuring::cli::cmd_refresh,
-     "refresh MOUNTPOINT (index mode: list the bucket again now)"},
-    {"ls", ossuring::cli::cmd_ls, "ls oss://bucket[/prefix] [-r] [connection options]"},
-    {"stat", ossuring::cli::cmd_stat, "stat oss://bucket/key [connection options]"},
-    {"get", ossuring::cli::cmd_get, "get oss://bucket/key [FILE] [connection options]"},
-    {"put", ossuring::cli::cmd_put, "put FILE oss://bucket/key [connection options]"},
+    {"mount", ossuring::cli::cmd_mount},     {"umount", ossuring::cli::cmd_umount},
+    {"stats", ossuring::cli::cmd_stats},     {"warmup", ossuring::cli::cmd_warmup},
+    {"refresh", ossuring::cli::cmd_refresh}, {"ls", ossuring::cli::cmd_ls},
+    {"stat", ossuring::cli::cmd_stat},       {"get", ossuring::cli::cmd_get},
+    {"put", ossuring::cli::cmd_put},
 };
 
-void usage(FILE* out) {
-  std::fprintf(out, "usage: ossuring COMMAND [ARGS]\n\ncommands:\n");
-  for (const command& c : commands) {
-    std::fprintf(out, "  ossuring %s\n", c.usage);
+// `ossuring help [CMD]`: to stdout, exit 0; an unknown CMD is a usage error.
+int help(const char* cmd) {
+  if (cmd == nullptr) {
+    std::fputs(ossuring::cli::main_help().c_str(), stdout);
+    return 0;
   }
-  std::fprintf(out, "\noptions (mount; the connection options also apply to ls/stat/get/put):\n%s",
-               ossuring::cli::options_help().c_str());
-  std::fprintf(out, "\nSee docs/configuration.md for details.\n");
+  std::string text = ossuring::cli::command_help(cmd);
+  if (text.empty()) {
+    std::fprintf(stderr, "ossuring help: unknown command '%s'\n\n%s", cmd,
+                 ossuring::cli::main_help().c_str());
+    return 2;
+  }
+  std::fputs(text.c_str(), stdout);
+  return 0;
+}
+
+bool asks_for_help(int argc, char** argv) {
+  for (int i = 2; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -48,17 +57,19 @@ void usage(FILE* out) {
 int main(int argc, char** argv) {
   ossuring::tune_malloc(std::getenv("GLIBC_TUNABLES"));
   if (argc < 2) {
-    usage(stderr);
+    std::fputs(ossuring::cli::main_help().c_str(), stderr);
     return 2;
   }
   std::string name = argv[1];
   if (name == "-h" || name == "--help" || name == "help") {
-    usage(stdout);
-    return 0;
+    return help(name == "help" && argc > 2 ? argv[2] : nullptr);
   }
   if (name == "--version" || name == "version") {
     std::printf("ossuring 0.1.0\n");
     return 0;
+  }
+  if (asks_for_help(argc, argv)) {
+    return help(name.rfind("oss://", 0) == 0 ? "mount" : name.c_str());
   }
   ossuring::cli::args rest(argv + 2, argv + argc);
   // Copied above: from here on other users reading /proc/PID/cmdline see only x's.
@@ -71,16 +82,17 @@ int main(int argc, char** argv) {
   }
   if (name.rfind("oss://", 0) == 0) {
     // mount(8) through mount.fuse3 runs `ossuring SOURCE MOUNTPOINT -o OPTIONS` for an fstab
-    // entry of type fuse.ossuring: the same as `ossuring mount`.
+    // entry of type fuse.ossuring (and `mount -t fuse PROG#SOURCE`): a mount in which the `rw`
+    // that mount(8) adds to every mount is no request to write.
     rest.insert(rest.begin(), name);
-    return ossuring::cli::cmd_mount(rest);
+    return ossuring::cli::cmd_mount_helper(rest);
   }
   for (const command& c : commands) {
     if (name == c.name) {
       return c.run(rest);
     }
   }
-  std::fprintf(stderr, "ossuring: unknown command '%s'\n\n", name.c_str());
-  usage(stderr);
+  std::fprintf(stderr, "ossuring: unknown command '%s'\n\n%s", name.c_str(),
+               ossuring::cli::main_help().c_str());
   return 2;
 }

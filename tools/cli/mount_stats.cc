@@ -58,7 +58,7 @@ task<result<fs::entry_reply>> resolve(fs::filesystem& fsys, const std::string& p
     }
     result<fs::entry_reply> e = co_await fsys.lookup(cur.attr.ino, part);
     if (!e.ok()) {
-      co_return make_error(e.err().code, "warmup: " + path + ": " + e.err().message);
+      co_return make_error(e.err().code, path + ": " + e.err().message);
     }
     looked_up.push_back(e->attr.ino);
     cur = *e;

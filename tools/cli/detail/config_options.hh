@@ -13,9 +13,16 @@ namespace ossuring::cli::detail {
 
 enum class kind { str, flag, uint, size, seconds, octal };
 
+// Where an option is listed in `ossuring help mount` and docs/configuration.md, in this order.
+enum class group { connection, credentials, metadata, data, writes, fuse, logging };
+// The heading of a group ("Connection", "Data path", ...).
+std::string_view group_title(group g);
+
 struct option_def {
   std::vector<std::string_view> names;  // first is ours; the rest are ossfs/mount spellings
   kind type;
+  group section;
+  std::string_view def;  // the default, as help shows it; empty: none
   std::string_view help;
   std::function<void(mount_config&, const std::string&, uint64_t, double, bool)> set;
   // Numeric kinds: values outside [min, max] are refused (seconds: compared as seconds). max is
@@ -34,5 +41,10 @@ bool is_secret_option(std::string_view name);
 bool takes_value(std::string_view name);
 // Options accepted for fstab/mount(8) compatibility that have no effect here.
 bool is_ignored_mount_option(std::string_view name);
+// ossfs 2.0's documented option names (its "mount options" page), every one of which is either
+// a spelling of one of ours or accepted with a warning that it has no effect.
+const std::vector<std::string_view>& ossfs2_option_names();
+// Whether `name` is one of ossfs2_option_names().
+bool is_ossfs2_name(std::string_view name);
 
 }  // namespace ossuring::cli::detail
