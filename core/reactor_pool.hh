@@ -13,11 +13,12 @@
 //     reactor is destroyed.
 // Long-lived background tasks must therefore subscribe to `stopping(i)` and finish.
 //
-// GCC 12 pitfall: in `co_await pool.submit_to(i, [x] {...})` (also run_on, and also with a named
-// lambda passed by value) GCC 12 copies a capture into one frame slot and moves the factory from
-// another, then destroys both: a captured shared_ptr is released once too often. Build the
-// awaiter in its own statement and await it by name (`auto op = pool.submit_to(...); co_await
-// op;`), as tests/core/test_pool.cc checks.
+// GCC 12 pitfall: in `co_await pool.submit_to(i, [x] {...})` (also run_on) GCC 12 copies a
+// capture into one frame slot and moves the factory from another, then destroys both: a captured
+// shared_ptr is released once too often. Build the awaiter in its own statement and await it by
+// name (`auto op = pool.submit_to(...); co_await op;`), as tests/core/test_pool.cc checks; a
+// named lambda passed by value is compiled correctly. tools/lint/coawait_check.py flags the
+// inline form in CI (docs/contributing.md).
 #pragma once
 
 #include <atomic>
