@@ -44,6 +44,9 @@ inline int errno_for(const error& e) {
       // EAGAIN for regular files, so report an I/O error.
       return EIO;
     default:
+      if (e.http_status >= 200 && e.http_status < 300) {
+        break;  // a success status with a body that failed its checks: the transport cases below
+      }
       return e.http_status >= 500 ? EIO : (e.code > 0 ? e.code : EIO);
   }
   switch (e.code) {

@@ -236,6 +236,12 @@ task<result<attr_reply>> filesystem::getattr(uint64_t ino) {
     if (!meta) {
       co_return to_fs_error(std::move(meta).err());
     }
+    if (!detail::valid_size(meta->size)) {
+      log_warn("list_size_refused", {{"count", "1"},
+                                     {"first", key + " size=" + std::to_string(meta->size)},
+                                     {"rule", "docs/semantics.md#key-names"}});
+      co_return detail::enoent(key);
+    }
     i = _inodes.get(ino);  // the table may have changed while we waited
     if (!i) {
       co_return make_error(ESTALE, "inode forgotten");

@@ -63,6 +63,12 @@ struct fs_options {
   unsigned list_parallelism = 16;           // ListObjectsV2 in flight during build_index
   unsigned list_page_size = 1000;  // max-keys of listing pages (index build, lazy readdir): 1..1000
   bool verify_crc64 = true;
+  // After a READ of a file fails (a GET that timed out through its retries, say), a READ of the
+  // same handle overlapping the failed range within this time answers the same error at once:
+  // the kernel re-issues a READ that failed in its read-ahead, which would otherwise wait a whole
+  // timeout cycle again and double the documented bound (docs/semantics.md "Reads and
+  // consistency"). 0 = off.
+  std::chrono::nanoseconds failed_read_memory = std::chrono::seconds(3);
   // Bytes of large-file read-ahead windows held at once (0 = unlimited); past it a read fetches
   // only what it asked for. Blobs are budgeted by the blob store's own limit.
   uint64_t buffer_limit = 0;
@@ -157,12 +163,14 @@ struct fs_counters {
   uint64_t shared_fetch_waits = 0;  // opens that joined a GET already in flight
   uint64_t blob_hits = 0;
   uint64_t negative_hits = 0;
-  uint64_t prefetch_gets = 0;    // whole-object GETs sent by prefetch
-  uint64_t prefetch_queued = 0;  // files queued for prefetch
-  uint64_t buffer_bytes = 0;     // read-ahead windows held now
-  uint64_t interrupted = 0;      // reads and opens ended by an abort (FUSE INTERRUPT)
-  uint64_t index_refreshes = 0;  // indexes listed again and installed under the live mount
-  uint64_t uploads = 0;          // staged files written to OSS (PutObject or multipart)
+  uint64_t prefetch_gets = 0;       // whole-object GETs sent by prefetch
+  uint64_t prefetch_queued = 0;     // files queued for prefetch
+  uint64_t buffer_bytes = 0;        // read-ahead windows held now
+  uint64_t interrupted = 0;         // reads and opens ended by an abort (FUSE INTERRUPT)
+  uint64_t reads_failed_again = 0;  // READs answered with a failure just seen (failed_read_memory)
+  uint64_t crc64_mismatches = 0;    // whole objects or read-through ranges whose CRC-64 differed
+  uint64_t index_refreshes = 0;     // indexes listed again and installed under the live mount
+  uint64_t uploads = 0;             // staged files written to OSS (PutObject or multipart)
   uint64_t upload_bytes = 0;
   uint64_t upload_failures = 0;
   uint64_t blobs_seeded = 0;  // uploaded small files kept as blobs: reading them needs no GET
@@ -330,6 +338,16 @@ class filesystem {
     const chunk* last_chunk = nullptr;  // the chunk the reader was last served from
     uint64_t next_off = 0;              // where a sequential reader continues
     uint64_t window = 0;                // bytes kept in flight/ready ahead of the reader
+    // The last failed read (failed_read_memory): its error, range and when it is forgotten.
+    std::optional<error> failed;
+    uint64_t failed_off = 0;
+    uint64_t failed_end = 0;
+    fs_clock::time_point failed_until{};
+    // CRC-64 of the bytes [0, crc_next) read through in order, and the object's own
+    // (x-oss-hash-crc64ecma of its ranged answers): compared once crc_next reaches the size.
+    uint64_t crc = 0;
+    uint64_t crc_next = 0;
+    std::optional<uint64_t> object_crc;
   };
   struct fetch;
   struct build_state;
@@ -448,6 +466,12 @@ class filesystem {
                                                 uint64_t size, const std::string& id, bool prefetch,
                                                 abort_source* cancel);
   void signal_room();
+  // failed_read_memory: remembers a failed read of [off, end) on handle `fh`; the error a read
+  // of [off, off + len) on it answers at once, if any.
+  void remember_failure(uint64_t fh, const error& e, uint64_t off, uint64_t end);
+  std::optional<error> recent_failure(open_file& f, uint64_t off, uint64_t len);
+  // Ranged reads: extends the handle's in-order CRC-64 with chunk `c`; an error on a mismatch.
+  status check_read_through(open_file& f, const chunk& c);
   task<result<size_t>> read_large(uint64_t fh, uint64_t offset, std::span<std::byte> dest,
                                   abort_source* abort);
   task<result<size_t>> read_unpinned(uint64_t fh, uint64_t offset, std::span<std::byte> dest,

@@ -12,6 +12,7 @@ namespace ossuring::fs {
 using detail::attrs_of;
 using detail::enoent;
 using detail::valid_name;
+using detail::valid_size;
 
 // ---- lazy mode ----
 
@@ -34,6 +35,8 @@ task<result<std::shared_ptr<const dir_listing>>> filesystem::lazy_list_dir(uint6
   // A page that does not advance ends the listing with EIO: `ls` fails instead of never
   // returning. Keys outside the directory's prefix are dropped.
   oss::list_guard guard(_opts.bucket, req);
+  uint64_t absurd = 0;  // objects skipped for a size stat cannot show
+  std::string first_absurd;
   while (true) {
     ++_counters.list_requests;
     auto page = co_await _client.list_objects_v2(req);
@@ -47,9 +50,16 @@ task<result<std::shared_ptr<const dir_listing>>> filesystem::lazy_list_dir(uint6
     }
     for (const auto& o : page->objects) {
       std::string_view nm = std::string_view(o.key).substr(dir_key.size());
-      if (valid_name(nm)) {
-        listing->entries.push_back({std::string(nm), attrs_of(o)});
+      if (!valid_name(nm)) {
+        continue;
       }
+      if (!valid_size(o.size)) {
+        if (absurd++ == 0) {
+          first_absurd = std::string(o.key) + " size=" + std::to_string(o.size);
+        }
+        continue;
+      }
+      listing->entries.push_back({std::string(nm), attrs_of(o)});
     }
     for (const auto& p : page->common_prefixes) {
       std::string_view nm = std::string_view(p).substr(dir_key.size());
@@ -71,6 +81,12 @@ task<result<std::shared_ptr<const dir_listing>>> filesystem::lazy_list_dir(uint6
                                           {"first", guard.first_skipped()},
                                           {"prefix", dir_key},
                                           {"rule", "docs/semantics.md#key-names"}});
+  }
+  if (absurd > 0) {
+    log_warn("list_size_refused", {{"count", std::to_string(absurd)},
+                                   {"first", first_absurd},
+                                   {"prefix", dir_key},
+                                   {"rule", "docs/semantics.md#key-names"}});
   }
   // Files created here and not yet uploaded (staged files are few: those open for writing).
   for (const auto& [sino, s] : _staged) {
@@ -195,6 +211,13 @@ task<result<entry_reply>> filesystem::lazy_lookup(uint64_t parent, std::string_v
     a.is_dir = true;
     _negative.erase(file_key);
     co_return answer(dir_key, a, expiry);
+  }
+  if (file && !valid_size(file->size)) {
+    log_warn("list_size_refused", {{"count", "1"},
+                                   {"first", file_key + " size=" + std::to_string(file->size)},
+                                   {"prefix", file_key},
+                                   {"rule", "docs/semantics.md#key-names"}});
+    co_return enoent(file_key);
   }
   if (file) {
     _negative.erase(file_key);

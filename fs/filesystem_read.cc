@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/log.hh"
 #include "fs/detail/async.hh"
 #include "fs/detail/fetch.hh"
 #include "fs/errors.hh"
@@ -199,6 +200,8 @@ std::shared_ptr<filesystem::chunk> filesystem::issue_chunk(open_file& f, uint64_
       ch->err = make_error(ESTALE, "object " + key + " changed", r->request_id);
     } else if (r->bytes != ch->data.size()) {
       ch->err = make_error(ESTALE, "object " + key + " shrank", r->request_id);
+    } else {
+      ch->object_crc = r->crc64;
     }
     ch->done.set();
   }(*this, c, f.key, f.etag));
@@ -319,6 +322,10 @@ task<result<size_t>> filesystem::read_large(uint64_t fh, uint64_t offset, std::s
       std::erase(g.chunks, c);  // a retry fetches again
       co_return read_error(std::move(e), nullptr);
     }
+    if (status checked = check_read_through(g, *c); !checked) {
+      cancel_chunks(g, false);
+      co_return std::move(checked).err();
+    }
     size_t n = std::min<uint64_t>(need, c->end() - pos);
     std::memcpy(dest.data() + done, c->data.data() + (pos - c->off), n);
     done += n;
@@ -359,6 +366,77 @@ task<result<size_t>> filesystem::read_direct(const open_file& f, uint64_t offset
   co_return static_cast<size_t>(want);
 }
 
+status filesystem::check_read_through(open_file& f, const chunk& c) {
+  if (!_opts.verify_crc64) {
+    return {};
+  }
+  auto mismatch = [&](std::string what) -> status {
+    ++_counters.crc64_mismatches;
+    log_warn("crc64_mismatch", {{"key", f.key}, {"what", what}});
+    error e = make_error(EIO, "CRC-64 mismatch on " + f.key + ": " + what);
+    // Which bytes were wrong is unknown: every later read of this handle fails too.
+    f.failed = e;
+    f.failed_off = 0;
+    f.failed_end = UINT64_MAX;
+    f.failed_until = fs_clock::time_point::max();
+    return e;
+  };
+  if (c.object_crc) {
+    if (!f.object_crc) {
+      f.object_crc = c.object_crc;
+    } else if (*f.object_crc != *c.object_crc) {
+      return mismatch("ranged answers give the object CRC-64 " + std::to_string(*f.object_crc) +
+                      " and " + std::to_string(*c.object_crc));
+    }
+  }
+  // Only a chunk that continues the bytes checked so far extends them (a seek leaves a gap
+  // that nothing fills, and the object is then not checked).
+  if (f.crc_next < c.off || f.crc_next >= c.end()) {
+    return {};
+  }
+  const uint64_t from = f.crc_next - c.off;
+  const uint64_t len = c.data.size() - from;
+  uint64_t part = oss::crc64_update(oss::crc64_init, c.data.data() + from, len);
+  f.crc = oss::crc64_combine(f.crc, part, len);
+  f.crc_next = c.end();
+  if (f.crc_next == f.size && f.object_crc && f.crc != *f.object_crc) {
+    return mismatch("the " + std::to_string(f.size) + " bytes read in ranges have " +
+                    std::to_string(f.crc) + ", the object " + std::to_string(*f.object_crc));
+  }
+  return {};
+}
+
+void filesystem::remember_failure(uint64_t fh, const error& e, uint64_t off, uint64_t end) {
+  if (_opts.failed_read_memory.count() <= 0 || e.code == EINTR || e.code == ECANCELED ||
+      e.code == EBADF) {
+    return;
+  }
+  auto it = _files.find(fh);
+  if (it == _files.end() || (it->second.failed && it->second.failed_end == UINT64_MAX)) {
+    return;
+  }
+  open_file& f = it->second;
+  f.failed = e;
+  f.failed_off = off;
+  f.failed_end = end;
+  f.failed_until = now() + _opts.failed_read_memory;
+}
+
+std::optional<error> filesystem::recent_failure(open_file& f, uint64_t off, uint64_t len) {
+  if (!f.failed) {
+    return std::nullopt;
+  }
+  if (now() >= f.failed_until) {
+    f.failed.reset();
+    return std::nullopt;
+  }
+  if (off >= f.failed_end || off + std::max<uint64_t>(len, 1) <= f.failed_off) {
+    return std::nullopt;
+  }
+  ++_counters.reads_failed_again;
+  return f.failed;
+}
+
 task<result<size_t>> filesystem::read(uint64_t ino, uint64_t fh, uint64_t offset,
                                       std::span<std::byte> dest, abort_source* abort) {
   if (auto w = _writers.find(fh); w != _writers.end()) {
@@ -372,13 +450,21 @@ task<result<size_t>> filesystem::read(uint64_t ino, uint64_t fh, uint64_t offset
   if (f.whole) {
     co_return f.whole->read(offset, dest);
   }
+  if (std::optional<error> again = recent_failure(f, offset, dest.size())) {
+    co_return std::move(*again);
+  }
+  result<size_t> r = size_t{0};
   if (f.small) {
-    co_return co_await read_unpinned(fh, offset, dest, abort);
+    r = co_await read_unpinned(fh, offset, dest, abort);
+  } else if (_opts.direct) {
+    r = co_await read_direct(f, offset, dest, abort);  // uses `f` only before its GET
+  } else {
+    r = co_await read_large(fh, offset, dest, abort);
   }
-  if (_opts.direct) {
-    co_return co_await read_direct(f, offset, dest, abort);  // uses `f` only before its GET
+  if (!r) {
+    remember_failure(fh, r.err(), offset, offset + dest.size());
   }
-  co_return co_await read_large(fh, offset, dest, abort);
+  co_return r;
 }
 
 task<result<size_t>> filesystem::read_unpinned(uint64_t fh, uint64_t offset,

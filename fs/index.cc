@@ -237,7 +237,10 @@ void index_builder::add(std::string_view key, uint64_t size, int64_t mtime_sec,
       ok = false;  // "a//" after stripping one '/' leaves a trailing empty component
     }
   }
-  if (!ok || rel.size() > std::numeric_limits<uint16_t>::max()) {
+  // A size stat cannot show or an ETag the index cannot hold: the same rule (skip, count, warn).
+  const bool is_file = rel.back() != '/';
+  if (!ok || rel.size() > std::numeric_limits<uint16_t>::max() ||
+      (is_file && size > index::max_file_size) || etag.size() > index::max_etag) {
     if (_stats.skipped_keys++ == 0) {
       _stats.first_skipped = std::string(key);
     }
@@ -249,7 +252,7 @@ void index_builder::add(std::string_view key, uint64_t size, int64_t mtime_sec,
   r.size = size;
   r.mtime = static_cast<uint32_t>(std::clamp<int64_t>(mtime_sec, 0, UINT32_MAX));
   r.etag_off = _etags.size();
-  r.etag_len = static_cast<uint8_t>(std::min<size_t>(etag.size(), 255));
+  r.etag_len = static_cast<uint16_t>(etag.size());  // whole: a cut ETag fails every If-Match
   r.storage = static_cast<uint8_t>(parse_storage_class(storage));
   _keys.append(rel);
   _etags.append(etag.substr(0, r.etag_len));

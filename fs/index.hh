@@ -38,7 +38,8 @@ struct index_stats {
   uint64_t markers = 0;         // `dir/` marker objects folded into directories
   uint64_t duplicates = 0;      // the same key seen twice (overlapping listings)
   uint64_t shadowed_files = 0;  // objects hidden by a directory of the same name
-  uint64_t skipped_keys = 0;    // keys with an empty, `.`, `..` or over-long component
+  uint64_t skipped_keys = 0;    // keys with an empty, `.`, `..` or over-long component, an
+                                // absurd size (above index::max_file_size) or ETag
   std::string first_skipped;    // the first skipped key, for the one warning
 };
 
@@ -47,6 +48,12 @@ class index {
   static constexpr uint64_t root_ino = 1;
   // mtime is stored as u32 seconds since the epoch: valid until 2106-02-07.
   static constexpr size_t max_name = 255;
+  // The largest size a file can show: stat's off_t. The kernel refuses a larger one with EIO, so
+  // an object listed with a larger <Size> (2^63, 2^64-1: a broken server) is skipped like a
+  // key that cannot be a path. OSS itself stores objects of at most 48.8 TiB.
+  static constexpr uint64_t max_file_size = static_cast<uint64_t>(INT64_MAX);
+  // The longest ETag kept (the index stores its length in 16 bits): longer ones skip the key.
+  static constexpr size_t max_etag = UINT16_MAX;
 
   index();
 
@@ -149,7 +156,7 @@ class index_builder {
     uint64_t etag_off;  // into _etags
     uint32_t mtime;
     uint16_t key_len;
-    uint8_t etag_len;
+    uint16_t etag_len;
     uint8_t storage;
   };
   std::string _prefix;

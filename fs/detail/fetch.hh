@@ -31,8 +31,9 @@ struct filesystem::chunk {
   std::vector<std::byte> data;
   detail::async_event done;
   std::optional<error> err;
-  abort_source cancel;   // fired when no reader wants the bytes any more
-  unsigned readers = 0;  // reads waiting for the bytes
+  std::optional<uint64_t> object_crc;  // the whole object's CRC-64, as the ranged answer gave it
+  abort_source cancel;                 // fired when no reader wants the bytes any more
+  unsigned readers = 0;                // reads waiting for the bytes
 
  private:
   uint64_t& _counter;

@@ -18,6 +18,11 @@ inline bool valid_name(std::string_view n) {
          n.find('/') == std::string_view::npos && n.find('\0') == std::string_view::npos;
 }
 
+// A size a file can show (index::max_file_size): larger ones are skipped like bad names.
+inline bool valid_size(uint64_t size) {
+  return size <= index::max_file_size;
+}
+
 inline error enoent(std::string_view what) {
   return make_error(ENOENT, "no such entry: " + std::string(what));
 }

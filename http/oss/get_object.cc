@@ -163,16 +163,27 @@ task<result<get_result>> oss_client::get_object(const get_request& req, std::spa
       if (r.status != 200) {
         return fail("status " + std::to_string(r.status) + " to a whole-object GET");
       }
-      if (!has_cl) {
-        return fail("whole-object GET answered without Content-Length", true, EPROTO);
-      }
       out.object_size = st.written;
       std::string_view crc_text = r.headers.get("x-oss-hash-crc64ecma");
       uint64_t server_crc = 0;
-      if (!crc_text.empty()) {
-        if (!parse_number(crc_text, server_crc)) {
-          return fail("unparsable x-oss-hash-crc64ecma '" + std::string(crc_text) + "'");
-        }
+      const bool has_crc = !crc_text.empty();
+      if (has_crc && !parse_number(crc_text, server_crc)) {
+        return fail("unparsable x-oss-hash-crc64ecma '" + std::string(crc_text) + "'");
+      }
+      // Without Content-Length the body is chunked (HTTP/1.1, whose framing the HTTP layer
+      // checks to its last chunk), ends with the stream (HTTP/2, also checked) or runs until the
+      // connection closes (HTTP/1.1): there a dropped connection looks like the end. Such a
+      // body counts as whole when it fills the size the caller expects, or when the CRC-64 the
+      // server announced matches it; a shorter one is a truncation, retried.
+      const bool short_unframed =
+          !has_cl && r.headers.get("transfer-encoding").empty() && st.written < st.dest.size();
+      if (short_unframed && (!has_crc || server_crc != st.crc)) {
+        return fail("body without Content-Length ended after " + std::to_string(st.written) +
+                        " of the " + std::to_string(st.dest.size()) +
+                        " bytes expected (connection closed early?)",
+                    true, EPROTO);
+      }
+      if (has_crc) {
         if (server_crc != st.crc) {
           return fail("CRC-64 mismatch: received bytes have " + std::to_string(st.crc) +
                       ", the server says " + std::string(crc_text));

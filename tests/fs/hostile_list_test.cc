@@ -3,9 +3,15 @@
 // naming the bucket, prefix and request id, after a bounded number of requests.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <coroutine>
+#include <cstdio>
+#include <fstream>
+#include <map>
 
+#include "core/log.hh"
 #include "fs/filesystem.hh"
 #include "http/oss/list_guard.hh"
 #include "tests/fs/fs_reads.hh"
@@ -25,7 +31,8 @@ namespace {
 struct hostile_lister : test::mock_client {
   enum class mode { same_token, ignore_start_after, reversed, foreign_keys };
   mode m = mode::same_token;
-  std::vector<std::string> foreign;  // keys added to every page (foreign_keys)
+  std::vector<std::string> foreign;       // keys added to every page (foreign_keys)
+  std::map<std::string, uint64_t> sizes;  // listed sizes instead of the real ones, by key
 
   task<result<oss::list_page>> list_objects_v2(const oss::list_request& req,
                                                abort_source* abort) override {
@@ -50,10 +57,12 @@ struct hostile_lister : test::mock_client {
     if (m == mode::reversed) {
       std::reverse(page->objects.begin(), page->objects.end());
     }
-    if (m == mode::foreign_keys) {
+    if (m == mode::foreign_keys || !sizes.empty()) {
       std::vector<oss::object_info> all;
       for (const auto& o : page->objects) {
-        all.push_back({std::string(o.key), o.size, o.mtime_sec, 0, std::string(o.etag)});
+        auto size = sizes.find(std::string(o.key));
+        all.push_back({std::string(o.key), size == sizes.end() ? o.size : size->second, o.mtime_sec,
+                       0, std::string(o.etag)});
       }
       for (const auto& k : foreign) {
         all.push_back({k, 1, 1700000000, 0, "E"});
@@ -89,6 +98,23 @@ struct silent_lister : test::mock_client {
     co_await s;
     --waiting;
     co_return make_error(ECANCELED, "request cancelled");
+  }
+};
+
+// Log lines written while it lives, from a file the log is pointed at.
+struct log_capture {
+  std::string path = "/tmp/ossuring-hostile-" + std::to_string(::getpid()) + ".log";
+  log_capture() {
+    std::remove(path.c_str());
+    REQUIRE(set_log_file(path));
+  }
+  ~log_capture() {
+    set_log_file("");
+    std::remove(path.c_str());
+  }
+  std::string text() const {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
   }
 };
 
@@ -249,4 +275,88 @@ TEST_CASE("abort_listings (a signal while indexing) ends an index build at once 
   CHECK(st.err().code == ECANCELED);
   CHECK(mock.waiting == 0);
   CHECK(mock.calls.list == 1);
+}
+
+TEST_CASE("index build: a <Size> of 2^63 or 2^64-1 skips the key, counted and logged") {
+  hostile_lister mock;
+  mock.m = hostile_lister::mode::foreign_keys;  // pages rebuilt with the listed sizes below
+  mock.put("ds/big63", "x");
+  mock.put("ds/big64", "x");
+  mock.put("ds/fine", "x");
+  mock.put("ds/d/", "");  // a marker: its size is not a file's
+  mock.sizes = {{"ds/big63", uint64_t{1} << 63},
+                {"ds/big64", UINT64_MAX},
+                {"ds/d/", UINT64_MAX},
+                {"ds/fine", uint64_t{INT64_MAX}}};
+  log_capture log;
+  filesystem fs(mock, index_opts());
+  auto st = sync_wait(fs.build_index());
+  REQUIRE(st.ok());
+  CHECK(st->skipped_keys == 2);
+  CHECK(st->first_skipped == "ds/big63");
+  CHECK(log.text().find("index_skipped_keys") != std::string::npos);
+  CHECK(list_dir(fs, fs::index::root_ino, true) ==
+        std::vector<std::string>{".", "..", "d", "fine"});
+  CHECK(sync_wait(fs.lookup(fs::index::root_ino, "big63")).err().code == ENOENT);
+  // The largest size stat can show is still a file.
+  auto fine = sync_wait(fs.lookup(fs::index::root_ino, "fine"));
+  REQUIRE(fine.ok());
+  CHECK(fine->attr.size == uint64_t{INT64_MAX});
+}
+
+TEST_CASE("lazy mode: a <Size> stat cannot show is skipped in ls and lookups, and logged") {
+  hostile_lister mock;
+  mock.m = hostile_lister::mode::foreign_keys;
+  mock.put("root/d/big63", "x");
+  mock.put("root/d/big64", "x");
+  mock.put("root/d/fine", "x");
+  mock.sizes = {{"root/d/big63", uint64_t{1} << 63}, {"root/d/big64", UINT64_MAX}};
+  log_capture log;
+  filesystem fs(mock, lazy_opts());
+  auto d = sync_wait(fs.lookup(fs::index::root_ino, "d"));
+  REQUIRE(d.ok());
+  // A lookup before any listing: one LIST with the name as prefix.
+  auto direct = sync_wait(fs.lookup(d->attr.ino, "big64"));
+  REQUIRE_FALSE(direct.ok());
+  CHECK(direct.err().code == ENOENT);
+  CHECK(list_dir(fs, d->attr.ino, true) == std::vector<std::string>{".", "..", "fine"});
+  CHECK(sync_wait(fs.lookup(d->attr.ino, "big63")).err().code == ENOENT);
+  std::string text = log.text();
+  CHECK(text.find("list_size_refused") != std::string::npos);
+  CHECK(text.find("18446744073709551615") != std::string::npos);
+  CHECK(text.find("9223372036854775808") != std::string::npos);
+}
+
+TEST_CASE("an ETag of 300 or 4,000 bytes is kept whole: reads send it and succeed") {
+  test::mock_client mock;
+  std::string body(3000, 'b');  // above index_opts' small-file threshold: ranged GETs too
+  for (size_t n : {size_t{300}, size_t{4000}}) {
+    std::string etag(n, 'E');
+    for (size_t i = 0; i < n; ++i) {
+      etag[i] = "0123456789ABCDEF-"[i % 17];
+    }
+    mock.put("ds/small" + std::to_string(n), "s");
+    mock.put_etag("ds/small" + std::to_string(n), etag);
+    mock.put("ds/large" + std::to_string(n), body);
+    mock.put_etag("ds/large" + std::to_string(n), etag);
+  }
+  filesystem fs(mock, index_opts());
+  REQUIRE(sync_wait(fs.build_index()).ok());
+  for (size_t n : {size_t{300}, size_t{4000}}) {
+    CAPTURE(n);
+    for (std::string name : {"small", "large"}) {
+      auto e = sync_wait(fs.lookup(fs::index::root_ino, name + std::to_string(n)));
+      REQUIRE(e.ok());
+      CHECK(test::cat_ino(fs, e->attr.ino, 1000) == (name == "small" ? "s" : body));
+      CHECK(mock.get_log.back().if_match.size() == n);
+    }
+  }
+  // Lazy mode keeps it too.
+  test::mock_client lazy_mock;
+  lazy_mock.put("root/f", body);
+  lazy_mock.put_etag("root/f", std::string(500, 'L'));
+  filesystem lazy(lazy_mock, lazy_opts());
+  auto f = sync_wait(lazy.lookup(fs::index::root_ino, "f"));
+  REQUIRE(f.ok());
+  CHECK(test::cat_ino(lazy, f->attr.ino, 1000) == body);
 }

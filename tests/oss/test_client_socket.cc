@@ -3,14 +3,19 @@
 // uploads, concurrent GETs and the emulator's faults (retries counted at the emulator); over TLS,
 // session resumption.
 #include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/gate.hh"
 #include "core/net.hh"
 #include "core/reactor.hh"
 #include "http/oss/client.hh"
+#include "http/oss/crc64.hh"
 #include "http/server.hh"
 #include "tests/core/support.hh"
 #include "tests/http/client_support.hh"
@@ -101,6 +106,68 @@ task<result<oss::get_result>> read_into(oss::oss_client& c, std::string key, uin
                                         std::optional<uint64_t> length, std::string& buf) {
   oss::get_request req{.key = std::move(key), .offset = offset, .length = length};
   co_return co_await c.get_object(req, {reinterpret_cast<std::byte*>(buf.data()), buf.size()});
+}
+
+// A bare HTTP/1.1 server on its own thread: answers the first request of each of the
+// connections it accepts with the next of `answers`, byte for byte, then closes the connection.
+class raw_server {
+ public:
+  explicit raw_server(std::vector<std::string> answers) {
+    _fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(_fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(_fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(_fd, 16) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(::getsockname(_fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    port = ntohs(a.sin_port);
+    _thread = std::thread([this, answers = std::move(answers)] {
+      for (const std::string& answer : answers) {
+        int c = ::accept4(_fd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) {
+          return;
+        }
+        std::string req;
+        char buf[4096];
+        while (req.find("\r\n\r\n") == std::string::npos) {
+          ssize_t n = ::recv(c, buf, sizeof buf, 0);
+          if (n <= 0) {
+            break;
+          }
+          req.append(buf, static_cast<size_t>(n));
+        }
+        for (size_t at = 0; at < answer.size();) {
+          ssize_t n = ::send(c, answer.data() + at, answer.size() - at, MSG_NOSIGNAL);
+          if (n <= 0) {
+            break;
+          }
+          at += static_cast<size_t>(n);
+        }
+        ::shutdown(c, SHUT_WR);
+        while (::recv(c, buf, sizeof buf, 0) > 0) {
+        }
+        ::close(c);
+      }
+    });
+  }
+  ~raw_server() {
+    ::shutdown(_fd, SHUT_RDWR);  // a client that stopped early: accept() returns
+    _thread.join();
+    ::close(_fd);
+  }
+  uint16_t port = 0;
+
+ private:
+  int _fd = -1;
+  std::thread _thread;
+};
+
+std::string raw_head(std::string_view body, std::string_view framing) {
+  return "HTTP/1.1 200 OK\r\nETag: \"E1\"\r\nx-oss-request-id: raw-1\r\n"
+         "x-oss-hash-crc64ecma: " +
+         std::to_string(oss::crc64(body)) + "\r\n" + std::string(framing) + "\r\n";
 }
 
 }  // namespace
@@ -228,4 +295,52 @@ TEST_CASE("over TLS to the emulator: a second connection resumes the first one's
         },
         true);
   }
+}
+
+TEST_CASE("over a socket: a whole-object GET answered chunked or close-delimited is read whole") {
+  test::require_io_uring();
+  std::string body(300000, '\0');
+  for (size_t i = 0; i < body.size(); ++i) {
+    body[i] = static_cast<char>((i * 7919) >> 5);
+  }
+  std::string chunked = raw_head(body, "Transfer-Encoding: chunked\r\nConnection: close\r\n");
+  for (size_t at = 0; at < body.size();) {
+    size_t n = std::min<size_t>(body.size() - at, 1000 + at % 70000);
+    char size_line[32];
+    std::snprintf(size_line, sizeof size_line, "%zx\r\n", n);
+    chunked += size_line;
+    chunked.append(body, at, n);
+    chunked += "\r\n";
+    at += n;
+  }
+  chunked += "0\r\n\r\n";
+  std::string until_close = raw_head(body, "") + body;
+  raw_server srv({chunked, until_close});
+  reactor r;
+  r.run([&]() -> task<void> {
+    http::client_options o;
+    o.http = "1.1";
+    auto h = http::make_client(http::endpoint{"127.0.0.1", srv.port, false}, o);
+    oss::client_config cc;
+    cc.bucket = "b";
+    cc.endpoint = http::endpoint{"127.0.0.1", srv.port, false};
+    cc.region = "cn-hangzhou";
+    cc.retry.max_attempts = 1;
+    auto creds =
+        oss::make_static_provider(oss::credentials{std::string(key_id), std::string(secret)});
+    oss::oss_client c(*h, std::move(creds), std::move(cc));
+    for (const char* framing : {"chunked", "until close"}) {
+      CAPTURE(framing);
+      std::string buf(body.size(), '\0');
+      auto got = co_await read_into(c, "k", 0, std::nullopt, buf);
+      CHECK_MESSAGE(got.ok(), (got.ok() ? "" : got.err().describe()));
+      if (!got.ok()) {
+        continue;
+      }
+      CHECK(got->bytes == body.size());
+      CHECK(got->crc64 == oss::crc64(body));
+      CHECK(buf == body);
+    }
+    co_await h->close();
+  }());
 }

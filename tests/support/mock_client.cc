@@ -186,7 +186,7 @@ task<result<oss::get_result>> mock_client::get_object(const oss::get_request& re
   r.object_size = o.data.size();
   r.etag = o.etag;
   r.mtime_sec = o.mtime;
-  if (o.send_crc64 && req.offset == 0 && !req.length) {
+  if (o.send_crc64) {  // OSS sends the whole object's CRC-64 with ranged answers too
     r.crc64 = o.crc64_override ? *o.crc64_override : oss::crc64(o.data);
   }
   r.request_id = "mock-" + std::to_string(_request_seq);
