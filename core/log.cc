@@ -1,7 +1,12 @@
 // Structured logging implementation: formatting, rate limiting, destination.
 #include "core/log.hh"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -22,7 +27,11 @@ struct rate_state {
 struct logger {
   std::mutex mutex;
   std::atomic<int> level{static_cast<int>(log_level::info)};
-  FILE* out = stderr;
+  int fd = STDERR_FILENO;
+  std::string path;       // "" = stderr
+  uint64_t max_size = 0;  // 0: never rotate
+  unsigned max_count = 0;
+  uint64_t size = 0;  // of the file `fd` names, as far as this process knows
   unsigned burst = 20;
   std::unordered_map<std::string, rate_state> rates;
   std::atomic<uint64_t> lines{0};
@@ -63,6 +72,55 @@ bool is_bare(std::string_view v) {
     }
   }
   return true;
+}
+
+int open_log(const std::string& path, int extra_flags) {
+  return ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | extra_flags, 0640);
+}
+
+void write_all(int fd, const std::string& s) {
+  size_t done = 0;
+  while (done < s.size()) {
+    ssize_t n = ::write(fd, s.data() + done, s.size() - done);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return;  // a full disk loses lines, never the daemon
+    }
+    done += static_cast<size_t>(n);
+  }
+}
+
+// Called with the mutex held once `l.size` reached `l.max_size`.
+void rotate(logger& l) {
+  struct stat ours {};
+  struct stat named {};
+  const bool same = ::fstat(l.fd, &ours) == 0 && ::stat(l.path.c_str(), &named) == 0 &&
+                    ours.st_dev == named.st_dev && ours.st_ino == named.st_ino;
+  if (same && static_cast<uint64_t>(ours.st_size) < l.max_size) {
+    l.size = static_cast<uint64_t>(ours.st_size);  // someone emptied it (copytruncate)
+    return;
+  }
+  int flags = 0;
+  if (same && l.max_count <= 1) {
+    flags = O_TRUNC;
+  } else if (same) {
+    for (unsigned i = l.max_count - 1; i >= 1; --i) {
+      std::string from = i == 1 ? l.path : l.path + "." + std::to_string(i - 1);
+      (void)::rename(from.c_str(), (l.path + "." + std::to_string(i)).c_str());
+    }
+  }
+  // Not `same`: another process (or logrotate) moved PATH away already; follow it.
+  int fd = open_log(l.path, flags);
+  if (fd < 0) {
+    l.size = 0;  // keep writing where we were; try again after max_size more bytes
+    return;
+  }
+  ::close(l.fd);
+  l.fd = fd;
+  struct stat now {};
+  l.size = ::fstat(fd, &now) == 0 ? static_cast<uint64_t>(now.st_size) : 0;
 }
 
 }  // namespace
@@ -137,8 +195,11 @@ void log_write(log_level level, std::string_view event, std::initializer_list<lo
     line += " suppressed=" + std::to_string(suppressed);
   }
   line += '\n';
-  std::fwrite(line.data(), 1, line.size(), l.out);
-  std::fflush(l.out);
+  write_all(l.fd, line);
+  l.size += line.size();
+  if (l.max_size != 0 && !l.path.empty() && l.size >= l.max_size) {
+    rotate(l);
+  }
   l.lines.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -164,21 +225,34 @@ bool parse_log_level(std::string_view s, log_level* out) {
   return false;
 }
 
-bool set_log_file(const std::string& path) {
+bool set_log_file(const std::string& path, uint64_t max_size, unsigned max_count) {
   logger& l = the_logger();
   std::lock_guard lock(l.mutex);
-  FILE* f = stderr;
+  int fd = STDERR_FILENO;
+  uint64_t size = 0;
   if (!path.empty()) {
-    f = std::fopen(path.c_str(), "ae");
-    if (!f) {
+    fd = open_log(path, 0);
+    if (fd < 0) {
       return false;
     }
+    struct stat st {};
+    size = ::fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
   }
-  if (l.out != stderr) {
-    std::fclose(l.out);
+  if (l.fd != STDERR_FILENO) {
+    ::close(l.fd);
   }
-  l.out = f;
+  l.fd = fd;
+  l.path = path;
+  l.max_size = max_size;
+  l.max_count = max_count;
+  l.size = size;
   return true;
+}
+
+int log_fd() {
+  logger& l = the_logger();
+  std::lock_guard lock(l.mutex);
+  return l.fd;
 }
 
 void set_log_rate_limit(unsigned burst) {

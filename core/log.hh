@@ -24,7 +24,14 @@ log_level get_log_level();
 // Parses trace|debug|info|warn|warning|error|off; returns false on anything else.
 bool parse_log_level(std::string_view s, log_level* out);
 // Lines go to stderr by default; a path opens that file for appending ("" = stderr).
-bool set_log_file(const std::string& path);
+// Rotation (ossfs 2.0's log_file_max_size / log_file_max_count): once the file holds
+// `max_size` bytes (0 = never rotate) it is renamed PATH.1 (PATH.1 becomes PATH.2, ...) and a
+// new PATH is started; at most `max_count` files are kept in all, PATH included (1: PATH is
+// emptied instead). Several processes may share PATH (a supervisor and its workers): a process
+// whose PATH was already rotated by another, or by logrotate, reopens it instead of rotating.
+bool set_log_file(const std::string& path, uint64_t max_size = 0, unsigned max_count = 0);
+// The descriptor lines are written to (STDERR_FILENO when no file is set).
+int log_fd();
 // At most `burst` lines per event name per second (0 disables the limit).
 void set_log_rate_limit(unsigned burst);
 // Lines written since start (for tests).

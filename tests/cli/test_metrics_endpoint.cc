@@ -41,3 +41,26 @@ TEST_CASE("GET /metrics returns registry counters and extra lines; other paths a
   CHECK(body.find("ossuring_test_things_total 7") != std::string::npos);
   CHECK(body.find("ossuring_fuse_requests_total 42") != std::string::npos);
 }
+
+TEST_CASE("the cache's bytes, budget, blobs, hits, misses and evictions are Prometheus metrics") {
+  cli::cache_figures c;
+  c.bytes = 3 << 20;
+  c.limit = 768 << 20;
+  c.blobs = 7;
+  c.pinned = 1;
+  c.hits = 40;
+  c.misses = 7;
+  c.evictions = 2;
+  c.readahead_bytes = 4096;
+  const std::string text = cli::prometheus_cache_metrics(c);
+  CHECK(text.find("# TYPE ossuring_cache_bytes gauge\nossuring_cache_bytes 3145728\n") !=
+        std::string::npos);
+  CHECK(text.find("ossuring_cache_limit_bytes 805306368\n") != std::string::npos);
+  CHECK(text.find("ossuring_cache_blobs 7\n") != std::string::npos);
+  CHECK(text.find("ossuring_cache_pinned_blobs 1\n") != std::string::npos);
+  CHECK(text.find("# TYPE ossuring_cache_hits_total counter\nossuring_cache_hits_total 40\n") !=
+        std::string::npos);
+  CHECK(text.find("ossuring_cache_misses_total 7\n") != std::string::npos);
+  CHECK(text.find("ossuring_cache_evictions_total 2\n") != std::string::npos);
+  CHECK(text.find("ossuring_readahead_bytes 4096\n") != std::string::npos);
+}

@@ -156,9 +156,11 @@ class Mount:
     def __enter__(self):
         self.dir = tempfile.mkdtemp(prefix="ossuring-mnt-")
         self.log = tempfile.NamedTemporaryFile(prefix="ossuring-log-", suffix=".log", delete=False)
+        # The daemon logs into its --log-dir (never into the output of `ossuring mount`).
+        self.log_dir = tempfile.mkdtemp(prefix="ossuring-logdir-")
         url = f"oss://{self.bucket}/{self.prefix}"
         args = [OSSURING, "mount", url, self.dir, "--endpoint", self.endpoint, "--log-level",
-                "info"] + (["--path-style"] if self.path_style else [])
+                "info", "--log-dir", self.log_dir] + (["--path-style"] if self.path_style else [])
         if not self.emu.anonymous:
             args += ["--access-key-id", AK, "--access-key-secret", SK]
         args += self.args
@@ -182,8 +184,13 @@ class Mount:
         return json.loads(out.stdout)
 
     def log_text(self):
+        """What `ossuring mount` printed, then the daemon's log files (rotated ones first)."""
         with open(self.log.name, errors="replace") as f:
-            return f.read()
+            text = f.read()
+        for name in sorted(os.listdir(self.log_dir), reverse=True):
+            with open(os.path.join(self.log_dir, name), errors="replace") as f:
+                text += f.read()
+        return text
 
     def __exit__(self, *exc):
         subprocess.run([OSSURING, "umount", self.dir], capture_output=True, timeout=60)
@@ -196,6 +203,7 @@ class Mount:
         if exc[0] is not None:
             sys.stderr.write("---- ossuring log ----\n" + self.log_text())
         os.unlink(self.log.name)
+        shutil.rmtree(self.log_dir, ignore_errors=True)
 
 
 def run_tests(tests):

@@ -3,6 +3,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -256,6 +257,13 @@ def test_metrics_port_serves_prometheus_text():
             text = r.read().decode()
         assert "ossuring_fuse_requests_total" in text, text[:500]
         assert 'ossuring_oss_requests_total{api="GetObject"} 5' in text, text[:2000]
+        # The blob cache: the five files read are cached whole, each fetched by one GET.
+        assert "\nossuring_cache_blobs 5\n" in text, text
+        assert "\nossuring_cache_misses_total 5\n" in text, text
+        assert "\nossuring_cache_bytes 500\n" in text, text
+        for name in ("ossuring_cache_limit_bytes", "ossuring_cache_hits_total",
+                     "ossuring_cache_evictions_total"):
+            assert f"\n{name} " in text, (name, text)
 
 
 def test_read_only_mount_refuses_writes():
@@ -444,6 +452,123 @@ def test_messages_say_what_to_do_next():
             assert f"run `ossuring umount {m.dir}` first" in r.stderr, r.stderr
 
 
+def test_a_background_mount_never_holds_the_callers_pipe():
+    # `ossuring mount ... 2>&1 | tail` must return once the mount is ready: the daemon logs to
+    # its --log-dir (or the default folder), never into the caller's stdout or stderr.
+    with harness.Emulator({"data": "flat:5:100"}) as emu:
+        mnt = tempfile.mkdtemp(prefix="ossuring-pipe-")
+        logdir = tempfile.mkdtemp(prefix="ossuring-pipelog-")
+        args = [harness.OSSURING, "mount", "oss://data/", mnt, "--endpoint", emu.endpoint,
+                "--path-style", "--log-dir", logdir, "--log-file-max-count", "2"]
+        # Keys from the environment: a secret on the command line is warned about (on stderr,
+        # before `mount` returns, which is fine), and this test wants no log line at all there.
+        env = dict(os.environ, OSS_ACCESS_KEY_ID=harness.AK, OSS_ACCESS_KEY_SECRET=harness.SK)
+        try:
+            for extra in ([], ["--log-dir", ""]):  # given, then the default folder
+                p = subprocess.Popen(args + extra, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, env=env)
+                # communicate() returns only at EOF: when no process holds the pipe any more.
+                out, _ = p.communicate(timeout=60)
+                assert p.returncode == 0, out
+                assert os.path.ismount(mnt)
+                assert b"event=" not in out, out
+                assert len(os.listdir(mnt)) == 5
+                unmount(mnt)
+            name = "ossuring-" + mnt.strip("/").replace("/", "-") + ".log"
+            logs = os.listdir(logdir)
+            assert logs == [name], logs
+            default = os.path.join("/var/log/ossuring", name)  # as root
+            assert os.path.exists(default)
+            os.unlink(default)
+            with open(os.path.join(logdir, logs[0])) as f:
+                text = f.read()
+            assert text.count("event=index_built") == 1, text
+            assert "event=mounted" in text and "event=unmounted" in text, text
+        finally:
+            unmount(mnt)
+            os.rmdir(mnt)
+            shutil.rmtree(logdir)
+
+
+def test_warmup_prints_a_summary_and_stats_reads_for_people():
+    with harness.Emulator({"data": "flat:20:3000"}) as emu, harness.Mount(emu, "data") as m:
+        # Not on a terminal: no progress line at all, one summary line at the end.
+        for extra in ([], ["--no-progress"]):
+            w = subprocess.run([harness.OSSURING, "warmup", m.dir, *extra], capture_output=True,
+                               text=True, timeout=120)
+            assert w.returncode == 0, w.stderr
+            assert w.stderr == "", w.stderr
+            lines = w.stdout.splitlines()
+            assert len(lines) == 1, w.stdout
+            assert lines[0].startswith("warmup done: files 20/20, 58.6 KiB in "), lines
+            assert lines[0].endswith(", 0 failed"), lines
+        w = subprocess.run([harness.OSSURING, "warmup", m.dir, "--json"], capture_output=True,
+                           text=True, timeout=120)
+        assert w.returncode == 0, w.stderr
+        last = json.loads(w.stdout.splitlines()[-1])
+        assert last["done"] and last["files_done"] == 20 and last["files_failed"] == 0, last
+        st = subprocess.run([harness.OSSURING, "stats", m.dir], capture_output=True, text=True,
+                            timeout=30)
+        assert st.returncode == 0, st.stderr
+        out = st.stdout
+        assert "{" not in out, out  # a report, not the JSON
+        assert "58.6 KiB of 768 MiB" in out, out  # cache fill against its budget
+        assert "20 blobs" in out, out
+        assert "hit rate" in out and "(40 hits, 20 GETs)" in out, out
+        assert "GetObject" in out and "ListObjectsV2" in out and "p99" in out, out
+        assert "errors    0 FUSE requests answered an error, 0 failed OSS requests" in out, out
+        # --json stays the machines' document.
+        assert json.loads(subprocess.run([harness.OSSURING, "stats", m.dir, "--json"],
+                                         capture_output=True, text=True,
+                                         timeout=30).stdout)["cache"]["blobs"] == 20
+
+
+def test_a_foreground_mount_tells_systemd_when_it_is_ready():
+    import socket
+    with harness.Emulator({"data": "flat:5:100"}) as emu:
+        mnt = tempfile.mkdtemp(prefix="ossuring-notify-")
+        sock_path = mnt + ".notify"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.bind(sock_path)
+            sock.settimeout(60)
+            env = dict(os.environ, NOTIFY_SOCKET=sock_path, OSS_ACCESS_KEY_ID=harness.AK,
+                       OSS_ACCESS_KEY_SECRET=harness.SK)
+            log = tempfile.TemporaryFile()
+            p = subprocess.Popen([harness.OSSURING, "mount", "oss://data/", mnt, "-f",
+                                  "--endpoint", emu.endpoint, "--path-style"], env=env,
+                                 stdout=log, stderr=log)
+            try:
+                msg = sock.recv(256).decode()
+                assert "READY=1" in msg.split("\n"), msg
+                # READY=1 comes once the mount serves: no waiting needed here.
+                assert os.path.ismount(mnt)
+                assert len(os.listdir(mnt)) == 5
+            finally:
+                p.send_signal(signal.SIGTERM)
+                p.wait(timeout=60)
+                unmount(mnt)
+                os.rmdir(mnt)
+                os.unlink(sock_path)
+
+
+def test_commands_reach_a_mount_started_with_its_own_control_socket():
+    sock = os.path.join(tempfile.mkdtemp(prefix="ossuring-ctl-"), "ctl.sock")
+    with harness.Emulator({"data": "flat:20:300"}) as emu:
+        with harness.Mount(emu, "data", args=["--control-socket", sock]) as m:
+            r = subprocess.run([harness.OSSURING, "stats", m.dir, "--json"], capture_output=True,
+                               text=True, timeout=30)
+            assert r.returncode != 0, r.stdout  # the default path finds nothing
+            for cmd in (["stats", m.dir, "--json", "--control-socket", sock],
+                        ["refresh", m.dir, f"--control-socket={sock}"],
+                        ["warmup", m.dir, "--no-progress", "--control-socket", sock]):
+                r = subprocess.run([harness.OSSURING] + cmd, capture_output=True, text=True,
+                                   timeout=60)
+                assert r.returncode == 0, (cmd, r.stdout, r.stderr)
+            r = subprocess.run([harness.OSSURING, "stats", m.dir, "--control-socket"],
+                               capture_output=True, text=True, timeout=30)
+            assert r.returncode == 2 and "needs a path" in r.stderr, r.stderr
+
+
 def test_every_command_has_help():
     for cmd in ["mount", "umount", "stats", "warmup", "refresh", "ls", "stat", "get", "put"]:
         for argv in (["help", cmd], [cmd, "--help"], [cmd, "-h"]):
@@ -475,5 +600,9 @@ if __name__ == "__main__":
         test_rw_on_the_ossuring_command_line_still_writes,
         test_a_mountpoint_that_is_a_mount_or_not_empty_is_refused,
         test_messages_say_what_to_do_next,
+        test_commands_reach_a_mount_started_with_its_own_control_socket,
         test_every_command_has_help,
+        test_a_background_mount_never_holds_the_callers_pipe,
+        test_warmup_prints_a_summary_and_stats_reads_for_people,
+        test_a_foreground_mount_tells_systemd_when_it_is_ready,
     ])

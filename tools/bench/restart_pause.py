@@ -53,7 +53,7 @@ def main():
                  if "ossuring-index" in os.readlink(f"/proc/{supervisor}/fd/{fd}")]
         # Without a supervisor, readers fail and recovery is a new mount: at least this.
         built = [line for line in m.log_text().splitlines()
-                 if "event=index_built" in line and "seconds=" in line]
+                 if "event=index_ready" in line and "seconds=" in line]
         index_s = float(built[0].split("seconds=")[1].split()[0]) if built else float("nan")
         print(f"files {args.files}: pauses ms {[round(p, 1) for p in pauses]}, "
               f"median {statistics.median(pauses):.1f}; the mount's own index build "

@@ -21,8 +21,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -42,10 +44,12 @@
 #include "tools/cli/client_setup.hh"
 #include "tools/cli/commands.hh"
 #include "tools/cli/control.hh"
+#include "tools/cli/log_setup.hh"
 #include "tools/cli/metrics_endpoint.hh"
 #include "tools/cli/mount_setup.hh"
 #include "tools/cli/mount_stats.hh"
 #include "tools/cli/mountinfo.hh"
+#include "tools/cli/sd_notify.hh"
 #include "tools/cli/supervisor.hh"
 
 namespace ossuring::cli {
@@ -63,7 +67,14 @@ constexpr unsigned fuse_readers = 4;
 class readiness {
  public:
   explicit readiness(int fd) : _fd(fd) {}
-  void ok() { send("ok\n"); }
+  // Also tells systemd (Type=notify, NOTIFY_SOCKET) that the mount is ready.
+  void ok() {
+    if (status st = sd_notify_send(std::getenv("NOTIFY_SOCKET"), "READY=1\nSTATUS=mounted\n");
+        !st) {
+      log_warn("sd_notify_failed", {{"error", st.err().message}});
+    }
+    send("ok\n");
+  }
   void fail(const std::string& why) { send("error " + why + "\n"); }
 
  private:
@@ -115,6 +126,22 @@ task<void> watch_signals_early(int sfd, fs::filesystem& fsys, abort_source& prob
   signalled = true;
   fsys.abort_listings();
   probe.request_abort();
+}
+
+// The blob cache's figures for the Prometheus endpoint.
+cache_figures cache_figures_of(const fs::filesystem& fsys) {
+  const fs::blob_store_stats b = fsys.cache_stats();
+  const fs::fs_counters& f = fsys.counters();
+  cache_figures c;
+  c.bytes = b.bytes;
+  c.limit = b.limit;
+  c.blobs = b.blobs;
+  c.pinned = b.pinned;
+  c.evictions = b.evictions;
+  c.hits = f.blob_hits;
+  c.misses = f.get_requests;
+  c.readahead_bytes = f.buffer_bytes;
+  return c;
 }
 
 // Re-lists the index every `interval` (0: never), and once at the start when `soon` (a reused
@@ -231,7 +258,9 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
       }
       double secs =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      log_info("index_built", {{"objects", std::to_string(st->objects)},
+      // The file system logs index_built (with its requests) when it lists; this line says the
+      // mount's index is ready, listed or reused, and how long that took.
+      log_info("index_ready", {{"objects", std::to_string(st->objects)},
                                {"directories", std::to_string(st->directories)},
                                {"skipped_keys", std::to_string(st->skipped_keys)},
                                {"reused", reused ? "yes" : "no"},
@@ -373,7 +402,8 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
                                   f.upload_bytes) +
                prometheus_counter("ossuring_upload_failures_total",
                                   "uploads that failed after the client's retries",
-                                  f.upload_failures);
+                                  f.upload_failures) +
+               prometheus_cache_metrics(cache_figures_of(fsys));
       });
       if (ep.ok()) {
         prom = std::move(*ep);
@@ -564,12 +594,35 @@ static int mount_command(const args& a, mount_form form) {
   for (const std::string& note : cfg.notes) {  // once, before the daemon starts
     std::fprintf(stderr, "ossuring mount: note: %s\n", note.c_str());
   }
-  if (!cfg.log_dir.empty()) {
-    ::mkdir(cfg.log_dir.c_str(), 0700);
-    if (!set_log_file(cfg.log_dir + "/ossuring.log")) {
-      std::fprintf(stderr, "ossuring mount: cannot write %s/ossuring.log\n", cfg.log_dir.c_str());
+  // Where the log goes. A backgrounded daemon never keeps the caller's terminal or pipe (the
+  // caller may wait for its end: `mount ... 2>&1 | tail`): it logs to --log-dir, else to a
+  // default folder, unless its stderr is systemd's journal. In the foreground, stderr.
+  std::string log_path;
+  const bool journal = stderr_is_journal();
+  std::string log_dir = cfg.log_dir;
+  if (log_dir.empty() && !cfg.foreground && !journal) {
+    log_dir = default_log_dir(::geteuid() == 0, std::getenv("XDG_STATE_HOME"), std::getenv("HOME"));
+    if (status st = make_dirs(log_dir); !st) {
+      std::fprintf(stderr,
+                   "ossuring mount: note: the daemon's log is discarded: %s (give --log-dir)\n",
+                   st.err().message.c_str());
+      log_dir.clear();
+    }
+  } else if (!log_dir.empty()) {
+    if (status st = make_dirs(log_dir); !st) {
+      std::fprintf(stderr, "ossuring mount: --log-dir: %s\n", st.err().message.c_str());
       return 1;
     }
+  }
+  if (!log_dir.empty()) {
+    log_path = log_dir + "/" + log_file_name(absolute_path(cfg.mountpoint));
+    if (!set_log_file(log_path, cfg.log_file_max_size, cfg.log_file_max_count)) {
+      std::fprintf(stderr, "ossuring mount: cannot write %s: %s\n", log_path.c_str(),
+                   std::strerror(errno));
+      return 1;
+    }
+  } else if (!cfg.foreground && !journal) {
+    (void)set_log_file("/dev/null");
   }
 
   int pipefd[2] = {-1, -1};
@@ -599,13 +652,23 @@ static int mount_command(const args& a, mount_form form) {
       } else {
         std::fprintf(stderr, "ossuring mount: the daemon exited before the mount was ready\n");
       }
+      if (!log_path.empty()) {
+        std::fprintf(stderr, "ossuring mount: the daemon's log: %s\n", log_path.c_str());
+      }
       return 1;
     }
     ::close(pipefd[0]);
     ::setsid();
+    // Off the caller's terminal and pipes: stdin and stdout from/to /dev/null, stderr to the
+    // log file (what a library prints lands there), or /dev/null; the journal stays.
     int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     if (devnull >= 0) {
       ::dup2(devnull, STDIN_FILENO);
+      ::dup2(devnull, STDOUT_FILENO);
+      if (!journal) {
+        int lfd = log_fd();
+        ::dup2(lfd != STDERR_FILENO ? lfd : devnull, STDERR_FILENO);
+      }
       ::close(devnull);
     }
   }

@@ -9,7 +9,13 @@
 
 namespace ossuring::cli {
 
-int cmd_refresh(const args& a) {
+int cmd_refresh(const args& given) {
+  args a = given;
+  result<std::string> socket = take_control_socket(a);
+  if (!socket.ok()) {
+    std::fprintf(stderr, "ossuring refresh: %s\n", socket.err().message.c_str());
+    return 2;
+  }
   std::string mountpoint;
   for (const std::string& s : a) {
     if (!s.empty() && s[0] == '-') {
@@ -27,7 +33,7 @@ int cmd_refresh(const args& a) {
     return 2;
   }
   std::string answer;
-  status s = control_request(control_socket_path(mountpoint), "refresh",
+  status s = control_request(socket->empty() ? control_socket_path(mountpoint) : *socket, "refresh",
                              [&](const std::string& line) { answer += line; });
   if (!s.ok()) {
     std::fprintf(stderr, "ossuring refresh: %s\n",

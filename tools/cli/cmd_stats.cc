@@ -1,5 +1,6 @@
-// `ossuring stats MOUNTPOINT [--json]`: what a running mount has done (requests by API, cache
-// hits, bytes, latency percentiles), read over its control socket.
+// `ossuring stats MOUNTPOINT [--json|--all]`: what a running mount has done (requests by API,
+// cache hits and fill, bytes, latency percentiles, errors), read over its control socket: a
+// report for people (stats_format.hh), the daemon's JSON for machines, or every counter.
 #include <simdjson.h>
 
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include "tools/cli/commands.hh"
 #include "tools/cli/control.hh"
 #include "tools/cli/mountinfo.hh"
+#include "tools/cli/stats_format.hh"
 
 namespace ossuring::cli {
 
@@ -42,12 +44,21 @@ void print_element(simdjson::dom::element e, const std::string& indent, const st
 
 }  // namespace
 
-int cmd_stats(const args& a) {
+int cmd_stats(const args& given) {
+  args a = given;
+  result<std::string> socket = take_control_socket(a);
+  if (!socket.ok()) {
+    std::fprintf(stderr, "ossuring stats: %s\n", socket.err().message.c_str());
+    return 2;
+  }
   std::string mountpoint;
   bool json = false;
+  bool all = false;
   for (const std::string& s : a) {
     if (s == "--json") {
       json = true;
+    } else if (s == "--all") {
+      all = true;
     } else if (!s.empty() && s[0] == '-') {
       std::fprintf(stderr, "ossuring stats: unknown option %s\n", s.c_str());
       return 2;
@@ -56,11 +67,11 @@ int cmd_stats(const args& a) {
     }
   }
   if (mountpoint.empty()) {
-    std::fprintf(stderr, "usage: ossuring stats MOUNTPOINT [--json]\n");
+    std::fprintf(stderr, "usage: ossuring stats MOUNTPOINT [--json|--all]\n");
     return 2;
   }
   std::string doc;
-  status s = control_request(control_socket_path(mountpoint), "stats",
+  status s = control_request(socket->empty() ? control_socket_path(mountpoint) : *socket, "stats",
                              [&](const std::string& line) { doc += line; });
   if (!s.ok()) {
     std::fprintf(stderr, "ossuring stats: %s\n",
@@ -69,6 +80,16 @@ int cmd_stats(const args& a) {
   }
   if (json) {
     std::printf("%s\n", doc.c_str());
+    return 0;
+  }
+  if (!all) {
+    std::string error;
+    std::string report = format_stats(doc, &error);
+    if (report.empty()) {
+      std::fprintf(stderr, "ossuring stats: %s\n", error.c_str());
+      return 1;
+    }
+    std::fputs(report.c_str(), stdout);
     return 0;
   }
   simdjson::dom::parser parser;

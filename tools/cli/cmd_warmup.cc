@@ -1,10 +1,13 @@
 // `ossuring warmup MOUNTPOINT [PATH...] [--files LIST]`: asks a running mount to fetch files
-// ahead of use, with a progress bar on a terminal and plain lines otherwise.
+// ahead of use. On a terminal one progress line that fits its width is redrawn on stderr;
+// elsewhere (and with --no-progress) nothing until the summary line on stdout; --json prints
+// the daemon's JSON progress lines instead, the last with "done":true.
 #include <limits.h>
 #include <simdjson.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <optional>
@@ -14,30 +17,22 @@
 #include "tools/cli/commands.hh"
 #include "tools/cli/control.hh"
 #include "tools/cli/mountinfo.hh"
+#include "tools/cli/warmup_progress.hh"
 
 namespace ossuring::cli {
 
-namespace {
-
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
+int cmd_warmup(const args& given) {
+  args a = given;
+  result<std::string> socket = take_control_socket(a);
+  if (!socket.ok()) {
+    std::fprintf(stderr, "ossuring warmup: %s\n", socket.err().message.c_str());
+    return 2;
   }
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.1f %s", b, units[u]);
-  return buf;
-}
-
-}  // namespace
-
-int cmd_warmup(const args& a) {
   std::string mountpoint;
   std::vector<std::string> paths;
   std::string list_file;
-  bool progress = ::isatty(STDERR_FILENO);
+  bool progress = ::isatty(STDERR_FILENO) != 0;
+  bool json = false;
   for (size_t i = 0; i < a.size(); ++i) {
     const std::string& s = a[i];
     if (s == "--files") {
@@ -48,6 +43,8 @@ int cmd_warmup(const args& a) {
       list_file = a[++i];
     } else if (s == "--no-progress") {
       progress = false;
+    } else if (s == "--json") {
+      json = true;
     } else if (!s.empty() && s[0] == '-') {
       std::fprintf(stderr, "ossuring warmup: unknown option %s\n", s.c_str());
       return 2;
@@ -58,7 +55,9 @@ int cmd_warmup(const args& a) {
     }
   }
   if (mountpoint.empty()) {
-    std::fprintf(stderr, "usage: ossuring warmup MOUNTPOINT [PATH...] [--files LIST]\n");
+    std::fprintf(
+        stderr,
+        "usage: ossuring warmup MOUNTPOINT [PATH...] [--files LIST] [--no-progress|--json]\n");
     return 2;
   }
   if (!list_file.empty()) {
@@ -99,59 +98,73 @@ int cmd_warmup(const args& a) {
     body += (i ? "," : "") + json_quote(p);
   }
   body += "]}";
+  if (json) {
+    progress = false;
+  }
+  const unsigned width = progress ? terminal_width(STDERR_FILENO) : 0;
+  const auto started = std::chrono::steady_clock::now();
   simdjson::dom::parser parser;
   int rc = 0;
   std::string last_error;
-  status s =
-      control_request(control_socket_path(root), "warmup " + body, [&](const std::string& line) {
+  std::string first_failure;
+  warmup_figures fig;
+  bool finished = false;
+  bool drawn = false;
+  status s = control_request(
+      socket->empty() ? control_socket_path(root) : *socket, "warmup " + body,
+      [&](const std::string& line) {
+        if (json) {
+          std::printf("%s\n", line.c_str());
+          std::fflush(stdout);
+        }
         simdjson::dom::element e;
         if (parser.parse(line).get(e) != simdjson::SUCCESS) {
           return;
         }
-        uint64_t files = 0, total = 0, bytes = 0, total_bytes = 0, failed = 0;
-        double rate = 0;
-        bool done = false;
         // Missing fields keep their zero defaults.
         auto field = [&](const char* name, auto& out) {
           if (e[name].get(out) != simdjson::SUCCESS) {
             out = {};
           }
         };
-        field("files_done", files);
-        field("files_total", total);
-        field("bytes_done", bytes);
-        field("bytes_total", total_bytes);
-        field("files_failed", failed);
+        field("files_done", fig.files_done);
+        field("files_total", fig.files_total);
+        field("bytes_done", fig.bytes_done);
+        field("bytes_total", fig.bytes_total);
+        field("files_failed", fig.files_failed);
+        uint64_t rate = 0;
         field("bytes_per_second", rate);
-        field("done", done);
+        fig.bytes_per_second = static_cast<double>(rate);
+        field("done", fig.done);
+        fig.seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         std::string_view err;
         if (e["error"].get(err) == simdjson::SUCCESS) {
           last_error = std::string(err);
         }
-        double eta = rate > 0 && total_bytes > bytes ? (total_bytes - bytes) / rate : 0;
-        if (progress) {
-          int width = 30;
-          int fill = total ? static_cast<int>(width * files / total) : width;
-          std::fprintf(stderr, "\r[%-*s] %lu/%lu files  %s/%s  %s/s  ETA %.0fs ", width,
-                       std::string(static_cast<size_t>(fill), '#').c_str(),
-                       static_cast<unsigned long>(files), static_cast<unsigned long>(total),
-                       human_bytes(static_cast<double>(bytes)).c_str(),
-                       human_bytes(static_cast<double>(total_bytes)).c_str(),
-                       human_bytes(rate).c_str(), eta);
-          if (done) {
-            std::fprintf(stderr, "\n");
-          }
-        } else {
-          std::printf("files %lu/%lu bytes %lu/%lu rate %.0f B/s failed %lu%s\n",
-                      static_cast<unsigned long>(files), static_cast<unsigned long>(total),
-                      static_cast<unsigned long>(bytes), static_cast<unsigned long>(total_bytes),
-                      rate, static_cast<unsigned long>(failed), done ? " done" : "");
-          std::fflush(stdout);
+        if (e["first_error"].get(err) == simdjson::SUCCESS) {
+          first_failure = std::string(err);
         }
-        if (done && failed) {
-          rc = 1;
+        if (progress && !fig.done && last_error.empty()) {
+          // \r and "erase to the end of the line": one row, redrawn in place.
+          std::fprintf(stderr, "\r%s\x1b[K", warmup_progress_line(fig, width).c_str());
+          std::fflush(stderr);
+          drawn = true;
+        }
+        if (fig.done) {
+          finished = last_error.empty();
+          if (fig.files_failed != 0) {
+            rc = 1;
+          }
         }
       });
+  if (drawn) {
+    std::fprintf(stderr, "\r\x1b[K");  // the summary replaces the bar
+    std::fflush(stderr);
+  }
+  if (finished && !json) {
+    std::printf("%s\n", warmup_summary_line(fig, first_failure).c_str());
+  }
   if (!s.ok()) {
     std::fprintf(stderr, "ossuring warmup: %s\n",
                  explain_unreachable(root, s.err().message).c_str());

@@ -89,7 +89,9 @@ struct mount_config {
   bool supervise = false;  // a supervisor keeps the connection across a daemon crash
   std::string cpus;        // reactor CPU list, e.g. "0-3"; empty = one reactor, unpinned
   std::string log_level = "info";
-  std::string log_dir;
+  std::string log_dir;                       // "": see default_log_dir()
+  uint64_t log_file_max_size = 64ull << 20;  // rotate past this (0 = never)
+  unsigned log_file_max_count = 4;           // files kept, the current one included
   unsigned metrics_port = 0;
   std::string control_socket;        // default: /run/ossuring/<mountpoint hash>.sock
   std::vector<std::string> ignored;  // options accepted for compatibility but without effect

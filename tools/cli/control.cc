@@ -53,6 +53,31 @@ std::string control_socket_path(const std::string& mountpoint) {
   return run_dir() + "/" + hex + ".sock";
 }
 
+result<std::string> take_control_socket(std::vector<std::string>& args) {
+  constexpr std::string_view flag = "--control-socket";
+  std::string path;
+  for (size_t i = 0; i < args.size();) {
+    std::string_view s = args[i];
+    if (s == flag) {
+      if (i + 1 >= args.size() || args[i + 1].empty()) {
+        return make_error(EINVAL, "--control-socket needs a path");
+      }
+      path = args[i + 1];
+      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i),
+                 args.begin() + static_cast<std::ptrdiff_t>(i + 2));
+    } else if (s.starts_with(flag) && s.size() > flag.size() && s[flag.size()] == '=') {
+      path = std::string(s.substr(flag.size() + 1));
+      if (path.empty()) {
+        return make_error(EINVAL, "--control-socket needs a path");
+      }
+      args.erase(args.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
+  }
+  return path;
+}
+
 task<bool> control_connection::send_line(std::string line) {
   line += '\n';
   size_t off = 0;

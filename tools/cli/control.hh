@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "core/net.hh"
 #include "core/result.hh"
@@ -18,6 +19,11 @@ namespace ossuring::cli {
 // Where the daemon serving `mountpoint` listens: /run/ossuring/<hash of realpath>.sock (or
 // $OSSURING_RUN_DIR instead of /run/ossuring).
 std::string control_socket_path(const std::string& mountpoint);
+
+// Takes `--control-socket PATH` (or `=PATH`) out of a command's arguments: the socket of a mount
+// started with that option, which the default path does not find. "" when not given; an error
+// when the value is missing.
+result<std::string> take_control_socket(std::vector<std::string>& args);
 
 class control_connection {
  public:

@@ -46,23 +46,38 @@ const command_text texts[] = {
      "connected\").\n"
      "  --lazy, -l, -z\n"
      "      detach now even with files open; the mount ends when the last one is closed\n"},
-    {"stats", "what a running mount has done", "ossuring stats MOUNTPOINT [--json]\n",
-     "Requests by OSS API, cache contents and hits, bytes and latency of a running mount, read\n"
-     "from its daemon's control socket (as the user who mounted, or root).\n"
+    {"stats", "what a running mount has done",
+     "ossuring stats MOUNTPOINT [--json|--all] [--control-socket PATH]\n",
+     "A running mount's report, read from its daemon's control socket (as the user who mounted,\n"
+     "or root): FUSE requests, cache fill against its budget and hit rate, read-ahead, index,\n"
+     "requests per OSS API with latency percentiles, and errors, in human units.\n"
      "  --json\n"
-     "      print the daemon's JSON document\n"},
+     "      print the daemon's JSON document (for programs; fields are only ever added)\n"
+     "  --all\n"
+     "      print every counter of that document, one a line\n"
+     "  --control-socket PATH\n"
+     "      the socket of a mount started with --control-socket PATH\n"},
     {"warmup", "fetch files into the cache ahead of use",
-     "ossuring warmup MOUNTPOINT[/DIR] [PATH...] [--files LIST] [--no-progress]\n",
+     "ossuring warmup MOUNTPOINT[/DIR] [PATH...] [--files LIST] [--no-progress|--json]\n"
+     "               [--control-socket PATH]\n",
      "Has a running mount fetch files into its blob cache: the PATHs given (files or folders,\n"
      "relative to the first argument or absolute), else everything below the first argument,\n"
      "which may be the mount point or a folder inside the mount.\n"
      "  --files LIST\n"
      "      also warm the paths listed in the file LIST, one a line (- for stdin)\n"
      "  --no-progress\n"
-     "      no progress bar\n"},
-    {"refresh", "list an index-mode mount's bucket again now", "ossuring refresh MOUNTPOINT\n",
+     "      no progress line, only the summary at the end (off a terminal there is no progress\n"
+     "      line anyway)\n"
+     "  --json\n"
+     "      the daemon's JSON progress lines on stdout, the last with \"done\":true\n"
+     "  --control-socket PATH\n"
+     "      the socket of a mount started with --control-socket PATH\n"},
+    {"refresh", "list an index-mode mount's bucket again now",
+     "ossuring refresh MOUNTPOINT [--control-socket PATH]\n",
      "Index mode: lists the prefix again and installs the new index under the live mount; prints\n"
-     "the new index's size as JSON.\n"},
+     "the new index's size as JSON.\n"
+     "  --control-socket PATH\n"
+     "      the socket of a mount started with --control-socket PATH\n"},
     {"ls", "list objects", "ossuring ls oss://BUCKET[/PREFIX] [-r] [connection options]\n",
      "Lists the objects and folders under PREFIX (size, time, key), through the same client and\n"
      "credentials a mount uses.\n"

@@ -11,6 +11,28 @@ std::string prometheus_counter(const std::string& name, const std::string& help,
          std::to_string(value) + "\n";
 }
 
+std::string prometheus_gauge(const std::string& name, const std::string& help, uint64_t value) {
+  return "# HELP " + name + " " + help + "\n# TYPE " + name + " gauge\n" + name + " " +
+         std::to_string(value) + "\n";
+}
+
+std::string prometheus_cache_metrics(const cache_figures& c) {
+  return prometheus_gauge("ossuring_cache_bytes", "bytes of cached blobs and GETs in flight",
+                          c.bytes) +
+         prometheus_gauge("ossuring_cache_limit_bytes", "the blob cache's budget", c.limit) +
+         prometheus_gauge("ossuring_cache_blobs", "objects cached whole", c.blobs) +
+         prometheus_gauge("ossuring_cache_pinned_blobs", "cached blobs held by open files",
+                          c.pinned) +
+         prometheus_counter("ossuring_cache_hits_total", "reads served from a cached blob",
+                            c.hits) +
+         prometheus_counter("ossuring_cache_misses_total", "whole-object GETs into the cache",
+                            c.misses) +
+         prometheus_counter("ossuring_cache_evictions_total", "blobs evicted to stay in budget",
+                            c.evictions) +
+         prometheus_gauge("ossuring_readahead_bytes", "bytes of large-file read-ahead held",
+                          c.readahead_bytes);
+}
+
 result<std::unique_ptr<metrics_endpoint>> metrics_endpoint::listen(
     uint16_t port, std::function<std::string()> extra) {
   result<socket_address> addr = parse_numeric_address("127.0.0.1", port);

@@ -230,6 +230,17 @@ task<void> warmup(mount_stats& view, std::string args, control_connection& out) 
       }
     }
   }
+  // The last files: progress goes on as each one completes (at most every 200 ms).
+  while (running > 0) {
+    slot_free.reset();
+    co_await slot_free.wait();
+    if (std::chrono::steady_clock::now() - last_report > std::chrono::milliseconds(200)) {
+      last_report = std::chrono::steady_clock::now();
+      if (!co_await out.send_line(progress_line(st, elapsed(), false))) {
+        break;
+      }
+    }
+  }
   co_await workers.close();
   forget_all();
   log_info("warmup_done", {{"files", std::to_string(st.files_done)},
