@@ -112,7 +112,9 @@ file_attr filesystem::make_attr(uint64_t ino, const object_attrs& a) const {
     }
   }
   f.blocks = (f.size + 511) / 512;
-  f.mtime_sec = a.mtime_sec;
+  // A directory OSS knows only as a common prefix has no time of its own: it shows the time the
+  // mount started, not 1970.
+  f.mtime_sec = a.is_dir && a.mtime_sec == 0 ? _started_sec : a.mtime_sec;
   // OSS times have whole seconds: the nanoseconds carry a hash of the ETag, so that a rewrite
   // within the same second still changes mtime (and the kernel drops its cached pages).
   f.mtime_nsec = a.is_dir ? 0 : static_cast<uint32_t>(fnv1a64(a.etag) % 1000000000);

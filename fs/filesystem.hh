@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <deque>
 #include <functional>
 #include <map>
@@ -490,6 +491,7 @@ class filesystem {
   fs_options _opts;
   std::unique_ptr<blob_store> _blobs;
   clock_fn _now;
+  int64_t _started_sec = static_cast<int64_t>(::time(nullptr));  // wall clock at construction
   std::map<uint64_t, index_gen> _gens;  // by base
   index_gen* _cur;                      // the newest generation (never null)
   std::string _index_file;              // where the index is saved ("" = nowhere)

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <coroutine>
+#include <ctime>
 
 #include "fs/filesystem.hh"
 #include "fs/inode_table.hh"
@@ -166,6 +167,9 @@ TEST_CASE("lazy lookup: one LIST answers file or directory; attributes expire af
   CHECK((d->attr.mode & S_IFMT) == S_IFDIR);
   CHECK(mock.calls.list == 2);
   CHECK(mock.calls.meta == 0);
+  // A common prefix has no time of its own: it shows the mount's start, not 1970.
+  CHECK(d->attr.mtime_sec >= static_cast<int64_t>(::time(nullptr)) - 60);
+  CHECK(sync_wait(fs.getattr(inode_table::root_ino))->attr.mtime_sec == d->attr.mtime_sec);
 
   // Within attr_timeout getattr is free; after it, one GetObjectMeta refreshes.
   c.t += 9s;
