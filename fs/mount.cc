@@ -165,6 +165,68 @@ result<fuse_mount> mount_fuse(const mount_options& opts) {
   return mount_with_fusermount(opts);
 }
 
+status check_fuse_access(const mount_options& opts) {
+  if (::geteuid() == 0) {
+    unique_fd fd(::open("/dev/fuse", O_RDWR | O_CLOEXEC));
+    if (!fd) {
+      int e = errno;
+      return make_error(e, std::string("cannot open /dev/fuse: ") + std::strerror(e) +
+                               (e == ENOENT ? " (load the module: modprobe fuse; in a container, "
+                                              "pass the device: --device /dev/fuse)"
+                                            : " (in a container, allow the device: "
+                                              "--device /dev/fuse and the SYS_ADMIN capability)"));
+    }
+    return {};
+  }
+  struct stat st {};
+  if (::stat("/dev/fuse", &st) != 0) {
+    return make_error(ENODEV, "no /dev/fuse on this machine (modprobe fuse, as root)");
+  }
+  // libfuse runs fusermount3 from its install folder, else from PATH; it must be set-uid root.
+  std::string helper;
+  for (const char* p : {"/usr/bin/fusermount3", "/bin/fusermount3", "/usr/local/bin/fusermount3"}) {
+    if (::stat(p, &st) == 0) {
+      helper = p;
+      break;
+    }
+  }
+  if (helper.empty()) {
+    return make_error(ENOENT,
+                      "fusermount3 not found: a user other than root mounts through it "
+                      "(apt-get install fuse3)");
+  }
+  if (st.st_uid != 0 || !(st.st_mode & S_ISUID)) {
+    return make_error(EPERM, helper +
+                                 " is not set-uid root: a user other than root cannot mount "
+                                 "(reinstall fuse3, or mount as root)");
+  }
+  if (::access(opts.mountpoint.c_str(), W_OK) != 0) {
+    return make_error(EACCES, "cannot mount on " + opts.mountpoint +
+                                  ": fusermount3 needs write access to it for a user other "
+                                  "than root (chown it to yourself)");
+  }
+  if (opts.allow_other) {
+    bool allowed = false;
+    if (FILE* f = std::fopen("/etc/fuse.conf", "re")) {
+      char line[256];
+      while (std::fgets(line, sizeof line, f)) {
+        std::string_view l = line;
+        while (!l.empty() && (l.front() == ' ' || l.front() == '\t')) {
+          l.remove_prefix(1);
+        }
+        allowed = allowed || l.starts_with("user_allow_other");
+      }
+      std::fclose(f);
+    }
+    if (!allowed) {
+      return make_error(EPERM,
+                        "allow_other for a user other than root needs user_allow_other "
+                        "in /etc/fuse.conf");
+    }
+  }
+  return {};
+}
+
 bool is_ossuring_mount(const std::string& path) {
   char real[PATH_MAX];
   if (!::realpath(path.c_str(), real)) {

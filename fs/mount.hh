@@ -50,6 +50,12 @@ class fuse_mount {
 // O_NONBLOCK so io_uring reads of an empty queue wait on poll instead of parking a worker.
 result<fuse_mount> mount_fuse(const mount_options& opts);
 
+// What mount_fuse() will need, checked before anything slow (the bucket's listing) starts:
+// root can open /dev/fuse; another user has /dev/fuse, a set-uid fusermount3, write access to
+// the mountpoint, and user_allow_other in /etc/fuse.conf when `opts.allow_other`. The error
+// says what to change.
+status check_fuse_access(const mount_options& opts);
+
 // Unmounts a mountpoint from outside the daemon (`ossuring umount`): umount2, then a lazy
 // detach when `lazy`, or fusermount3 -u when not root.
 status unmount_path(const std::string& mountpoint, bool lazy);

@@ -75,6 +75,31 @@ TEST_CASE("mount help groups every option with its default and ossfs 2.0 spellin
   CHECK(ls.find("--open-mode") == std::string::npos);
 }
 
+TEST_CASE("the manual page lists every command and every option, in roff that is safe") {
+  const std::string man = man_page();
+  CHECK(man.starts_with(".TH OSSURING 1 "));
+  for (std::string_view c : command_names()) {
+    CHECK_MESSAGE(man.find(".B " + std::string(c) + "\n") != std::string::npos, c);
+  }
+  for (const auto& d : detail::option_table()) {
+    std::string name(d.names[0]);
+    std::string escaped;
+    for (char ch : name) {
+      escaped += ch == '-' ? std::string("\\-") : std::string(1, ch);
+    }
+    std::string flag = (name.size() == 1 ? "\\-" : "\\-\\-") + escaped;
+    CHECK_MESSAGE(man.find(".B " + flag) != std::string::npos, name);
+  }
+  // Every line is a request we wrote or text that cannot be read as one.
+  std::istringstream lines(man);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with(".")) {
+      CHECK_MESSAGE(std::regex_match(line, std::regex(R"(\.(TH|SH|SS|TP|B|nf|fi)( .*)?)")), line);
+    }
+    CHECK(line.find('\'') != 0);
+  }
+}
+
 TEST_CASE("docs/configuration.md and the option table list the same options") {
   const std::string doc = configuration_md();
   for (const auto& d : detail::option_table()) {

@@ -569,6 +569,34 @@ def test_commands_reach_a_mount_started_with_its_own_control_socket():
             assert r.returncode == 2 and "needs a path" in r.stderr, r.stderr
 
 
+def test_a_user_who_cannot_mount_is_told_before_the_listing():
+    # The endpoint answers nothing (port 1): a message about the mount itself proves the check
+    # ran before the bucket's listing, which would fail (or take minutes) first otherwise.
+    if not shutil.which("setpriv"):
+        return
+    base = tempfile.mkdtemp(prefix="ossuring-nonroot-")
+    os.chmod(base, 0o755)
+    rootowned = os.path.join(base, "root-owned")
+    os.mkdir(rootowned)
+    env = dict(os.environ, HOME=base, OSS_ACCESS_KEY_ID="a", OSS_ACCESS_KEY_SECRET="b")
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    r = subprocess.run(as_nobody + [harness.OSSURING, "mount", "oss://data/", rootowned,
+                                    "--endpoint", "http://127.0.0.1:1"],
+                       capture_output=True, text=True, env=env, timeout=30)
+    assert r.returncode == 1 and "needs write access" in r.stderr, r.stderr
+    owned = os.path.join(base, "owned")
+    os.mkdir(owned)
+    os.chown(owned, 65534, 65534)
+    with open("/etc/fuse.conf") as f:
+        allowed = any(l.strip().startswith("user_allow_other") for l in f)
+    if not allowed:
+        r = subprocess.run(as_nobody + [harness.OSSURING, "mount", "oss://data/", owned,
+                                        "--endpoint", "http://127.0.0.1:1", "-o", "allow_other"],
+                           capture_output=True, text=True, env=env, timeout=30)
+        assert r.returncode == 1 and "user_allow_other" in r.stderr, r.stderr
+    shutil.rmtree(base)
+
+
 def test_every_command_has_help():
     for cmd in ["mount", "umount", "stats", "warmup", "refresh", "ls", "stat", "get", "put"]:
         for argv in (["help", cmd], [cmd, "--help"], [cmd, "-h"]):
@@ -601,6 +629,7 @@ if __name__ == "__main__":
         test_a_mountpoint_that_is_a_mount_or_not_empty_is_refused,
         test_messages_say_what_to_do_next,
         test_commands_reach_a_mount_started_with_its_own_control_socket,
+        test_a_user_who_cannot_mount_is_told_before_the_listing,
         test_every_command_has_help,
         test_a_background_mount_never_holds_the_callers_pipe,
         test_warmup_prints_a_summary_and_stats_reads_for_people,

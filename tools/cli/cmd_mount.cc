@@ -591,6 +591,14 @@ static int mount_command(const args& a, mount_form form) {
   if (!mountpoint_warning.empty()) {
     cfg.notes.push_back(mountpoint_warning);
   }
+  // Before the bucket is listed (minutes for a large one): a mount that cannot happen says so now.
+  fs::mount_options access_check;
+  access_check.mountpoint = cfg.mountpoint;
+  access_check.allow_other = cfg.allow_other;
+  if (status st = fs::check_fuse_access(access_check); !st) {
+    std::fprintf(stderr, "ossuring mount: %s\n", st.err().message.c_str());
+    return 1;
+  }
   for (const std::string& note : cfg.notes) {  // once, before the daemon starts
     std::fprintf(stderr, "ossuring mount: note: %s\n", note.c_str());
   }

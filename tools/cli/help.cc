@@ -209,6 +209,85 @@ std::string command_help(std::string_view command) {
   return out;
 }
 
+namespace {
+
+// Text as roff: backslashes and hyphens escaped, a line starting with a control character
+// protected.
+std::string roff(std::string_view text) {
+  std::string out;
+  bool line_start = true;
+  for (char c : text) {
+    if (line_start && (c == '.' || c == '\'')) {
+      out += "\\&";
+    }
+    if (c == '\\') {
+      out += "\\e";
+    } else if (c == '-') {
+      out += "\\-";
+    } else {
+      out += c;
+    }
+    line_start = c == '\n';
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string man_page() {
+  static constexpr group order[] = {group::connection, group::credentials, group::metadata,
+                                    group::data,       group::writes,      group::fuse,
+                                    group::logging};
+  std::string out =
+      ".TH OSSURING 1 \"\" \"ossuring\" \"User Commands\"\n"
+      ".SH NAME\n"
+      "ossuring \\- mount an Alibaba Cloud OSS bucket as a local file system\n"
+      ".SH SYNOPSIS\n";
+  for (const command_text& t : texts) {
+    out += ".nf\n" + roff(t.usage) + ".fi\n";
+  }
+  out += ".SH COMMANDS\n";
+  for (const command_text& t : texts) {
+    out += ".TP\n.B " + roff(t.name) + "\n" + roff(t.summary) + ".\n";
+    if (!t.body.empty()) {
+      out += ".nf\n" + roff(t.body) + ".fi\n";
+    }
+  }
+  out += ".SH MOUNT OPTIONS\n";
+  for (group g : order) {
+    out += ".SS " + roff(detail::group_title(g)) + "\n";
+    for (const option_def& d : detail::option_table()) {
+      if (d.section != g) {
+        continue;
+      }
+      std::string entry = option_entry(d);  // "  --name VALUE\n      help\n      (...)\n"
+      size_t nl = entry.find('\n');
+      std::string head = entry.substr(2, nl - 2);
+      std::string body = entry.substr(nl + 1);
+      std::string text;
+      for (size_t pos = 0; pos < body.size();) {
+        size_t end = body.find('\n', pos);
+        std::string_view line = std::string_view(body).substr(pos, end - pos);
+        while (!line.empty() && line.front() == ' ') {
+          line.remove_prefix(1);
+        }
+        text += (text.empty() ? "" : " ") + std::string(line);
+        pos = end == std::string::npos ? body.size() : end + 1;
+      }
+      out += ".TP\n.B " + roff(head) + "\n" + roff(text) + "\n";
+    }
+  }
+  out +=
+      ".SH FILES\n"
+      ".TP\n/run/ossuring/\n"
+      "control sockets of running mounts (ossuring stats, warmup, refresh)\n"
+      ".TP\n/var/log/ossuring/\n"
+      "logs of background mounts started by root, one file per mount\n"
+      ".SH SEE ALSO\n"
+      "fusermount3(1), mount(8), fstab(5)\n";
+  return out;
+}
+
 std::string main_help() {
   std::string out = "usage: ossuring COMMAND [ARGS]\n\ncommands:\n";
   for (const command_text& t : texts) {

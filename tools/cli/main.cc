@@ -61,6 +61,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string name = argv[1];
+  if (name == "help" && argc > 2 && std::strcmp(argv[2], "--man") == 0) {
+    std::fputs(ossuring::cli::man_page().c_str(), stdout);  // the build makes ossuring.1 so
+    return 0;
+  }
   if (name == "-h" || name == "--help" || name == "help") {
     return help(name == "help" && argc > 2 ? argv[2] : nullptr);
   }
