@@ -276,6 +276,26 @@ def test_sigterm_stops_a_mount_still_indexing_within_a_second():
         srv.shutdown()
 
 
+def test_umount_stops_a_mount_still_indexing_within_a_second():
+    # Nothing is mounted yet: umount finds the indexing daemon by its marker and stops it.
+    srv = start_server()
+    m = Foreground(srv, "slow_listing")
+    try:
+        deadline = time.time() + 10
+        while not Hostile.requests and time.time() < deadline:
+            time.sleep(0.05)
+        assert Hostile.requests, m.text()
+        start = time.time()
+        r = subprocess.run([harness.OSSURING, "umount", m.dir], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0 and "still listing" in r.stderr, (r.returncode, r.stderr)
+        rc = m.wait(5)
+        assert rc is not None and time.time() - start < 1.5, "umount did not stop the indexing"
+    finally:
+        m.close()
+        srv.shutdown()
+
+
 def test_a_stalled_get_fails_within_its_bound_kernel_retry_included():
     # --request-timeout 1 s and 2 attempts: the documented bound is about 2 s plus backoff. The
     # kernel re-issues a READ that failed; that must not start a second round.
@@ -318,6 +338,7 @@ if __name__ == "__main__":
         test_the_same_continuation_token_on_every_page_ends_the_mount,
         test_a_server_ignoring_start_after_ends_the_mount,
         test_sigterm_stops_a_mount_still_indexing_within_a_second,
+        test_umount_stops_a_mount_still_indexing_within_a_second,
         test_a_stalled_get_fails_within_its_bound_kernel_retry_included,
         test_a_whole_object_sent_chunked_is_read,
     ])

@@ -221,6 +221,7 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
   bool signalled = false;
   gate early;
   early.spawn(watch_signals_early(sfd, fsys, early_abort, early_stop, signalled));
+  indexing_marker indexing(cfg.mountpoint);  // lets `ossuring umount` stop the listing
   do {
     if (restore != nullptr) {
       // The index the dead worker served, at its inode base: the kernel's inode numbers keep
@@ -282,6 +283,7 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
     }
 
     oss.client->set_retry(run_retry);
+    indexing.remove();
     early_stop.request_abort();
     co_await early.close();
     if (signalled) {

@@ -3,6 +3,7 @@
 
 #include "fs/mount.hh"
 #include "tools/cli/commands.hh"
+#include "tools/cli/control.hh"
 
 namespace ossuring::cli {
 
@@ -24,6 +25,13 @@ int cmd_umount(const args& a) {
     return 2;
   }
   if (!fs::is_ossuring_mount(mountpoint)) {
+    if (stop_indexing_daemon(mountpoint)) {
+      std::fprintf(stderr,
+                   "ossuring umount: stopped the daemon for %s, which was still listing "
+                   "the bucket (nothing was mounted yet)\n",
+                   mountpoint.c_str());
+      return 0;
+    }
     std::fprintf(stderr, "ossuring umount: %s is not an ossuring mount\n", mountpoint.c_str());
     return 1;
   }

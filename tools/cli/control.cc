@@ -1,7 +1,9 @@
 // The mount's control socket: owner-only Unix socket, line protocol, blocking client.
 #include "tools/cli/control.hh"
 
+#include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -51,6 +53,81 @@ std::string control_socket_path(const std::string& mountpoint) {
   char hex[17];
   std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(fnv1a(p)));
   return run_dir() + "/" + hex + ".sock";
+}
+
+namespace {
+
+std::string marker_path(const std::string& mountpoint) {
+  std::string p = control_socket_path(mountpoint);
+  return p.substr(0, p.size() - 5) + ".indexing";  // "<hash>.sock" -> "<hash>.indexing"
+}
+
+}  // namespace
+
+indexing_marker::indexing_marker(const std::string& mountpoint) : _path(marker_path(mountpoint)) {
+  ::mkdir(run_dir().c_str(), 0700);
+  std::string pid = std::to_string(::getpid()) + "\n";
+  int fd = ::open(_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || ::write(fd, pid.data(), pid.size()) != static_cast<ssize_t>(pid.size())) {
+    _path.clear();  // umount then cannot stop the indexing; the mount itself is unaffected
+  }
+  if (fd >= 0) {
+    ::close(fd);
+  }
+}
+
+void indexing_marker::remove() {
+  if (!_path.empty()) {
+    ::unlink(_path.c_str());
+    _path.clear();
+  }
+}
+
+bool stop_indexing_daemon(const std::string& mountpoint, int wait_ms) {
+  const std::string path = marker_path(mountpoint);
+  char buf[32] = {};
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return false;
+  }
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  long pid = n > 0 ? std::strtol(buf, nullptr, 10) : 0;
+  // The pid must still be an ossuring process: a stale file's pid may have been reused.
+  char exe[PATH_MAX] = {};
+  std::string link = "/proc/" + std::to_string(pid) + "/exe";
+  ssize_t len = pid > 0 ? ::readlink(link.c_str(), exe, sizeof exe - 1) : -1;
+  if (len <= 0 ||
+      std::string_view(exe, static_cast<size_t>(len)).find("ossuring") == std::string_view::npos) {
+    ::unlink(path.c_str());
+    return false;
+  }
+  if (::kill(static_cast<pid_t>(pid), SIGTERM) != 0) {
+    return false;
+  }
+  // Gone, or a zombie its parent has not reaped yet (the daemon has ended either way).
+  auto ended = [pid] {
+    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+      return true;
+    }
+    std::string stat_path = "/proc/" + std::to_string(pid) + "/stat";
+    char st[256] = {};
+    int sfd = ::open(stat_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (sfd < 0) {
+      return true;
+    }
+    ssize_t got = ::read(sfd, st, sizeof st - 1);
+    ::close(sfd);
+    const char* close_paren = got > 0 ? std::strrchr(st, ')') : nullptr;
+    return close_paren != nullptr && close_paren[1] == ' ' && close_paren[2] == 'Z';
+  };
+  for (int waited = 0; waited < wait_ms; waited += 20) {
+    if (ended()) {
+      return true;
+    }
+    ::usleep(20'000);
+  }
+  return false;
 }
 
 result<std::string> take_control_socket(std::vector<std::string>& args) {

@@ -20,6 +20,24 @@ namespace ossuring::cli {
 // $OSSURING_RUN_DIR instead of /run/ossuring).
 std::string control_socket_path(const std::string& mountpoint);
 
+// A daemon still building its index has no mount yet for `ossuring umount` to find: while it
+// indexes, it keeps a file next to its control socket holding its pid. `stop_indexing_daemon`
+// (umount) sends it SIGTERM, which ends the listing within a second.
+class indexing_marker {
+ public:
+  explicit indexing_marker(const std::string& mountpoint);
+  indexing_marker(const indexing_marker&) = delete;
+  indexing_marker& operator=(const indexing_marker&) = delete;
+  ~indexing_marker() { remove(); }
+  void remove();
+
+ private:
+  std::string _path;
+};
+// True when a daemon indexing for `mountpoint` was found, signalled and has exited (within
+// `wait_ms`); false when there is none.
+bool stop_indexing_daemon(const std::string& mountpoint, int wait_ms = 3000);
+
 // Takes `--control-socket PATH` (or `=PATH`) out of a command's arguments: the socket of a mount
 // started with that option, which the default path does not find. "" when not given; an error
 // when the value is missing.
