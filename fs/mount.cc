@@ -227,15 +227,30 @@ status check_fuse_access(const mount_options& opts) {
   return {};
 }
 
-bool is_ossuring_mount(const std::string& path) {
-  char real[PATH_MAX];
-  if (!::realpath(path.c_str(), real)) {
-    return false;
+namespace {
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string unescape_mountinfo(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '7') {
+      out += static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
+      i += 3;
+    } else {
+      out += s[i];
+    }
   }
-  std::ifstream in("/proc/self/mountinfo");
+  return out;
+}
+
+}  // namespace
+
+std::vector<mount_entry> read_mount_table(const std::string& mountinfo_file) {
+  std::vector<mount_entry> out;
+  std::ifstream in(mountinfo_file);
   std::string line;
   while (std::getline(in, line)) {
-    // id parent major:minor root mountpoint options ... - fstype source superopts
+    // id parent major:minor root mountpoint options [optional...] - fstype source superopts
     std::istringstream ls(line);
     std::string id, parent, dev, root, mp;
     ls >> id >> parent >> dev >> root >> mp;
@@ -244,9 +259,22 @@ bool is_ossuring_mount(const std::string& path) {
       continue;
     }
     std::istringstream rest(line.substr(dash + 3));
-    std::string fstype;
-    rest >> fstype;
-    if (mp == real && fstype.rfind("fuse.ossuring", 0) == 0) {
+    mount_entry e;
+    rest >> e.fstype >> e.source;
+    e.mount_point = unescape_mountinfo(mp);
+    e.source = unescape_mountinfo(e.source);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+bool is_ossuring_mount(const std::string& path) {
+  char real[PATH_MAX];
+  if (!::realpath(path.c_str(), real)) {
+    return false;
+  }
+  for (const mount_entry& e : read_mount_table()) {
+    if (e.mount_point == real && e.is_ossuring()) {
       return true;
     }
   }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/net.hh"
 #include "core/result.hh"
@@ -59,6 +60,18 @@ status check_fuse_access(const mount_options& opts);
 // Unmounts a mountpoint from outside the daemon (`ossuring umount`): umount2, then a lazy
 // detach when `lazy`, or fusermount3 -u when not root.
 status unmount_path(const std::string& mountpoint, bool lazy);
+
+// One line of /proc/self/mountinfo: where, what type, from what (escapes undone).
+struct mount_entry {
+  std::string mount_point;  // absolute, as the kernel shows it
+  std::string fstype;       // e.g. fuse.ossuring, ext4
+  std::string source;       // e.g. oss://bucket/prefix/, /dev/sda1
+  bool is_ossuring() const { return fstype.rfind("fuse.ossuring", 0) == 0; }
+};
+
+// The mounts listed in `mountinfo_file`, in mount order (tests give another file).
+std::vector<mount_entry> read_mount_table(
+    const std::string& mountinfo_file = "/proc/self/mountinfo");
 
 // True when `path` is a FUSE mount point of type fuse.ossuring (per /proc/self/mountinfo).
 bool is_ossuring_mount(const std::string& path);

@@ -597,6 +597,32 @@ def test_a_user_who_cannot_mount_is_told_before_the_listing():
     shutil.rmtree(base)
 
 
+def test_a_mountpoint_with_a_space_is_found_by_umount_and_stats():
+    # mountinfo writes a space as \\040: the name must be unescaped before it is compared.
+    base = tempfile.mkdtemp(prefix="ossuring-space-")
+    mnt = os.path.join(base, "my data")
+    os.mkdir(mnt)
+    with harness.Emulator({"data": "flat:5:100"}) as emu:
+        r = subprocess.run([harness.OSSURING, "mount", "oss://data/", mnt, "--endpoint",
+                            emu.endpoint, "--path-style", "--log-dir", base, "--access-key-id",
+                            harness.AK, "--access-key-secret", harness.SK],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        try:
+            assert len(os.listdir(mnt)) == 5
+            r = subprocess.run([harness.OSSURING, "stats", mnt, "--json"], capture_output=True,
+                               text=True, timeout=30)
+            assert r.returncode == 0, r.stderr
+            r = subprocess.run([harness.OSSURING, "umount", mnt], capture_output=True, text=True,
+                               timeout=60)
+            assert r.returncode == 0, r.stderr
+            assert not os.path.ismount(mnt)
+        finally:
+            if os.path.ismount(mnt):
+                subprocess.run(["umount", "-l", mnt], capture_output=True)
+    shutil.rmtree(base)
+
+
 def test_every_command_has_help():
     for cmd in ["mount", "umount", "stats", "warmup", "refresh", "ls", "stat", "get", "put"]:
         for argv in (["help", cmd], [cmd, "--help"], [cmd, "-h"]):
@@ -630,6 +656,7 @@ if __name__ == "__main__":
         test_messages_say_what_to_do_next,
         test_commands_reach_a_mount_started_with_its_own_control_socket,
         test_a_user_who_cannot_mount_is_told_before_the_listing,
+        test_a_mountpoint_with_a_space_is_found_by_umount_and_stats,
         test_every_command_has_help,
         test_a_background_mount_never_holds_the_callers_pipe,
         test_warmup_prints_a_summary_and_stats_reads_for_people,

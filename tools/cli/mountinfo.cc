@@ -17,43 +17,6 @@ namespace ossuring::cli {
 
 namespace {
 
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '7') {
-      out += static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
-      i += 3;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-std::vector<mount_entry> read_mounts(const std::string& file) {
-  std::vector<mount_entry> out;
-  std::ifstream in(file);
-  std::string line;
-  while (std::getline(in, line)) {
-    // id parent major:minor root mountpoint options [optional...] - fstype source superopts
-    std::istringstream ls(line);
-    std::string id, parent, dev, root, mp;
-    ls >> id >> parent >> dev >> root >> mp;
-    size_t dash = line.find(" - ");
-    if (dash == std::string::npos) {
-      continue;
-    }
-    std::istringstream rest(line.substr(dash + 3));
-    mount_entry e;
-    rest >> e.fstype >> e.source;
-    e.mount_point = unescape(mp);
-    e.source = unescape(e.source);
-    out.push_back(std::move(e));
-  }
-  return out;
-}
-
 bool inside(const std::string& path, const std::string& root) {
   if (root == "/") {
     return true;
@@ -86,7 +49,7 @@ std::string absolute_path(const std::string& path) {
 std::optional<mount_entry> mount_at(const std::string& path, const std::string& mountinfo_file) {
   const std::string abs = absolute_path(path);
   std::optional<mount_entry> found;
-  for (mount_entry& e : read_mounts(mountinfo_file)) {
+  for (mount_entry& e : fs::read_mount_table(mountinfo_file)) {
     if (e.mount_point == abs) {
       found = std::move(e);  // later lines are mounted on top
     }
@@ -98,7 +61,7 @@ std::optional<mount_entry> ossuring_mount_containing(const std::string& path,
                                                      const std::string& mountinfo_file) {
   const std::string abs = absolute_path(path);
   std::optional<mount_entry> found;
-  for (mount_entry& e : read_mounts(mountinfo_file)) {
+  for (mount_entry& e : fs::read_mount_table(mountinfo_file)) {
     if (e.is_ossuring() && inside(abs, e.mount_point) &&
         (!found || e.mount_point.size() >= found->mount_point.size())) {
       found = std::move(e);

@@ -6,15 +6,11 @@
 #include <string>
 
 #include "core/result.hh"
+#include "fs/mount.hh"
 
 namespace ossuring::cli {
 
-struct mount_entry {
-  std::string mount_point;  // absolute, as the kernel shows it
-  std::string fstype;       // e.g. fuse.ossuring, ext4
-  std::string source;       // e.g. oss://bucket/prefix/, /dev/sda1
-  bool is_ossuring() const { return fstype.rfind("fuse.ossuring", 0) == 0; }
-};
+using fs::mount_entry;
 
 // `path` made absolute without following its last component (a dead FUSE mount point cannot
 // be resolved): the parent's real path plus the last name.
