@@ -266,6 +266,8 @@ def test_sigterm_stops_a_mount_still_indexing_within_a_second():
             time.sleep(0.05)
         assert Hostile.requests, m.text()
         time.sleep(0.3)
+        m.peak = peak_rss(m.proc.pid)
+        check_rss(m)
         m.proc.send_signal(signal.SIGTERM)
         start = time.time()
         rc = m.wait(5)
@@ -311,6 +313,8 @@ def test_a_stalled_get_fails_within_its_bound_kernel_retry_included():
         elapsed = time.time() - start
         assert r.returncode != 0 and b"Input/output error" in r.stderr, r
         assert elapsed < 6, elapsed
+        m.peak = peak_rss(m.proc.pid)  # VmHWM: the peak over the daemon's whole life so far
+        check_rss(m)
         print(f"  stalled GET: cat failed with EIO after {elapsed:.1f} s")
     finally:
         m.close()
@@ -325,6 +329,8 @@ def test_a_whole_object_sent_chunked_is_read():
         with open(os.path.join(m.dir, "b.bin"), "rb") as f:
             data = f.read()
         assert data == content("b.bin", 300000)
+        m.peak = peak_rss(m.proc.pid)
+        check_rss(m)
     finally:
         m.close()
         srv.shutdown()
