@@ -492,9 +492,9 @@ class filesystem {
   std::unique_ptr<blob_store> _blobs;
   clock_fn _now;
   int64_t _started_sec = static_cast<int64_t>(::time(nullptr));  // wall clock at construction
-  std::map<uint64_t, index_gen> _gens;  // by base
-  index_gen* _cur;                      // the newest generation (never null)
-  std::string _index_file;              // where the index is saved ("" = nowhere)
+  std::map<uint64_t, index_gen> _gens;                           // by base
+  index_gen* _cur;          // the newest generation (never null)
+  std::string _index_file;  // where the index is saved ("" = nowhere)
   bool _refreshing = false;
   std::function<task<status>()> _forget_kernel_names;
   uint64_t _installs = 0;            // indexes installed so far

@@ -74,7 +74,8 @@ task<void> handle(request& req, responder& out, const connection_info&) {
     }
   } else if (t == "/endless") {
     // Until close (HTTP/1.1) or without a length (h2): 16 MiB unless the client stops it first.
-    status head = co_await out.send_head(200, {}, std::nullopt, false);
+    const header_list no_headers;
+    status head = co_await out.send_head(200, no_headers, std::nullopt, false);
     if (head.ok() && co_await send_pattern(out, 16u << 20)) {
       status done = co_await out.finish();
       static_cast<void>(done);
@@ -82,7 +83,8 @@ task<void> handle(request& req, responder& out, const connection_info&) {
   } else if (t.starts_with("/announce/")) {
     // Announces N bytes, sends 64 KiB of them and stalls.
     uint64_t n = number_after(t, "/announce/");
-    status head = co_await out.send_head(200, {}, n, false);
+    const header_list no_headers;
+    status head = co_await out.send_head(200, no_headers, n, false);
     if (head.ok() && co_await send_pattern(out, 64 * 1024)) {
       co_await sleep_for(10s, handler_stop);
     }

@@ -94,6 +94,11 @@ const command_text texts[] = {
     {"version", "print the version", "ossuring version\n", ""},
 };
 
+// The option groups in the order help, the manual page and docs/configuration.md show them.
+constexpr group group_order[] = {group::connection, group::credentials, group::metadata,
+                                 group::data,       group::writes,      group::fuse,
+                                 group::logging};
+
 const command_text* find_text(std::string_view name) {
   for (const command_text& t : texts) {
     if (t.name == name) {
@@ -166,11 +171,8 @@ const std::vector<std::string_view>& command_names() {
 }
 
 std::string options_help_grouped(bool connection_only) {
-  static constexpr group order[] = {group::connection, group::credentials, group::metadata,
-                                    group::data,       group::writes,      group::fuse,
-                                    group::logging};
   std::string out;
-  for (group g : order) {
+  for (group g : group_order) {
     if (connection_only && g != group::connection && g != group::credentials) {
       continue;
     }
@@ -235,9 +237,6 @@ std::string roff(std::string_view text) {
 }  // namespace
 
 std::string man_page() {
-  static constexpr group order[] = {group::connection, group::credentials, group::metadata,
-                                    group::data,       group::writes,      group::fuse,
-                                    group::logging};
   std::string out =
       ".TH OSSURING 1 \"\" \"ossuring\" \"User Commands\"\n"
       ".SH NAME\n"
@@ -254,7 +253,7 @@ std::string man_page() {
     }
   }
   out += ".SH MOUNT OPTIONS\n";
-  for (group g : order) {
+  for (group g : group_order) {
     out += ".SS " + roff(detail::group_title(g)) + "\n";
     for (const option_def& d : detail::option_table()) {
       if (d.section != g) {
