@@ -7,7 +7,7 @@
 #include <cstring>
 #include <random>
 
-#include "fs/fuse_codec.hh"
+#include "fs/fuse/codec.hh"
 
 using namespace ossuring;
 using namespace ossuring::fs;

@@ -18,9 +18,9 @@
 
 #include "core/io.hh"
 #include "core/reactor_pool.hh"
-#include "fs/fuse_channel.hh"
-#include "fs/fuse_clones.hh"
-#include "fs/mount.hh"
+#include "fs/fuse/channel.hh"
+#include "fs/fuse/clones.hh"
+#include "fs/fuse/mount.hh"
 
 using namespace ossuring;
 using namespace ossuring::fs;

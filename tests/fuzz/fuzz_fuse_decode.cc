@@ -5,7 +5,7 @@
 #include <cstring>
 #include <memory>
 
-#include "fs/fuse_codec.hh"
+#include "fs/fuse/codec.hh"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // An exact-size heap copy so ASan sees any read past the end.

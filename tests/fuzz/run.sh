@@ -23,7 +23,7 @@ fi
 case $target in
   list_objects) srcs=(http/oss/xml.cc http/oss/pugi_pages.cc http/oss/digest.cc http/oss/time.cc http/oss/uri.cc) ;;
   h1_response) srcs=(http/h1_parser.cc) ;;
-  fuse_decode) srcs=(fs/fuse_codec.cc) ;;
+  fuse_decode) srcs=(fs/fuse/codec.cc) ;;
   sign_v4) srcs=(http/oss/sign.cc http/oss/digest.cc http/oss/time.cc http/oss/uri.cc) ;;
   *) echo "run.sh: unknown target $target" >&2; exit 2 ;;
 esac

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "fs/fuse_codec.hh"
+#include "fs/fuse/codec.hh"
 #include "http/h1_parser.hh"
 #include "http/oss/xml.hh"
 

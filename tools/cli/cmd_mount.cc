@@ -7,7 +7,7 @@
 //
 // With --cpus (or resourceLimit) the daemon runs one reactor per listed CPU: reactor 0 is home
 // (file system, OSS client, control socket, the session's channel); every other reactor serves a
-// clone of the FUSE session (fs/fuse_clones.hh).
+// clone of the FUSE session (fs/fuse/clones.hh).
 //
 // With --supervise the daemon runs as the worker of a supervisor that restarts it on the same
 // FUSE connection when it dies (supervisor.hh).
@@ -36,11 +36,11 @@
 #include "core/metrics.hh"
 #include "core/reactor_pool.hh"
 #include "core/signals.hh"
-#include "fs/fuse_channel.hh"
-#include "fs/fuse_clones.hh"
-#include "fs/fuse_ops.hh"
-#include "fs/fuse_uring.hh"
-#include "fs/mount.hh"
+#include "fs/fuse/adapter.hh"
+#include "fs/fuse/channel.hh"
+#include "fs/fuse/clones.hh"
+#include "fs/fuse/mount.hh"
+#include "fs/fuse/ring.hh"
 #include "tools/cli/client_setup.hh"
 #include "tools/cli/commands.hh"
 #include "tools/cli/control.hh"
@@ -485,7 +485,7 @@ task<int> serve_mount(const mount_config& cfg, readiness& ready, int sfd, reacto
     (void)m->unmount();
     if (uring) {
       // Ring entries end only with the connection: with files still open on the detached
-      // mount, they go on serving them until the last one is closed (fuse_uring.hh).
+      // mount, they go on serving them until the last one is closed (fs/fuse/ring.hh).
       if (uring->live_entries() > 0) {
         log_info("fuse_uring_draining", {{"entries", std::to_string(uring->live_entries())}});
       }

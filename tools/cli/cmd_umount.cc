@@ -1,7 +1,7 @@
 // `ossuring umount MOUNTPOINT [--lazy]`: unmounts an ossuring mount (also after a daemon crash).
 #include <cstdio>
 
-#include "fs/mount.hh"
+#include "fs/fuse/mount.hh"
 #include "tools/cli/commands.hh"
 #include "tools/cli/control.hh"
 

@@ -9,7 +9,7 @@
 #include "core/result.hh"
 #include "fs/blob_store.hh"
 #include "fs/filesystem.hh"
-#include "fs/fuse_ops.hh"
+#include "fs/fuse/adapter.hh"
 #include "tools/cli/config.hh"
 
 namespace ossuring::cli {

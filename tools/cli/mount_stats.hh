@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "fs/filesystem.hh"
-#include "fs/fuse_clones.hh"
-#include "fs/fuse_ops.hh"
+#include "fs/fuse/adapter.hh"
+#include "fs/fuse/clones.hh"
 #include "http/oss/client.hh"
 #include "tools/cli/config.hh"
 #include "tools/cli/control.hh"

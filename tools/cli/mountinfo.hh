@@ -6,7 +6,7 @@
 #include <string>
 
 #include "core/result.hh"
-#include "fs/mount.hh"
+#include "fs/fuse/mount.hh"
 
 namespace ossuring::cli {
 

@@ -14,7 +14,7 @@
 
 #include "core/log.hh"
 #include "core/net.hh"
-#include "fs/mount.hh"
+#include "fs/fuse/mount.hh"
 
 namespace ossuring::cli {
 

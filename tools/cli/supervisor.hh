@@ -18,7 +18,7 @@
 #include <string>
 
 #include "core/result.hh"
-#include "fs/fuse_channel.hh"
+#include "fs/fuse/channel.hh"
 
 namespace ossuring::cli {
 

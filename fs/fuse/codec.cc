@@ -1,5 +1,5 @@
 // fuse_codec: bounds-checked request decoding and reply encoding for the FUSE protocol.
-#include "fs/fuse_codec.hh"
+#include "fs/fuse/codec.hh"
 
 #include <dirent.h>
 

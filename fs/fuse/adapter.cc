@@ -1,5 +1,5 @@
 // fuse_ops: decode, await one filesystem call, reply.
-#include "fs/fuse_ops.hh"
+#include "fs/fuse/adapter.hh"
 
 #include <fcntl.h>
 #include <linux/fuse.h>
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/log.hh"
-#include "fs/fuse_codec.hh"
+#include "fs/fuse/codec.hh"
 
 namespace ossuring::fs {
 

@@ -15,7 +15,7 @@
 #include <unordered_map>
 
 #include "fs/filesystem.hh"
-#include "fs/fuse_channel.hh"
+#include "fs/fuse/channel.hh"
 
 namespace ossuring::fs {
 

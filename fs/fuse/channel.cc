@@ -1,5 +1,5 @@
 // fuse_channel: reading /dev/fuse through io_uring, INIT negotiation, INTERRUPT routing, replies.
-#include "fs/fuse_channel.hh"
+#include "fs/fuse/channel.hh"
 
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 
 #include "core/io.hh"
 #include "core/log.hh"
-#include "fs/fuse_abi.hh"
+#include "fs/fuse/abi.hh"
 
 namespace ossuring::fs {
 

@@ -1,6 +1,6 @@
 // Kernel mount plumbing: mount(2) for root, libfuse3's fuse_session_mount (fusermount3) else.
 #define FUSE_USE_VERSION 35
-#include "fs/mount.hh"
+#include "fs/fuse/mount.hh"
 
 #include <fcntl.h>
 #include <fuse3/fuse_lowlevel.h>

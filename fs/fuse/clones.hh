@@ -21,7 +21,7 @@
 
 #include "core/reactor_pool.hh"
 #include "core/task.hh"
-#include "fs/fuse_channel.hh"
+#include "fs/fuse/channel.hh"
 
 namespace ossuring::fs {
 

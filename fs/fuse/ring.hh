@@ -27,8 +27,8 @@
 #include "core/gate.hh"
 #include "core/net.hh"
 #include "core/task.hh"
-#include "fs/fuse_abi.hh"
-#include "fs/fuse_channel.hh"
+#include "fs/fuse/abi.hh"
+#include "fs/fuse/channel.hh"
 
 namespace ossuring::fs {
 

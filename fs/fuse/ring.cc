@@ -1,5 +1,5 @@
 // FUSE over io_uring entries: register, then serve and commit one request after another.
-#include "fs/fuse_uring.hh"
+#include "fs/fuse/ring.hh"
 
 #include <fcntl.h>
 #include <liburing.h>

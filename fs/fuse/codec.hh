@@ -15,7 +15,7 @@
 
 #include "core/result.hh"
 #include "fs/filesystem.hh"
-#include "fs/fuse_abi.hh"
+#include "fs/fuse/abi.hh"
 
 namespace ossuring::fs::fuse {
 

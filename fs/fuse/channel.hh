@@ -8,7 +8,7 @@
 // or `stop()` is called, after every handler has finished.
 //
 // One connection may be served by several channels, one per reactor, each on its own /dev/fuse
-// fd cloned from the session's (fs/fuse_clones.hh). The kernel takes a reply only on the fd the
+// fd cloned from the session's (fs/fuse/clones.hh). The kernel takes a reply only on the fd the
 // request was read from, so a channel writes the replies to what it read; INIT comes before any
 // clone exists; an INTERRUPT may be read on any fd and is routed to every channel.
 #pragma once
@@ -56,7 +56,7 @@ struct fuse_init_wishes {
   uint32_t max_write = 128 * 1024;
   uint16_t max_pages = 256;  // 1 MiB reads
   uint16_t max_background = 128;
-  bool over_io_uring = false;  // accept FUSE over io_uring when offered (fs/fuse_uring.hh)
+  bool over_io_uring = false;  // accept FUSE over io_uring when offered (fs/fuse/ring.hh)
 };
 
 // One request as read from the kernel: the header and the opcode's argument bytes. The bytes
@@ -90,7 +90,7 @@ class fuse_channel {
  public:
   fuse_channel(int fd, fuse_init_wishes wishes) : _fd(fd), _wishes(wishes) {}
   // A channel that records the reply instead of writing it, for a handler run on another reactor
-  // than the channel that read the request (fs/fuse_clones.hh). Backing ids are registered
+  // than the channel that read the request (fs/fuse/clones.hh). Backing ids are registered
   // through `fd`: any fd of the connection will do.
   fuse_channel(int fd, record_replies_t) : _fd(fd), _recording(true) {}
   fuse_channel(const fuse_channel&) = delete;
@@ -131,7 +131,7 @@ class fuse_channel {
   // Replies. `error` is a positive errno (0 for success); payload pieces follow the header.
   task<void> reply(uint64_t unique, int error, std::span<const iovec> payload = {});
   task<void> reply_error(uint64_t unique, int error) { return reply(unique, error, {}); }
-  // Sends a reply already encoded with its fuse_out_header (fs/fuse_codec.hh encoders).
+  // Sends a reply already encoded with its fuse_out_header (fs/fuse/codec.hh encoders).
   task<void> send_encoded(std::span<const std::byte> message);
   template <typename T>
   task<void> reply_struct(uint64_t unique, const T& value) {

@@ -1,5 +1,5 @@
 // fuse_clones: cloning the session fd per reactor, relaying handlers to the home reactor.
-#include "fs/fuse_clones.hh"
+#include "fs/fuse/clones.hh"
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
@@ -13,7 +13,7 @@
 
 #include "core/log.hh"
 #include "core/net.hh"
-#include "fs/fuse_abi.hh"
+#include "fs/fuse/abi.hh"
 
 namespace ossuring::fs {
 
