@@ -1,10 +1,13 @@
-// Metrics: shard assignment, bucket arithmetic, percentile estimates and text renderings.
+// Metrics: shard assignment, bucket arithmetic, percentile estimates, observed metrics and the
+// Prometheus and JSON renderings.
 #include "core/metrics.hh"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
+#include <utility>
 
 namespace ossuring {
 
@@ -189,6 +192,70 @@ const char* kind_name(metric_kind k) {
 constexpr std::pair<const char*, double> exposed_quantiles[] = {
     {"0.5", 0.5}, {"0.9", 0.9}, {"0.99", 0.99}, {"1", 1.0}};
 
+// The JSON document render_json builds: members in the order first named.
+struct json_node {
+  struct member {
+    std::string key;
+    std::string leaf;  // JSON text when `child` is null
+    std::unique_ptr<json_node> child;
+  };
+  std::vector<member> members;
+
+  member& at(std::string_view key) {
+    for (member& m : members) {
+      if (m.key == key) {
+        return m;
+      }
+    }
+    members.push_back({std::string(key), {}, nullptr});
+    return members.back();
+  }
+  // Places `json` at the path made of `segments`; a later value replaces an earlier one.
+  void set(std::span<const std::string> segments, std::string json) {
+    json_node* node = this;
+    for (size_t i = 0; i + 1 < segments.size(); ++i) {
+      member& m = node->at(segments[i]);
+      if (!m.child) {
+        m.child = std::make_unique<json_node>();
+      }
+      node = m.child.get();
+    }
+    member& m = node->at(segments.back());
+    m.child.reset();
+    m.leaf = std::move(json);
+  }
+  void write(std::string& out) const {
+    out += '{';
+    bool first = true;
+    for (const member& m : members) {
+      out += first ? "\"" : ",\"";
+      first = false;
+      append_escaped(out, m.key, true);
+      out += "\":";
+      if (m.child) {
+        m.child->write(out);
+      } else {
+        out += m.leaf;
+      }
+    }
+    out += '}';
+  }
+};
+
+// "a.b.c" as its segments.
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  for (;;) {
+    size_t dot = path.find('.', pos);
+    out.emplace_back(path.substr(pos, dot == std::string_view::npos ? dot : dot - pos));
+    if (dot == std::string_view::npos) {
+      return out;
+    }
+    pos = dot + 1;
+  }
+}
+
 }  // namespace
 
 metrics_registry::entry& metrics_registry::find_or_add(std::string_view name, metric_labels& labels,
@@ -218,6 +285,9 @@ counter& metrics_registry::get_counter(std::string_view name, metric_labels labe
                                        std::string_view help) {
   std::lock_guard lock(_mutex);
   entry& e = find_or_add(name, labels, help, metric_kind::counter);
+  if (e.read) {
+    throw std::logic_error("metric " + std::string(name) + " is observed, not counted");
+  }
   if (!e.c) {
     e.c = std::make_unique<counter>();
   }
@@ -228,6 +298,9 @@ gauge& metrics_registry::get_gauge(std::string_view name, metric_labels labels,
                                    std::string_view help) {
   std::lock_guard lock(_mutex);
   entry& e = find_or_add(name, labels, help, metric_kind::gauge);
+  if (e.read) {
+    throw std::logic_error("metric " + std::string(name) + " is observed, not set");
+  }
   if (!e.g) {
     e.g = std::make_unique<gauge>();
   }
@@ -243,6 +316,51 @@ histogram& metrics_registry::get_histogram(std::string_view name, metric_labels 
     e.scale = scale;
   }
   return *e.h;
+}
+
+metric_handle metrics_registry::observe(std::string_view name, metric_labels& labels,
+                                        std::string_view help, metric_kind kind,
+                                        std::function<int64_t()> read) {
+  std::lock_guard lock(_mutex);
+  entry& e = find_or_add(name, labels, help, kind);
+  if (e.read || e.c || e.g) {
+    throw std::logic_error("metric " + std::string(name) + " registered twice");
+  }
+  e.read = std::move(read);
+  return metric_handle(this, &e);
+}
+
+metric_handle metrics_registry::observe_counter(std::string_view name, metric_labels labels,
+                                                std::string_view help,
+                                                std::function<uint64_t()> read) {
+  return observe(name, labels, help, metric_kind::counter,
+                 [read = std::move(read)] { return static_cast<int64_t>(read()); });
+}
+
+metric_handle metrics_registry::observe_gauge(std::string_view name, metric_labels labels,
+                                              std::string_view help,
+                                              std::function<int64_t()> read) {
+  return observe(name, labels, help, metric_kind::gauge, std::move(read));
+}
+
+void metrics_registry::remove(const void* gone) noexcept {
+  std::lock_guard lock(_mutex);
+  std::erase_if(_entries, [gone](const std::unique_ptr<entry>& e) { return e.get() == gone; });
+}
+
+metric_handle& metric_handle::operator=(metric_handle&& o) noexcept {
+  if (this != &o) {
+    reset();
+    _reg = std::exchange(o._reg, nullptr);
+    _entry = o._entry;
+  }
+  return *this;
+}
+
+void metric_handle::reset() noexcept {
+  if (_reg != nullptr) {
+    std::exchange(_reg, nullptr)->remove(_entry);
+  }
 }
 
 std::string metrics_registry::render_prometheus() const {
@@ -267,7 +385,9 @@ std::string metrics_registry::render_prometheus() const {
         continue;
       }
       done[j] = true;
-      if (e.c) {
+      if (e.read) {
+        out += e.name + prom_labels(e.labels) + " " + std::to_string(e.read()) + "\n";
+      } else if (e.c) {
         out += e.name + prom_labels(e.labels) + " " + std::to_string(e.c->value()) + "\n";
       } else if (e.g) {
         out += e.name + prom_labels(e.labels) + " " + std::to_string(e.g->value()) + "\n";
@@ -286,45 +406,66 @@ std::string metrics_registry::render_prometheus() const {
   return out;
 }
 
-std::string metrics_registry::render_json() const {
+std::string metrics_registry::render_json(std::span<const json_field> layout,
+                                          std::span<const json_member> extra) const {
+  json_node doc;
+  for (const json_member& m : extra) {
+    doc.set(split_path(m.path), m.json);
+  }
   std::lock_guard lock(_mutex);
-  std::string out = "{\"metrics\":[";
-  bool first = true;
   for (const auto& ep : _entries) {
     const entry& e = *ep;
-    out += first ? "{" : ",{";
-    first = false;
-    out += "\"name\":\"";
-    append_escaped(out, e.name, true);
-    out += "\",\"labels\":{";
-    bool first_label = true;
-    for (const auto& [k, v] : e.labels) {
-      out += first_label ? "\"" : ",\"";
-      first_label = false;
-      append_escaped(out, k, true);
-      out += "\":\"";
-      append_escaped(out, v, true);
-      out += '"';
+    const json_field* place = nullptr;
+    for (const json_field& f : layout) {
+      if (f.metric == e.name) {
+        place = &f;
+        break;
+      }
     }
-    out += "},\"type\":\"";
-    out += kind_name(e.kind);
-    out += '"';
-    if (e.c) {
-      out += ",\"value\":" + std::to_string(e.c->value());
+    if (place == nullptr) {
+      continue;
+    }
+    std::vector<std::string> segments = split_path(place->path);
+    bool labelled = true;
+    for (std::string& seg : segments) {
+      if (seg.size() < 2 || seg.front() != '{' || seg.back() != '}') {
+        continue;
+      }
+      std::string_view key = std::string_view(seg).substr(1, seg.size() - 2);
+      auto it = std::find_if(e.labels.begin(), e.labels.end(),
+                             [&](const auto& l) { return l.first == key; });
+      if (it == e.labels.end()) {
+        labelled = false;
+        break;
+      }
+      seg = it->second;
+    }
+    if (!labelled) {
+      continue;
+    }
+    std::string value;
+    if (e.read) {
+      value = std::to_string(e.read());
+    } else if (e.c) {
+      value = std::to_string(e.c->value());
     } else if (e.g) {
-      out += ",\"value\":" + std::to_string(e.g->value());
+      value = std::to_string(e.g->value());
     } else if (e.h) {
-      histogram_snapshot s = e.h->snapshot();
-      out += ",\"count\":" + std::to_string(s.count);
-      out += ",\"sum\":" + format_number(static_cast<double>(s.sum) * e.scale);
-      out += ",\"p50\":" + format_number(static_cast<double>(s.percentile(0.5)) * e.scale);
-      out += ",\"p90\":" + format_number(static_cast<double>(s.percentile(0.9)) * e.scale);
-      out += ",\"p99\":" + format_number(static_cast<double>(s.percentile(0.99)) * e.scale);
-      out += ",\"max\":" + format_number(static_cast<double>(s.max) * e.scale);
+      const histogram_snapshot s = e.h->snapshot();
+      const double k = place->scale;
+      value = "{\"count\":" + std::to_string(s.count) +
+              ",\"sum\":" + format_number(static_cast<double>(s.sum) * k) +
+              ",\"p50\":" + format_number(static_cast<double>(s.percentile(0.5)) * k) +
+              ",\"p90\":" + format_number(static_cast<double>(s.percentile(0.9)) * k) +
+              ",\"p99\":" + format_number(static_cast<double>(s.percentile(0.99)) * k) +
+              ",\"max\":" + format_number(static_cast<double>(s.max) * k) + "}";
+    } else {
+      continue;  // registered and never materialised
     }
-    out += '}';
+    doc.set(segments, std::move(value));
   }
-  out += "]}";
+  std::string out;
+  doc.write(out);
   return out;
 }
 

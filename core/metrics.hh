@@ -9,7 +9,12 @@
 // Metrics are registered once by name and labels (e.g. api="GetObject"); registration takes a
 // lock and returns a reference that stays valid for the life of the process, to be cached by the
 // caller. Histograms bucket values log-linearly (8 sub-buckets per power of two, so an estimated
-// percentile is within 12.5% of the truth); `max` is exact.
+// percentile is within 12.5% of the truth); `max` is exact. A count kept elsewhere (a file
+// system's counters, a cache's fill) is registered as an observed metric: read from its owner
+// when rendered, removed when its handle dies.
+//
+// The registry is the one renderer of every metric: Prometheus text for the metrics endpoint,
+// and a JSON document laid out by the caller (`ossuring stats`). docs/metrics.md lists them.
 #pragma once
 
 #include <array>
@@ -17,8 +22,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -158,6 +165,43 @@ class histogram {
 
 enum class metric_kind { counter, gauge, histogram };
 
+class metrics_registry;
+
+// Keeps an observed metric registered; removes it when destroyed (before what it reads dies).
+class metric_handle {
+ public:
+  metric_handle() = default;
+  metric_handle(metric_handle&& o) noexcept : _reg(o._reg), _entry(o._entry) { o._reg = nullptr; }
+  metric_handle& operator=(metric_handle&& o) noexcept;
+  metric_handle(const metric_handle&) = delete;
+  metric_handle& operator=(const metric_handle&) = delete;
+  ~metric_handle() { reset(); }
+  void reset() noexcept;
+
+ private:
+  friend class metrics_registry;
+  metric_handle(metrics_registry* reg, const void* entry) : _reg(reg), _entry(entry) {}
+
+  metrics_registry* _reg = nullptr;
+  const void* _entry = nullptr;
+};
+
+// Where a metric appears in a JSON document (metrics_registry::render_json): `path` is dotted,
+// and a segment in braces names a label whose value becomes the key ("oss.{api}.requests").
+// Counters and gauges are numbers there; a histogram is {"count","sum","p50","p90","p99","max"}
+// with recorded values times `scale` (1e-6: milliseconds from nanoseconds).
+struct json_field {
+  std::string_view metric;
+  std::string_view path;
+  double scale = 1;
+};
+// A member of that document which is not a metric (a name, a flag, a list): a dotted path and
+// its JSON text.
+struct json_member {
+  std::string path;
+  std::string json;
+};
+
 // The process's named metrics. Registration is rare and locked; updates go to the metric itself.
 class metrics_registry {
  public:
@@ -171,13 +215,23 @@ class metrics_registry {
   // seconds Prometheus expects of a `_seconds` metric.
   histogram& get_histogram(std::string_view name, metric_labels labels = {},
                            std::string_view help = {}, double scale = 1e-9);
+  // A counter or gauge whose value `read` returns when rendered (under the registry's lock:
+  // `read` must not call the registry). Registering the same name and labels twice while the
+  // first handle lives throws std::logic_error.
+  [[nodiscard]] metric_handle observe_counter(std::string_view name, metric_labels labels,
+                                              std::string_view help,
+                                              std::function<uint64_t()> read);
+  [[nodiscard]] metric_handle observe_gauge(std::string_view name, metric_labels labels,
+                                            std::string_view help, std::function<int64_t()> read);
 
   // Prometheus text exposition (version 0.0.4): counters and gauges as such, histograms as
   // summaries with quantiles 0.5/0.9/0.99/1 plus _sum and _count.
   std::string render_prometheus() const;
-  // {"metrics":[{"name":..,"labels":{..},"type":"counter","value":N}, {"type":"histogram",
-  //  "count":N,"sum":S,"p50":..,"p90":..,"p99":..,"max":..}, ...]} with values in the exposed unit.
-  std::string render_json() const;
+  // One JSON object: the members in `extra` first, then, in registration order, every metric
+  // `layout` places (others are left out); objects are created in the order first named, so
+  // an extra member whose text is "{}" reserves an object's place for the metrics put in it.
+  std::string render_json(std::span<const json_field> layout,
+                          std::span<const json_member> extra = {}) const;
 
  private:
   struct entry {
@@ -189,9 +243,14 @@ class metrics_registry {
     std::unique_ptr<counter> c;
     std::unique_ptr<gauge> g;
     std::unique_ptr<histogram> h;
+    std::function<int64_t()> read;  // observed metrics
   };
+  friend class metric_handle;
   entry& find_or_add(std::string_view name, metric_labels& labels, std::string_view help,
                      metric_kind kind);
+  metric_handle observe(std::string_view name, metric_labels& labels, std::string_view help,
+                        metric_kind kind, std::function<int64_t()> read);
+  void remove(const void* entry) noexcept;
 
   mutable std::mutex _mutex;
   std::vector<std::unique_ptr<entry>> _entries;  // registration order; names grouped on render

@@ -1,54 +1,27 @@
-// errors: the one place where an OSS/transport failure becomes the errno a FUSE reply carries.
+// errors: the errno a FUSE reply carries for an OSS or transport failure.
 //
-// The object client already sets `error::code`; this mapping overrides it from the OSS code and
-// HTTP status when they are known, so every file-system path answers the same errno for the
-// same failure. Retries (throttling, timeouts) happen below, in the client: what reaches here
-// has exhausted them.
+// OSS errors (an HTTP status or an OSS code) are mapped by oss::errno_for_oss_error
+// (http/oss/xml.hh), the one table, which the object client already applied to `error::code`;
+// applying it again here covers errors built elsewhere (a body check, a test double). This
+// adds the transport side: a refused or reset connection means nothing to a program reading a
+// file. Retries (throttling, timeouts) happen below, in the client: what reaches here has
+// exhausted them.
 #pragma once
 
 #include <cerrno>
-#include <string_view>
 
 #include "core/result.hh"
+#include "http/oss/xml.hh"
 
 namespace ossuring::fs {
 
 inline int errno_for(const error& e) {
-  std::string_view c = e.oss_code;
-  if (c == "NoSuchKey" || c == "NoSuchBucket") {
-    return ENOENT;
+  const bool success_status = e.http_status >= 200 && e.http_status < 300;
+  if (!e.oss_code.empty() || (e.http_status != 0 && !success_status)) {
+    return oss::errno_for_oss_error(e.http_status, e.oss_code);
   }
-  if (c == "AccessDenied" || c == "InvalidAccessKeyId" || c == "SignatureDoesNotMatch" ||
-      c == "InvalidObjectState" /* archived, not restored */) {
-    return EACCES;
-  }
-  if (c == "PreconditionFailed") {
-    return ESTALE;  // the object changed under an open file: never serve mixed data
-  }
-  if (c == "InvalidRange") {
-    return EIO;
-  }
-  switch (e.http_status) {
-    case 0:
-      break;
-    case 403:
-      return EACCES;
-    case 404:
-      return ENOENT;
-    case 412:
-      return ESTALE;
-    case 408:
-    case 429:
-    case 503:
-      // Throttled or timed out after the client's retries. Callers of read(2) do not retry on
-      // EAGAIN for regular files, so report an I/O error.
-      return EIO;
-    default:
-      if (e.http_status >= 200 && e.http_status < 300) {
-        break;  // a success status with a body that failed its checks: the transport cases below
-      }
-      return e.http_status >= 500 ? EIO : (e.code > 0 ? e.code : EIO);
-  }
+  // No OSS verdict: the transport failed, or a success status came with a body that failed
+  // its checks.
   switch (e.code) {
     // Transport failures mean nothing to a program reading a file: they are I/O errors (the log
     // line keeps the real cause).
@@ -62,6 +35,7 @@ inline int errno_for(const error& e) {
     case ENETUNREACH:
     case EBADMSG:
     case EMSGSIZE:  // an answer over its in-memory limit (http::exchange::max_body)
+    case EAGAIN:    // an HTTP/2 stream refused on every attempt: a blocking call never says so
       return EIO;
     default:
       return e.code > 0 ? e.code : EIO;

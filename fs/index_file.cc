@@ -132,9 +132,11 @@ result<index> index::deserialize(std::span<const std::byte> image, std::string_v
   for (int i = 0; i < 6; ++i) {
     *st[i] = bh.stats[i];
   }
-  // Structural check, so even a well-checksummed but crafted file cannot make us read out of
-  // bounds later.
+  // Structural check, so even a well-checksummed but crafted file (a shared image is written by
+  // whoever may write its key) cannot make us read out of bounds later, nor serve a name the
+  // listing could not have produced.
   const uint64_t n = out._nodes.size();
+  uint64_t children = 0;  // over every directory: each node but the root sits in exactly one
   for (uint64_t i = 0; i < n; ++i) {
     const node& nd = out._nodes[i];
     if (nd.name_off() + nd.name_len() > out._names.size() || (i > 0 && nd.parent >= i)) {
@@ -143,12 +145,36 @@ result<index> index::deserialize(std::span<const std::byte> image, std::string_v
     if ((nd.flags() & flag_dir) && (nd.first_child > n || nd.child_count > n - nd.first_child)) {
       return corrupt("bad directory");
     }
+    if (nd.flags() & flag_dir) {
+      children += nd.child_count;  // at most n per directory, n directories: no overflow
+    }
+    if (nd.size > max_file_size || nd.storage() > static_cast<uint8_t>(storage_class::other)) {
+      return corrupt("bad attributes");
+    }
+    if (i > 0) {
+      // A path component, as index_builder makes them: never empty, ".", "..", nor holding '/'
+      // or NUL (a key outside the prefix would need one of those).
+      const std::string_view nm(out._names.data() + nd.name_off(), nd.name_len());
+      if (nm.empty() || nm == "." || nm == ".." ||
+          nm.find_first_of(std::string_view("/\0", 2)) != std::string_view::npos) {
+        return corrupt("bad name");
+      }
+    }
     if (i > 0) {
       // Every node sits in its parent's child range, and that parent is a directory: walks up
       // from a node (prefetch's siblings, paths) then stay inside ranges checked above.
       const node& p = out._nodes[nd.parent];
       if (!(p.flags() & flag_dir) || i < p.first_child || i - p.first_child >= p.child_count) {
         return corrupt("node outside its parent");
+      }
+      if (i > p.first_child) {
+        // Siblings strictly sorted: lookup's binary search finds every name, and no name twice.
+        const node& prev = out._nodes[i - 1];
+        const std::string_view a(out._names.data() + prev.name_off(), prev.name_len());
+        const std::string_view b(out._names.data() + nd.name_off(), nd.name_len());
+        if (!(a < b)) {
+          return corrupt("siblings out of order");
+        }
       }
     }
     if (nd.flags() & flag_etag_extra) {
@@ -163,6 +189,11 @@ result<index> index::deserialize(std::span<const std::byte> image, std::string_v
   }
   if (!(out._nodes[0].flags() & flag_dir)) {
     return corrupt("root is not a directory");
+  }
+  if (children != n - 1) {
+    // Every node sits in its parent's range (checked above); with n - 1 places in all, no range
+    // holds another directory's node or the root.
+    return corrupt("overlapping directories");
   }
   return out;
 }

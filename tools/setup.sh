@@ -13,7 +13,10 @@ packages=(
   # tests and tools: peers, protocol tools, network namespaces, plots
   nodejs npm python3 curl ca-certificates openssl iproute2 procps psmisc
   nghttp2-client nginx-light s3fs rclone wrk fio parallel gnuplot-nox
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format clang-tidy
+  # CSI node plugin (tools/csi): gRPC, protobuf; its tests and image (tests/csi, deploy/)
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  python3-grpcio python3-protobuf python3-yaml mmdebstrap podman runc
 )
 
 missing=()

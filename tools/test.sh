@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole ossuring test suite (unit, io-uring, integration, fuzz and lint suites) and ends
 # with the line "N passed, N failed, N skipped". Exits non-zero on any failure.
-#   tools/test.sh                 the default build (lint: tools/lint/coawait_check.py, the
-#                                 co_await forms GCC 12 miscompiles, see docs/contributing.md)
+#   tools/test.sh                 the default build (lint, tests/lint/: clang-format, headers
+#                                 that compile alone, docs/metrics.md against the metrics, and
+#                                 the co_await forms GCC 12 miscompiles; docs/contributing.md)
 #   tools/test.sh --sanitize      the address+undefined sanitizer build (build-asan/): unit,
 #                                 io-uring and integration suites (the fuzz targets always run
 #                                 with ASan+UBSan, built by clang, so they are not repeated)

@@ -1,4 +1,4 @@
-// Helpers shared by the filesystem's translation units (filesystem*.cc).
+// Helpers shared by the parts of the file system (fs/meta/, fs/data/, fs/filesystem.cc).
 #pragma once
 
 #include <cerrno>
@@ -21,6 +21,15 @@ inline bool valid_name(std::string_view n) {
 // A size a file can show (index::max_file_size): larger ones are skipped like bad names.
 inline bool valid_size(uint64_t size) {
   return size <= index::max_file_size;
+}
+
+// FNV-1a: the mtime nanoseconds of an ETag, the inode number of a name not looked up yet.
+inline uint64_t fnv1a64(std::string_view s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) {
+    h = (h ^ c) * 1099511628211ull;
+  }
+  return h;
 }
 
 inline error enoent(std::string_view what) {

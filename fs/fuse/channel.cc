@@ -25,55 +25,106 @@ uint64_t combine(uint32_t lo, uint32_t hi) {
 
 }  // namespace
 
-task<void> fuse_channel::reply(uint64_t unique, int error, std::span<const iovec> payload) {
-  fuse_out_header out{};
-  out.unique = unique;
-  out.error = -error;
-  size_t len = sizeof(out);
-  iovec iov[8];
-  iov[0] = {&out, sizeof(out)};
-  size_t n = 1;
-  if (error == 0) {
-    for (const iovec& p : payload) {
-      if (n == std::size(iov)) {
-        break;
-      }
-      iov[n++] = p;
-      len += p.iov_len;
-    }
+data_buffer::data_buffer(fuse_request& req, size_t size) {
+  if (req.reply_space.size() >= size) {
+    _bytes = req.reply_space.first(size);
+  } else {
+    _owned = std::make_unique_for_overwrite<std::byte[]>(size);
+    _bytes = std::span<std::byte>(_owned.get(), size);
   }
-  out.len = static_cast<uint32_t>(len);
-  if (_recording) {
-    _recorded.clear();
-    _recorded.reserve(len);
-    for (size_t i = 0; i < n; ++i) {
-      const auto* b = static_cast<const std::byte*>(iov[i].iov_base);
-      _recorded.insert(_recorded.end(), b, b + iov[i].iov_len);
+}
+
+task<void> fuse_channel::write_reply(const fuse_out_header& h, std::span<const iovec> body) {
+  iovec iov[8];
+  iov[0] = {const_cast<fuse_out_header*>(&h), sizeof h};
+  size_t n = 1;
+  for (const iovec& p : body) {
+    if (n == std::size(iov)) {
+      break;
     }
-    co_return;
+    iov[n++] = p;
   }
   int rc = co_await make_op([&](io_uring_sqe* s) {
     io_uring_prep_writev(s, _fd, iov, static_cast<unsigned>(n), static_cast<uint64_t>(-1));
   });
   if (rc < 0 && rc != -ENOENT) {
     // ENOENT: the request was interrupted and the kernel forgot it; nothing to do.
-    log_warn("fuse_reply_failed", {{"unique", std::to_string(unique)},
+    log_warn("fuse_reply_failed", {{"unique", std::to_string(h.unique)},
+                                   {"bytes", std::to_string(h.len)},
                                    {"errno", std::to_string(-rc)},
                                    {"error", std::strerror(-rc)}});
   }
 }
 
-task<void> fuse_channel::send_encoded(std::span<const std::byte> message) {
+task<void> fuse_channel::reply(uint64_t unique, int error, std::span<const iovec> payload) {
+  fuse_out_header out{};
+  out.unique = unique;
+  out.error = -error;
+  size_t len = sizeof(out);
+  // At most seven pieces follow the header (write_reply's limit).
+  if (error != 0 || payload.size() > 7) {
+    payload = payload.first(error != 0 ? 0 : 7);
+  }
+  for (const iovec& p : payload) {
+    len += p.iov_len;
+  }
+  out.len = static_cast<uint32_t>(len);
   if (_recording) {
-    _recorded.assign(message.begin(), message.end());
+    // Small fixed replies (INIT, errors, structs): copied once into the record.
+    _recorded = fuse_reply{};
+    _recorded.header = out;
+    _recorded.encoded.resize(len);
+    std::memcpy(_recorded.encoded.data(), &out, sizeof out);
+    size_t at = sizeof out;
+    for (const iovec& p : payload) {
+      std::memcpy(_recorded.encoded.data() + at, p.iov_base, p.iov_len);
+      at += p.iov_len;
+    }
+    _recorded.body = std::span<const std::byte>(_recorded.encoded).subspan(sizeof out);
     co_return;
   }
-  int rc = co_await ossuring::write(_fd, message.data(), static_cast<unsigned>(message.size()));
-  if (rc < 0 && rc != -ENOENT) {
-    log_warn("fuse_reply_failed", {{"bytes", std::to_string(message.size())},
-                                   {"errno", std::to_string(-rc)},
-                                   {"error", std::strerror(-rc)}});
+  co_await write_reply(out, payload);
+}
+
+task<void> fuse_channel::send_encoded(std::vector<std::byte> message) {
+  if (message.size() < sizeof(fuse_out_header)) {
+    co_return;  // not a message (the encoders always write a header)
   }
+  fuse_out_header h;
+  std::memcpy(&h, message.data(), sizeof h);
+  if (_recording) {
+    _recorded = fuse_reply{};
+    _recorded.header = h;
+    _recorded.encoded = std::move(message);
+    _recorded.body = std::span<const std::byte>(_recorded.encoded).subspan(sizeof h);
+    co_return;
+  }
+  iovec body{message.data() + sizeof h, message.size() - sizeof h};
+  co_await write_reply(h, std::span<const iovec>(&body, 1));
+}
+
+task<void> fuse_channel::reply_data(uint64_t unique, data_buffer data, size_t n) {
+  fuse_out_header h{};
+  h.unique = unique;
+  n = std::min(n, data._bytes.size());
+  h.len = static_cast<uint32_t>(sizeof h + n);
+  if (_recording) {
+    _recorded = fuse_reply{};
+    _recorded.header = h;
+    _recorded.body = data._bytes.first(n);
+    _recorded.data = std::move(data._owned);
+    co_return;
+  }
+  iovec body{data._bytes.data(), n};
+  co_await write_reply(h, std::span<const iovec>(&body, 1));
+}
+
+task<void> fuse_channel::send(const fuse_reply& r) {
+  if (!r.sent()) {
+    co_return;
+  }
+  iovec body{const_cast<std::byte*>(r.body.data()), r.body.size()};
+  co_await write_reply(r.header, std::span<const iovec>(&body, r.body.empty() ? 0 : 1));
 }
 
 task<status> fuse_channel::notify_inc_epoch() {
@@ -202,7 +253,7 @@ task<void> fuse_channel::serve(fuse_request req) {
   co_await serve_with(*this, req, true);
 }
 
-task<std::vector<std::byte>> fuse_channel::serve_for_reply(fuse_request req) {
+task<fuse_reply> fuse_channel::serve_for_reply(fuse_request req) {
   fuse_channel recorder(_fd, record_replies);
   recorder.adopt(_params);
   co_await serve_with(recorder, req, false);

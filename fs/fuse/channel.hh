@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <unordered_map>
 #include <vector>
@@ -65,10 +66,39 @@ struct fuse_request {
   fuse_in_header header{};
   std::vector<std::byte> raw;     // the whole request as read (header included)
   abort_source* abort = nullptr;  // fires on FUSE_INTERRUPT for this request, or on stop()
+  // Where the reply's data can be written in place: a FUSE over io_uring entry's payload buffer,
+  // which the kernel reads the reply from and which is free while the request is served (its
+  // bytes were copied into `raw`). Empty for requests read from /dev/fuse.
+  std::span<std::byte> reply_space;
 
   std::span<const std::byte> args() const {
     return std::span<const std::byte>(raw).subspan(sizeof(fuse_in_header));
   }
+};
+
+// A READ's reply data, written by the handler and sent without another copy: in the request's
+// reply space when that is large enough (nothing left to copy for the ring), else in a buffer of
+// its own (not zero-filled: the handler overwrites what it sends).
+class data_buffer {
+ public:
+  data_buffer(fuse_request& req, size_t size);
+  std::span<std::byte> bytes() const noexcept { return _bytes; }
+
+ private:
+  friend class fuse_channel;
+  std::unique_ptr<std::byte[]> _owned;
+  std::span<std::byte> _bytes;
+};
+
+// A reply a recording channel kept for someone else to send: a clone's channel on its own fd,
+// or a ring entry. Its bytes move with it and are never copied on the way.
+struct fuse_reply {
+  fuse_out_header header{};           // len 0: the handler sent no reply (FORGET)
+  std::span<const std::byte> body;    // what follows the header
+  std::vector<std::byte> encoded;     // holds `body` for an encoded reply (header included)
+  std::unique_ptr<std::byte[]> data;  // holds `body` for a READ's own buffer; neither holds it
+                                      // when the READ wrote into the request's reply space
+  bool sent() const noexcept { return header.len != 0; }
 };
 
 class fuse_channel;
@@ -112,8 +142,8 @@ class fuse_channel {
   void interrupt(uint64_t unique, uint64_t target);
   // Counts requests read into `c` (read from any thread) instead of the channel's own counter.
   void count_requests_into(std::atomic<uint64_t>* c) noexcept { _request_counter = c; }
-  // The reply recorded by a recording channel (empty when none was sent).
-  std::vector<std::byte> take_recorded() { return std::move(_recorded); }
+  // The reply recorded by a recording channel (not sent() when there was none).
+  fuse_reply take_recorded() { return std::move(_recorded); }
 
   // Serves until the kernel ends the connection or stop() is called. `readers` reads in flight.
   task<status> run(fuse_dispatcher& d, unsigned readers = 4);
@@ -123,16 +153,22 @@ class fuse_channel {
   const fuse_session_params& params() const noexcept { return _params; }
 
   // Serves a request that arrived outside this channel's reads (a FUSE over io_uring entry)
-  // and returns its encoded reply: like a request read here it can be interrupted, and a
-  // handler that throws is answered EIO. Empty for a request without a reply. Not ended by
-  // stop(): such requests keep coming until the connection ends, and are served in full.
-  task<std::vector<std::byte>> serve_for_reply(fuse_request req);
+  // and returns its reply: like a request read here it can be interrupted, and a handler that
+  // throws is answered EIO. Not sent() for a request without a reply. Not ended by stop():
+  // such requests keep coming until the connection ends, and are served in full.
+  task<fuse_reply> serve_for_reply(fuse_request req);
 
   // Replies. `error` is a positive errno (0 for success); payload pieces follow the header.
   task<void> reply(uint64_t unique, int error, std::span<const iovec> payload = {});
   task<void> reply_error(uint64_t unique, int error) { return reply(unique, error, {}); }
-  // Sends a reply already encoded with its fuse_out_header (fs/fuse/codec.hh encoders).
-  task<void> send_encoded(std::span<const std::byte> message);
+  // Sends a reply already encoded with its fuse_out_header (fs/fuse/codec.hh encoders); a
+  // recording channel keeps the vector itself.
+  task<void> send_encoded(std::vector<std::byte> message);
+  // A READ's reply: the header, then the first `n` bytes of `data`, in one writev; a recording
+  // channel keeps the buffer itself (or, in the reply space, leaves the bytes where they are).
+  task<void> reply_data(uint64_t unique, data_buffer data, size_t n);
+  // Sends a reply another channel recorded (a clone relaying the home reactor's answer).
+  task<void> send(const fuse_reply& r);
   template <typename T>
   task<void> reply_struct(uint64_t unique, const T& value) {
     // A coroutine, so `iov` lives in this frame until the write completed.
@@ -163,6 +199,8 @@ class fuse_channel {
   // stop() when `stoppable`), EIO when the handler throws.
   task<void> serve_with(fuse_channel& replier, fuse_request& req, bool stoppable);
   task<void> answer_init(const fuse_request& req);
+  // Writes header and body pieces with one writev on the fd.
+  task<void> write_reply(const fuse_out_header& h, std::span<const iovec> body);
 
   int _fd;
   fuse_init_wishes _wishes;
@@ -177,7 +215,7 @@ class fuse_channel {
   status _end;
   std::atomic<uint64_t> _requests{0};
   std::atomic<uint64_t>* _request_counter = &_requests;
-  std::vector<std::byte> _recorded;
+  fuse_reply _recorded;
   std::function<void(uint64_t, uint64_t)> _route_interrupt;
   std::unordered_map<uint64_t, abort_source*> _in_flight;  // unique -> its abort source
 };

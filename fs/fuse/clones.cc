@@ -87,15 +87,14 @@ class relay final : public fuse_dispatcher {
       });
     });
     // Written on the home reactor while this coroutine waits (the post orders it before we read
-    // it). The awaiter is built in its own statement (GCC 12, core/reactor_pool.hh).
-    std::vector<std::byte> reply;
+    // it). The awaiter is built in its own statement (GCC 12, core/reactor_pool.hh). The reply
+    // moves here whole: a READ's buffer is written to this fd without another copy.
+    fuse_reply reply;
     auto relayed =
         _pool.submit_to(_home, [this, &req, &call, &reply] { return on_home(req, call, reply); });
     co_await relayed;
     on_abort.unlink();
-    if (!reply.empty()) {
-      co_await ch.send_encoded(reply);
-    }
+    co_await ch.send(reply);
   }
 
   // DESTROY read on a clone ends the whole session, as on the home channel.
@@ -109,8 +108,7 @@ class relay final : public fuse_dispatcher {
   }
 
  private:
-  task<void> on_home(fuse_request& req, std::shared_ptr<relay_call> call,
-                     std::vector<std::byte>& reply) {
+  task<void> on_home(fuse_request& req, std::shared_ptr<relay_call> call, fuse_reply& reply) {
     abort_source abort;
     call->abort = &abort;
     if (call->aborted) {

@@ -336,6 +336,24 @@ result<request> decode(const uint8_t* data, size_t len) {
       out.body = req::fsync{in.fh, in.fsync_flags};
       return out;
     }
+    case FUSE_MKNOD:
+      out.body = req::mknod{};
+      return out;
+    case FUSE_LINK:
+      out.body = req::link{};
+      return out;
+    case FUSE_SYMLINK:
+      out.body = req::symlink{};
+      return out;
+    case FUSE_SETXATTR:
+      out.body = req::setxattr{};
+      return out;
+    case FUSE_REMOVEXATTR:
+      out.body = req::removexattr{};
+      return out;
+    case FUSE_FALLOCATE:
+      out.body = req::fallocate{};
+      return out;
     default:
       out.body = req::unsupported{};
       return out;

@@ -93,7 +93,7 @@ struct access {
 struct interrupt {
   uint64_t unique;
 };
-// ---- writes (answered EROFS on a read-only mount) ----
+// ---- writes (the file system answers EROFS on a read-only mount) ----
 struct create {
   uint32_t flags;  // open(2) flags
   uint32_t mode;
@@ -135,16 +135,26 @@ struct fsync {
   uint64_t fh;
   uint32_t fsync_flags;
 };
-// Any opcode we do not implement: the adapter replies ENOSYS (or EROFS for writes).
+// Writes OSS has no counterpart for: only the opcode is decoded, as the answer is a refusal.
+struct mknod {};
+struct link {};
+struct symlink {};
+struct setxattr {};
+struct removexattr {};
+struct fallocate {};
+// Any other opcode: the adapter replies ENOSYS.
 struct unsupported {};
 }  // namespace req
 
+// Every request type has its handler in fuse_ops (fs/fuse/adapter.hh): a type added here without
+// one does not compile.
 using request_body =
     std::variant<req::init, req::destroy, req::lookup, req::forget, req::batch_forget, req::getattr,
                  req::open, req::opendir, req::read, req::release, req::releasedir, req::readdir,
                  req::flush, req::statfs, req::getxattr, req::listxattr, req::access,
                  req::interrupt, req::create, req::write, req::setattr, req::mkdir, req::unlink,
-                 req::rmdir, req::rename, req::fsync, req::unsupported>;
+                 req::rmdir, req::rename, req::fsync, req::mknod, req::link, req::symlink,
+                 req::setxattr, req::removexattr, req::fallocate, req::unsupported>;
 
 struct request {
   header h;

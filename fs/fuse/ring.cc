@@ -84,20 +84,26 @@ task<void> fuse_uring::serve(entry& e) {
   while (rc == 0) {
     ++_requests;
     fuse_request r;
-    std::vector<std::byte> reply;
+    fuse_reply reply;
     const uint64_t commit_id = e.header.ring_ent_in_out.commit_id;
     if (decode(e.header, e.payload, r)) {
-      reply = co_await _ch.serve_for_reply(std::move(r));  // r's header stays readable
+      // The request's bytes are in `r` now: a READ writes its data straight into the payload.
+      r.reply_space = e.payload;
+      auto served = _ch.serve_for_reply(std::move(r));  // r's header stays readable
+      reply = co_await std::move(served);
     }
     fuse_out_header out{};
-    if (reply.size() >= sizeof out && reply.size() - sizeof out <= e.payload.size()) {
-      std::memcpy(&out, reply.data(), sizeof out);
-      std::memcpy(e.payload.data(), reply.data() + sizeof out, reply.size() - sizeof out);
-      e.header.ring_ent_in_out.payload_sz = static_cast<uint32_t>(reply.size() - sizeof out);
+    if (reply.sent() && reply.body.size() <= e.payload.size()) {
+      out = reply.header;
+      if (reply.body.data() != e.payload.data()) {
+        // Replies encoded elsewhere (small: entries, attributes, errors).
+        std::memmove(e.payload.data(), reply.body.data(), reply.body.size());
+      }
+      e.header.ring_ent_in_out.payload_sz = static_cast<uint32_t>(reply.body.size());
     } else {
       // Undecodable, or no reply from the handler: the kernel's request still needs an answer.
       log_warn("fuse_uring_bad_request", {{"opcode", std::to_string(r.header.opcode)},
-                                          {"reply_bytes", std::to_string(reply.size())}});
+                                          {"reply_bytes", std::to_string(reply.header.len)}});
       out.len = sizeof out;
       out.error = -EIO;
       out.unique = commit_id;

@@ -98,6 +98,9 @@ class oss_client final : public object_client {
                                       abort_source* abort = nullptr) override;
   task<result<put_result>> put_object(std::string_view key, std::span<const std::byte> data,
                                       abort_source* abort = nullptr) override;
+  task<result<put_result>> put_object_if(std::string_view key, std::span<const std::byte> data,
+                                         const put_condition& cond,
+                                         abort_source* abort = nullptr) override;
   task<status> delete_object(std::string_view key, abort_source* abort = nullptr) override;
   task<result<put_result>> copy_object(std::string_view src_key, std::string_view dst_key,
                                        abort_source* abort = nullptr) override;
@@ -125,11 +128,9 @@ class oss_client final : public object_client {
   }
   // Seconds added to the wall clock when signing (learned from RequestTimeTooSkewed).
   int64_t clock_offset() const { return _clock_offset.load(std::memory_order_relaxed); }
-  // Per-API statistics (process-wide), and the same as a JSON object keyed by API name:
-  // {"GetObject":{"requests":N,"retries":N,"errors":N,"bytes_received":N,"bytes_sent":N,
-  //  "latency_ms":{"p50":..,"p99":..,"max":..}},...}.
+  // Per-API statistics (process-wide): the ossuring_oss_* metrics of the registry, which
+  // renders them (core/metrics.hh).
   std::vector<api_stats> stats() const;
-  std::string stats_json() const;
 
   // ---- internals shared by the operation files ------------------------------------------
 

@@ -13,7 +13,7 @@ namespace ossuring::oss {
 inline constexpr uint64_t crc64_init = 0;
 
 // Extends `crc` (a finished CRC of the preceding bytes, or crc64_init) with `data`:
-// crc64_update(crc64_update(0, a), b) == crc64 of a followed by b.
+// crc64_update(crc64_update(0, a), b) == crc64 of a followed by b. liblzma's lzma_crc64.
 uint64_t crc64_update(uint64_t crc, const void* data, size_t len);
 inline uint64_t crc64_update(uint64_t crc, std::span<const std::byte> data) {
   return crc64_update(crc, data.data(), data.size());
@@ -24,12 +24,6 @@ inline uint64_t crc64_update(uint64_t crc, std::string_view data) {
 inline uint64_t crc64(std::string_view data) {
   return crc64_update(crc64_init, data);
 }
-
-namespace detail {
-// The portable slice-by-8 implementation; crc64_update uses liblzma's (CLMUL-accelerated, about
-// 4x faster) when the build found liblzma, else this one. Exposed so tests check both.
-uint64_t crc64_update_tables(uint64_t crc, const void* data, size_t len);
-}  // namespace detail
 
 // The CRC of A followed by B, from crc1 = CRC(A), crc2 = CRC(B) and len2 = |B| (zlib's GF(2)
 // matrix method, O(log len2)). Lets parts or ranges checked separately be combined.

@@ -93,6 +93,15 @@ struct put_result {
   std::string request_id;
 };
 
+// Conditions of a conditional PutObject (put_object_if). OSS answers a condition that does not
+// hold with 409 FileAlreadyExists (forbid_overwrite: EEXIST) or 412 PreconditionFailed
+// (if_match / if_none_match: ESTALE); nothing is written then.
+struct put_condition {
+  bool forbid_overwrite = false;  // x-oss-forbid-overwrite: true (create only)
+  std::string if_match;           // the object must still have this ETag (unquoted)
+  bool if_none_match = false;     // If-None-Match: * (create only, S3 spelling)
+};
+
 struct part_etag {
   unsigned part_number = 0;
   std::string etag;
@@ -114,6 +123,11 @@ class object_client {
                                               abort_source* abort = nullptr) = 0;
   virtual task<result<put_result>> put_object(std::string_view key, std::span<const std::byte> data,
                                               abort_source* abort = nullptr) = 0;
+  // PutObject that writes only when `cond` holds (one node of many wins a lease object).
+  virtual task<result<put_result>> put_object_if(std::string_view key,
+                                                 std::span<const std::byte> data,
+                                                 const put_condition& cond,
+                                                 abort_source* abort = nullptr) = 0;
   virtual task<status> delete_object(std::string_view key, abort_source* abort = nullptr) = 0;
   virtual task<result<put_result>> copy_object(std::string_view src_key, std::string_view dst_key,
                                                abort_source* abort = nullptr) = 0;

@@ -413,28 +413,43 @@ result<oss_error_info> parse_error_header(std::string_view base64_value) {
 }
 
 int errno_for_oss_error(int http_status, std::string_view code) {
-  if (code == "NoSuchKey" || code == "NoSuchBucket" || code == "NoSuchUpload" ||
-      http_status == 404) {
+  // By OSS code first: it is more precise than the status it comes with.
+  if (code == "NoSuchKey" || code == "NoSuchBucket" || code == "NoSuchUpload") {
     return ENOENT;
   }
-  if (code == "InvalidRange" || http_status == 416 || code == "InvalidArgument" ||
-      code == "InvalidObjectName") {
-    return EINVAL;
-  }
-  if (code == "PreconditionFailed" || http_status == 412) {
-    return ESTALE;  // the object changed under an If-Match read
-  }
-  if (http_status == 503 || http_status == 429 || code.find("LimitExceeded") != code.npos ||
-      code == "ServiceUnavailable") {
-    return EAGAIN;
-  }
-  if (http_status == 403 || http_status == 401) {
+  if (code == "AccessDenied" || code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" ||
+      code == "InvalidObjectState" /* archived, not restored */) {
     return EACCES;
+  }
+  if (code == "PreconditionFailed") {
+    return ESTALE;  // the object changed under an open file: never serve mixed data
+  }
+  if (code == "InvalidObjectName" || code == "InvalidArgument") {
+    return EINVAL;  // a name or value the caller chose that OSS refuses
   }
   if (code == "EntityTooLarge") {
     return EFBIG;
   }
-  return EIO;
+  if (code == "InvalidRange") {
+    // The daemon computes every range from a size it holds, so the caller's arguments were
+    // valid: the object shrank under the mount, or the daemon is wrong. Not EINVAL.
+    return EIO;
+  }
+  switch (http_status) {
+    case 401:
+    case 403:
+      return EACCES;
+    case 404:
+      return ENOENT;
+    case 412:
+      return ESTALE;
+    default:
+      // 408, 429 and 503 reach here only after the client's retries: EAGAIN would tell a
+      // blocking read(2) or stat(2) to try again at once, which programs treat as a bug (a
+      // regular file never answers it). 416 as InvalidRange above; 5xx and the rest are I/O
+      // errors whose log line keeps the OSS code.
+      return EIO;
+  }
 }
 
 error make_oss_error(int http_status, const oss_error_info& info, std::string_view what) {

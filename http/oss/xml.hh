@@ -37,8 +37,11 @@ struct oss_error_info {
 result<oss_error_info> parse_error_body(std::string_view xml);
 // The `x-oss-err` header of a bodiless (HEAD) error response: base64 of the same XML.
 result<oss_error_info> parse_error_header(std::string_view base64_value);
-// errno for an OSS error: ENOENT for NoSuchKey/NoSuchBucket/404, EACCES for 403, EAGAIN for
-// throttling (503 and the QPS limit codes), EINVAL for InvalidRange/416/400, else EIO.
+// The one mapping from an OSS error to the errno a file-system call answers (fs/errors.hh adds
+// transport failures): ENOENT for NoSuchKey/NoSuchBucket/NoSuchUpload/404, EACCES for
+// 401/403 and the credential codes, ESTALE for PreconditionFailed/412, EINVAL for a name or
+// argument OSS refuses, EFBIG for EntityTooLarge, else EIO: throttling (429, 503) and timeouts
+// after the client's retries and InvalidRange (416) included, never EAGAIN.
 int errno_for_oss_error(int http_status, std::string_view code);
 // A result error carrying errno, message, status, code and request id.
 error make_oss_error(int http_status, const oss_error_info& info, std::string_view what);

@@ -24,6 +24,8 @@ const char* stats_doc =
     R"("pinned":0,"evictions":3,"uncached":0,"reserved":0,"memory_limit":1073741824},)"
     R"("oss":{"ListObjectsV2":{"requests":12,"retries":0,"errors":0,"bytes_received":40960,)"
     R"("bytes_sent":0,"latency_ms":{"p50":2.5,"p99":8.25,"max":9.0}},)"
+    R"("HeadObject":{"requests":0,"retries":0,"errors":0,"bytes_received":0,"bytes_sent":0,)"
+    R"("latency_ms":{"count":0,"sum":0,"p50":0,"p90":0,"p99":0,"max":0}},)"
     R"("GetObject":{"requests":100,"retries":1,"errors":1,"bytes_received":209715200,)"
     R"("bytes_sent":0,"latency_ms":{"p50":12.0,"p99":1500.0,"max":2000.0}}}})";
 
@@ -59,6 +61,7 @@ TEST_CASE("the report shows hit rate, cache fill against its budget, APIs and er
   CHECK(r.find("5,000 entries") != std::string::npos);
   // One row per API, with its latency percentiles in readable units.
   CHECK(r.find("ListObjectsV2") != std::string::npos);
+  CHECK(r.find("HeadObject") == std::string::npos);  // never used: no row
   const size_t get = r.find("GetObject");
   REQUIRE(get != std::string::npos);
   const std::string row = r.substr(get, r.find('\n', get) - get);

@@ -72,6 +72,36 @@ TEST_CASE("the summary names files, bytes, time, rate, failures and the first er
         "warmup done: files 4997/5000, 1.17 GiB in 2.5 s (480 MiB/s), 0 failed");
 }
 
+TEST_CASE("the summary says what the cache holds and what the warmup evicted") {
+  warmup_figures f = halfway();
+  f.files_done = f.files_total = 5000;
+  f.files_failed = 0;
+  f.bytes_done = 1200ull << 20;
+  f.seconds = 2.5;
+  cache_figures before{true, 768ull << 20, 0, 0, 3};
+  cache_figures after{true, 768ull << 20, 600ull << 20, 4000, 1003};
+  CHECK(warmup_summary_line(f, "", before, after) ==
+        "warmup done: files 5000/5000, 1.17 GiB in 2.5 s (480 MiB/s), cache 600 MiB of 768 MiB "
+        "(4,000 blobs, 1,000 evicted), 0 failed");
+}
+
+TEST_CASE("a warmup larger than the cache is said before it starts, one that fits is not") {
+  warmup_figures f;
+  f.files_total = 20000;
+  f.bytes_total = 1200ull << 20;
+  const cache_figures cache{true, 576ull << 20, 0, 0, 0};
+  const std::string plan = warmup_plan_text(f, cache);
+  CHECK(plan.find("1.17 GiB in 20,000 files does not fit the cache (576 MiB)") == 0);
+  CHECK(plan.find("at most 576 MiB (48%) stays cached") != std::string::npos);
+  CHECK(plan.find("fetches everything again") != std::string::npos);
+  f.bytes_total = 304ull << 20;
+  CHECK(warmup_plan_text(f, cache).empty());
+  const cache_figures full{true, 576ull << 20, 500ull << 20, 9000, 0};
+  CHECK(warmup_plan_text(f, full).find("up to 228 MiB of the 500 MiB cached now may be evicted") !=
+        std::string::npos);
+  CHECK(warmup_plan_text(f, cache_figures{}).empty());  // the daemon did not say
+}
+
 TEST_CASE("the terminal width comes from COLUMNS first") {
   ::setenv("COLUMNS", "123", 1);
   CHECK(terminal_width(-1) == 123);

@@ -106,16 +106,56 @@ TEST_SUITE("metrics") {
     CHECK(text.find("# TYPE test_render_total", first + 1) == std::string::npos);
   }
 
-  TEST_CASE("json rendering carries values and percentiles in the exposed unit") {
-    metrics().get_counter("test_json_total", {{"k", "v"}}).add(9);
-    metrics().get_histogram("test_json_seconds").record(1'500'000'000);
-    std::string json = metrics().render_json();
-    CHECK(json.find("{\"name\":\"test_json_total\",\"labels\":{\"k\":\"v\"},\"type\":\"counter\","
-                    "\"value\":9}") != std::string::npos);
-    CHECK(json.find("\"name\":\"test_json_seconds\"") != std::string::npos);
-    CHECK(json.find("\"max\":1.5}") != std::string::npos);
-    CHECK(json.front() == '{');
+  TEST_CASE("json rendering places the metrics its layout names, labels as keys") {
+    metrics().get_counter("test_json_total", {{"api", "Get"}}).add(9);
+    metrics().get_counter("test_json_total", {{"api", "Put"}}).add(2);
+    metrics().get_counter("test_json_unplaced_total").add(1);
+    metrics().get_histogram("test_json_seconds", {{"api", "Get"}}).record(1'500'000'000);
+    const json_field layout[] = {{"test_json_total", "calls.{api}.count"},
+                                 {"test_json_seconds", "calls.{api}.latency_ms", 1e-6}};
+    const json_member extra[] = {{"about.name", "\"x\\\"y\""}, {"calls.note", "true"}};
+    const std::string json = metrics().render_json(layout, extra);
+    CAPTURE(json);
+    CHECK(json.starts_with("{\"about\":{\"name\":\"x\\\"y\"},\"calls\":{\"note\":true,"));
+    CHECK(json.find("\"Get\":{\"count\":9,\"latency_ms\":{\"count\":1,\"sum\":1500,") !=
+          std::string::npos);
+    CHECK(json.find("\"max\":1500}") != std::string::npos);
+    CHECK(json.find("\"Put\":{\"count\":2}") != std::string::npos);
+    CHECK(json.find("unplaced") == std::string::npos);
     CHECK(json.back() == '}');
+  }
+
+  TEST_CASE("an observed metric is read when rendered and gone with its handle") {
+    uint64_t seen = 5;
+    int64_t level = -3;
+    {
+      metric_handle c =
+          metrics().observe_counter("test_observed_total", {}, "Observed.", [&] { return seen; });
+      metric_handle g =
+          metrics().observe_gauge("test_observed_level", {}, "Level.", [&] { return level; });
+      seen = 7;
+      std::string text = metrics().render_prometheus();
+      CHECK(text.find("# TYPE test_observed_total counter\ntest_observed_total 7\n") !=
+            std::string::npos);
+      CHECK(text.find("# TYPE test_observed_level gauge\ntest_observed_level -3\n") !=
+            std::string::npos);
+      const json_field layout[] = {{"test_observed_total", "seen"}};
+      CHECK(metrics().render_json(layout) == "{\"seen\":7}");
+      // One owner per name and labels; a counted metric cannot be observed too.
+      CHECK_THROWS_AS((void)metrics().observe_counter("test_observed_total", {}, "",
+                                                      [] { return uint64_t{0}; }),
+                      std::logic_error);
+      CHECK_THROWS_AS(metrics().get_counter("test_observed_total"), std::logic_error);
+      metric_handle moved = std::move(c);
+      CHECK(metrics().render_prometheus().find("test_observed_total 7") != std::string::npos);
+    }
+    const std::string after = metrics().render_prometheus();
+    CHECK(after.find("test_observed_total") == std::string::npos);
+    CHECK(after.find("test_observed_level") == std::string::npos);
+    // The name is free again.
+    metric_handle again =
+        metrics().observe_counter("test_observed_total", {}, "", [] { return uint64_t{1}; });
+    CHECK(metrics().render_prometheus().find("test_observed_total 1\n") != std::string::npos);
   }
 }
 

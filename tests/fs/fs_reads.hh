@@ -1,5 +1,5 @@
-// Test helpers shared by the file-system tests: index-mode options, a directory listing, and a
-// whole file read through open/read/release.
+// Test helpers shared by the file-system tests: index-mode options, a directory listing, a
+// lookup in the root, and reads through open/read/release.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -27,6 +27,14 @@ inline fs::fs_options index_opts() {
   return o;
 }
 
+// The data-path tests' index mode: small files up to 4 KiB, read-ahead from 256 B to 4 KiB.
+inline fs::fs_options data_opts() {
+  fs::fs_options o = index_opts();
+  o.small_file_threshold = 4096;
+  o.readahead_max = 4096;
+  return o;
+}
+
 // Lazy mode on bucket "b", prefix "root/", attributes trusted for 10 s.
 inline fs::fs_options lazy_opts() {
   fs::fs_options o;
@@ -49,6 +57,21 @@ inline std::vector<std::string> list_dir(fs::filesystem& fs, uint64_t ino, bool 
   REQUIRE(st.ok());
   fs.releasedir(ino, *fh);
   return names;
+}
+
+// The inode of `name` in the root directory.
+inline uint64_t ino_of(fs::filesystem& fs, const std::string& name) {
+  auto e = sync_wait(fs.lookup(fs::index::root_ino, name));
+  REQUIRE(e.ok());
+  return e->attr.ino;
+}
+
+// Up to `n` bytes of the open handle `fh` from `off`, in one read.
+inline std::string read_str(fs::filesystem& fs, uint64_t ino, uint64_t fh, uint64_t off, size_t n) {
+  std::vector<std::byte> buf(n);
+  auto r = sync_wait(fs.read(ino, fh, off, buf));
+  REQUIRE(r.ok());
+  return std::string(reinterpret_cast<const char*>(buf.data()), *r);
 }
 
 // Opens inode `ino`, reads it to the end in `chunk`-byte reads, releases it; returns the bytes.

@@ -66,13 +66,13 @@ TEST_CASE("the server's x-oss-qos-delay-time is waited at least") {
   CHECK(f.sleeps[1] >= milliseconds(1500));
 }
 
-TEST_CASE("a storm longer than the attempts fails with EAGAIN and the request id") {
+TEST_CASE("a storm longer than the attempts fails with EIO and the request id") {
   emu_fixture f;
   auto c = f.client("big");
   f.add_fault(rule(emu::fault_kind::http_503));
   auto got = read_range(*c, "blob.bin", 0, 10, 10);
   REQUIRE(!got.r.ok());
-  CHECK(got.r.err().code == EAGAIN);
+  CHECK(got.r.err().code == EIO);
   CHECK(got.r.err().http_status == 503);
   CHECK(!got.r.err().request_id.empty());
   CHECK(f.count(emu::api::get_object) == 3);
@@ -125,7 +125,7 @@ TEST_CASE("non-idempotent requests are not retried; whole-buffer PUTs are") {
   f.add_fault(rule(emu::fault_kind::http_503, 1));
   auto id = sync_wait(c->initiate_multipart("mp"));
   REQUIRE(!id.ok());
-  CHECK(id.err().code == EAGAIN);
+  CHECK(id.err().code == EIO);
   CHECK(f.count(emu::api::initiate_multipart_upload) == 1);
 
   id = sync_wait(c->initiate_multipart("mp"));
@@ -284,7 +284,7 @@ TEST_CASE("retries stop when the call's time budget is spent") {
   };
   auto got = read_range(*c, "blob.bin", 0, 10, 10);
   REQUIRE(!got.r.ok());
-  CHECK(got.r.err().code == EAGAIN);
+  CHECK(got.r.err().code == EIO);
   CHECK(got.r.err().message.find("budget") != std::string::npos);
   // 300 ms waits: three fit in the second, the fourth would pass it.
   CHECK(f.sleeps.size() == 3);

@@ -1,4 +1,5 @@
-// Unit tests of OSS XML parsing (listings, errors, multipart, copy) and emulator rendering.
+// Unit tests of OSS XML parsing (listings, errors, multipart, copy), emulator rendering and the
+// OSS-error-to-errno table.
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -6,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "fs/errors.hh"
 #include "http/oss/detail/pugi_pages.hh"
 #include "http/oss/digest.hh"
 #include "http/oss/time.hh"
@@ -362,14 +364,49 @@ TEST_CASE("x-oss-err headers carry base64 error XML") {
   CHECK_FALSE(parse_error_header(base64_encode("<Error>")));
 }
 
-TEST_CASE("OSS errors map to errno") {
+TEST_CASE("OSS errors map to the errno a file-system call answers") {
   CHECK(errno_for_oss_error(404, "NoSuchKey") == ENOENT);
+  CHECK(errno_for_oss_error(404, "NoSuchUpload") == ENOENT);
+  CHECK(errno_for_oss_error(404, "") == ENOENT);  // a HEAD's bodiless 404
   CHECK(errno_for_oss_error(403, "AccessDenied") == EACCES);
   CHECK(errno_for_oss_error(403, "SignatureDoesNotMatch") == EACCES);
-  CHECK(errno_for_oss_error(503, "TotalQpsLimitExceeded") == EAGAIN);
-  CHECK(errno_for_oss_error(416, "InvalidRange") == EINVAL);
+  CHECK(errno_for_oss_error(403, "InvalidObjectState") == EACCES);
+  CHECK(errno_for_oss_error(401, "") == EACCES);
   CHECK(errno_for_oss_error(412, "PreconditionFailed") == ESTALE);
+  CHECK(errno_for_oss_error(400, "InvalidObjectName") == EINVAL);
+  CHECK(errno_for_oss_error(400, "EntityTooLarge") == EFBIG);
+  // Past the client's retries, throttling is an I/O error: a blocking read(2) or stat(2) that
+  // answered EAGAIN would be retried at once, or taken for a bug.
+  CHECK(errno_for_oss_error(503, "TotalQpsLimitExceeded") == EIO);
+  CHECK(errno_for_oss_error(503, "ServiceUnavailable") == EIO);
+  CHECK(errno_for_oss_error(429, "") == EIO);
+  CHECK(errno_for_oss_error(408, "RequestTimeout") == EIO);
+  // The daemon computed the range: the caller's arguments were valid, the object changed.
+  CHECK(errno_for_oss_error(416, "InvalidRange") == EIO);
+  CHECK(errno_for_oss_error(416, "") == EIO);
   CHECK(errno_for_oss_error(500, "InternalError") == EIO);
+  CHECK(errno_for_oss_error(409, "SomethingNew") == EIO);
+}
+
+TEST_CASE("the file system answers the OSS table's errno, and EIO for transport failures") {
+  auto oss_failure = [](int status, std::string code, int client_errno) {
+    error e = make_error(client_errno, "test");
+    e.http_status = status;
+    e.oss_code = std::move(code);
+    return e;
+  };
+  // The same table whatever errno the error was built with (a test double, a body check).
+  CHECK(fs::errno_for(oss_failure(503, "TotalQpsLimitExceeded", EAGAIN)) == EIO);
+  CHECK(fs::errno_for(oss_failure(416, "", EINVAL)) == EIO);
+  CHECK(fs::errno_for(oss_failure(403, "AccessDenied", EIO)) == EACCES);
+  CHECK(fs::errno_for(oss_failure(0, "NoSuchKey", EIO)) == ENOENT);
+  CHECK(fs::errno_for(oss_failure(412, "", EIO)) == ESTALE);
+  // No OSS verdict: transport failures are I/O errors, other errnos pass through.
+  CHECK(fs::errno_for(make_error(ECONNRESET, "reset")) == EIO);
+  CHECK(fs::errno_for(make_error(EAGAIN, "stream refused")) == EIO);
+  CHECK(fs::errno_for(oss_failure(200, "", EBADMSG)) == EIO);  // a body that failed its check
+  CHECK(fs::errno_for(make_error(ENAMETOOLONG, "name")) == ENAMETOOLONG);
+  CHECK(fs::errno_for(make_error(0, "no errno")) == EIO);
 }
 
 TEST_CASE("multipart and copy results are parsed") {

@@ -68,6 +68,16 @@ task<result<oss::put_result>> fault_client::put_object(std::string_view key,
   co_return co_await _inner.put_object(key, data, abort);
 }
 
+task<result<oss::put_result>> fault_client::put_object_if(std::string_view key,
+                                                          std::span<const std::byte> data,
+                                                          const oss::put_condition& cond,
+                                                          abort_source* abort) {
+  if (const error* e = pick(put, key)) {
+    co_return *e;
+  }
+  co_return co_await _inner.put_object_if(key, data, cond, abort);
+}
+
 task<status> fault_client::delete_object(std::string_view key, abort_source* abort) {
   if (const error* e = pick(del, key)) {
     co_return *e;

@@ -39,6 +39,9 @@ class fault_client : public oss::object_client {
                                            abort_source* abort = nullptr) override;
   task<result<oss::put_result>> put_object(std::string_view key, std::span<const std::byte> data,
                                            abort_source* abort = nullptr) override;
+  task<result<oss::put_result>> put_object_if(std::string_view key, std::span<const std::byte> data,
+                                              const oss::put_condition& cond,
+                                              abort_source* abort = nullptr) override;
   task<status> delete_object(std::string_view key, abort_source* abort = nullptr) override;
   task<result<oss::put_result>> copy_object(std::string_view src_key, std::string_view dst_key,
                                             abort_source* abort = nullptr) override;

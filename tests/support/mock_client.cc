@@ -205,6 +205,27 @@ task<result<oss::put_result>> mock_client::put_object(std::string_view key,
   co_return oss::put_result{o.etag, oss::crc64(o.data), "mock"};
 }
 
+task<result<oss::put_result>> mock_client::put_object_if(std::string_view key,
+                                                         std::span<const std::byte> data,
+                                                         const oss::put_condition& cond,
+                                                         abort_source* abort) {
+  const object* now = find(std::string(key));
+  if ((cond.forbid_overwrite || cond.if_none_match) && now != nullptr) {
+    ++calls.put;
+    error e = make_error(cond.forbid_overwrite ? EEXIST : ESTALE, "mock: object exists", "mock");
+    e.http_status = cond.forbid_overwrite ? 409 : 412;
+    e.oss_code = cond.forbid_overwrite ? "FileAlreadyExists" : "PreconditionFailed";
+    co_return e;
+  }
+  if (!cond.if_match.empty() && (now == nullptr || now->etag != cond.if_match)) {
+    ++calls.put;
+    error e = make_error(now == nullptr ? ENOENT : ESTALE, "mock: precondition failed", "mock");
+    e.http_status = now == nullptr ? 404 : 412;
+    co_return e;
+  }
+  co_return co_await put_object(key, data, abort);
+}
+
 task<status> mock_client::delete_object(std::string_view key, abort_source*) {
   ++calls.other;
   _objects.erase(std::string(key));

@@ -515,6 +515,11 @@ result<mount_config> parse_mount_args(const std::vector<std::string>& args, moun
       return make_error(EINVAL, "--supervise does not work with --fuse-uring");
     }
   }
+  if (cfg.poll_us > 0 && cfg.cpus.empty()) {
+    // Spinning pays only on a CPU nobody else needs; an unpinned reactor would burn whichever
+    // CPU the scheduler picked, often the caller's.
+    return make_error(EINVAL, "--poll-us needs --cpus (reactors pinned to dedicated CPUs)");
+  }
   if (cfg.copy_threshold == 0 || cfg.copy_threshold > (1ull << 30)) {
     return make_error(EINVAL, "--copy-threshold must be between 1 and 1G (CopyObject's limit)");
   }

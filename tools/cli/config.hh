@@ -88,6 +88,7 @@ struct mount_config {
   bool foreground = false;
   bool supervise = false;  // a supervisor keeps the connection across a daemon crash
   std::string cpus;        // reactor CPU list, e.g. "0-3"; empty = one reactor, unpinned
+  unsigned poll_us = 0;    // with cpus: reactors spin this long before sleeping (0 = off)
   std::string log_level = "info";
   std::string log_dir;                       // "": see default_log_dir()
   uint64_t log_file_max_size = 64ull << 20;  // rotate past this (0 = never)

@@ -77,8 +77,9 @@ fs::fs_options make_fs_options(const mount_config& cfg) {
   return o;
 }
 
-// Every cached blob holds a file descriptor (memfd or cache file): raise the soft limit to the
-// hard one and keep the blob count well under it (the rest serves sockets and FUSE).
+// Cached blobs hold no descriptor (fs/blob_store.hh); open files' blobs, recently used cache
+// files and passthrough memfds do: raise the soft limit to the hard one and give the store a
+// share of it (the rest serves sockets and FUSE).
 namespace {
 
 uint64_t blob_fd_budget() {
@@ -109,7 +110,7 @@ std::unique_ptr<fs::blob_store> make_blob_store(const mount_config& cfg) {
     uint64_t limit = cfg.cache_size ? cfg.cache_size : 10ull << 30;
     s = std::make_unique<fs::directory_blob_store>(cfg.cache_dir + "/blobs", limit);
   }
-  s->set_max_blobs(blob_fd_budget());
+  s->set_descriptor_budget(blob_fd_budget());
   return s;
 }
 

@@ -251,64 +251,193 @@ task<void> warmup(mount_stats& view, std::string args, control_connection& out) 
 
 }  // namespace
 
-std::string mount_stats::to_json() const {
-  const fs::fs_counters& f = fs.counters();
-  const fs::fuse_ops_counters& o = ops.counters();
-  double uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::string s = "{";
-  s += "\"mount\":{\"bucket\":" + json_quote(cfg.bucket) + ",\"prefix\":" + json_quote(cfg.prefix) +
-       ",\"mountpoint\":" + json_quote(cfg.mountpoint) + ",\"mode\":" + json_quote(cfg.mode) +
-       ",\"open_mode\":" + json_quote(cfg.open_mode) +
-       ",\"passthrough_granted\":" + (ops.session().passthrough ? "true" : "false") +
-       ",\"uptime_seconds\":" + std::to_string(static_cast<uint64_t>(uptime)) +
-       ",\"restarts\":" + std::to_string(restarts) + "}";
-  s += ",\"fuse\":{\"requests\":" + std::to_string(o.requests) +
-       ",\"lookups\":" + std::to_string(o.lookups) + ",\"getattrs\":" + std::to_string(o.getattrs) +
-       ",\"readdirs\":" + std::to_string(o.readdirs) + ",\"opens\":" + std::to_string(o.opens) +
-       ",\"passthrough_opens\":" + std::to_string(o.passthrough_opens) +
-       ",\"daemon_reads\":" + std::to_string(o.daemon_reads) +
-       ",\"daemon_read_bytes\":" + std::to_string(o.daemon_read_bytes) +
-       ",\"errors\":" + std::to_string(o.errors) +
-       ",\"uring_requests\":" + std::to_string(uring_requests ? uring_requests() : 0) +
-       ",\"channels\":[";
-  if (channels) {
-    bool first = true;
-    for (const fs::fuse_channel_stats& c : channels()) {
-      s += std::string(first ? "" : ",") + "{\"reactor\":" + std::to_string(c.reactor) +
-           ",\"cpu\":" + std::to_string(c.cpu) + ",\"requests\":" + std::to_string(c.requests) +
-           "}";
-      first = false;
+namespace {
+
+// One counter or gauge of the mount: its Prometheus name, its place in the stats document and
+// where its value comes from. The one list of them (docs/metrics.md repeats it for people).
+struct mount_metric {
+  std::string_view name;
+  bool counter;  // else a gauge
+  std::string_view help;
+  std::string_view json;
+  int64_t (*read)(const mount_stats&);
+};
+
+int64_t n(uint64_t v) {
+  return static_cast<int64_t>(v);
+}
+const fs::fuse_ops_counters& fuse(const mount_stats& m) {
+  return m.ops.counters();
+}
+const fs::fs_counters& fsc(const mount_stats& m) {
+  return m.fs.counters();
+}
+fs::blob_store_stats cache(const mount_stats& m) {
+  return m.fs.cache_stats();
+}
+
+constexpr bool counter = true;
+constexpr bool gauge = false;
+
+// clang-format off
+constexpr mount_metric mount_metrics[] = {
+  {"ossuring_uptime_seconds", gauge, "Seconds since the daemon started.", "mount.uptime_seconds",
+   [](const mount_stats& m) { return static_cast<int64_t>(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - m.started).count()); }},
+  {"ossuring_daemon_restarts", gauge, "Daemons of this mount that died before this one (--supervise).", "mount.restarts",
+   [](const mount_stats& m) { return static_cast<int64_t>(m.restarts); }},
+
+  {"ossuring_fuse_requests_total", counter, "FUSE requests read from the kernel.", "fuse.requests",
+   [](const mount_stats& m) { return n(fuse(m).requests); }},
+  {"ossuring_fuse_lookups_total", counter, "LOOKUP requests.", "fuse.lookups",
+   [](const mount_stats& m) { return n(fuse(m).lookups); }},
+  {"ossuring_fuse_getattrs_total", counter, "GETATTR requests.", "fuse.getattrs",
+   [](const mount_stats& m) { return n(fuse(m).getattrs); }},
+  {"ossuring_fuse_readdirs_total", counter, "READDIR and READDIRPLUS requests.", "fuse.readdirs",
+   [](const mount_stats& m) { return n(fuse(m).readdirs); }},
+  {"ossuring_fuse_opens_total", counter, "OPEN requests.", "fuse.opens",
+   [](const mount_stats& m) { return n(fuse(m).opens); }},
+  {"ossuring_fuse_passthrough_opens_total", counter, "Opens handed to the kernel by passthrough.", "fuse.passthrough_opens",
+   [](const mount_stats& m) { return n(fuse(m).passthrough_opens); }},
+  {"ossuring_fuse_daemon_reads_total", counter, "READs served by the daemon.", "fuse.daemon_reads",
+   [](const mount_stats& m) { return n(fuse(m).daemon_reads); }},
+  {"ossuring_fuse_daemon_read_bytes_total", counter, "Bytes of READs served by the daemon.", "fuse.daemon_read_bytes",
+   [](const mount_stats& m) { return n(fuse(m).daemon_read_bytes); }},
+  {"ossuring_fuse_errors_total", counter, "FUSE requests answered with an error.", "fuse.errors",
+   [](const mount_stats& m) { return n(fuse(m).errors); }},
+  {"ossuring_fuse_interrupted_total", counter, "Requests answered after the kernel interrupted them.", "fuse.interrupted",
+   [](const mount_stats& m) { return n(fuse(m).interrupted); }},
+  {"ossuring_fuse_uring_requests_total", counter, "Requests served through FUSE over io_uring.", "fuse.uring_requests",
+   [](const mount_stats& m) { return n(m.uring_requests ? m.uring_requests() : 0); }},
+
+  {"ossuring_fs_list_requests_total", counter, "LIST requests sent by the file system.", "fs.list_requests",
+   [](const mount_stats& m) { return n(fsc(m).list_requests); }},
+  {"ossuring_fs_meta_requests_total", counter, "GetObjectMeta and HeadObject requests sent by the file system.", "fs.meta_requests",
+   [](const mount_stats& m) { return n(fsc(m).meta_requests); }},
+  {"ossuring_cache_misses_total", counter, "GETs sent by the file system (whole objects into the cache, and ranges).", "fs.get_requests",
+   [](const mount_stats& m) { return n(fsc(m).get_requests); }},
+  {"ossuring_fs_shared_fetch_waits_total", counter, "Opens that joined a GET already in flight.", "fs.shared_fetch_waits",
+   [](const mount_stats& m) { return n(fsc(m).shared_fetch_waits); }},
+  {"ossuring_cache_hits_total", counter, "Reads served from a cached blob.", "fs.blob_hits",
+   [](const mount_stats& m) { return n(fsc(m).blob_hits); }},
+  {"ossuring_fs_negative_hits_total", counter, "Lookups answered from the negative cache (lazy mode).", "fs.negative_hits",
+   [](const mount_stats& m) { return n(fsc(m).negative_hits); }},
+  {"ossuring_index_nodes", gauge, "Entries of the current index.", "fs.index_nodes",
+   [](const mount_stats& m) { return n(m.fs.current_index().node_count()); }},
+  {"ossuring_index_generations", gauge, "Index generations alive (the current one and older ones the kernel holds).", "fs.index_generations",
+   [](const mount_stats& m) { return n(m.fs.index_generations()); }},
+  {"ossuring_index_refreshes_total", counter, "Indexes listed again and installed under the live mount.", "fs.index_refreshes",
+   [](const mount_stats& m) { return n(fsc(m).index_refreshes); }},
+  {"ossuring_prefetch_gets_total", counter, "Whole-object GETs sent by prefetch.", "fs.prefetch_gets",
+   [](const mount_stats& m) { return n(fsc(m).prefetch_gets); }},
+  {"ossuring_prefetch_queued_total", counter, "Files queued for prefetch.", "fs.prefetch_queued",
+   [](const mount_stats& m) { return n(fsc(m).prefetch_queued); }},
+  {"ossuring_readahead_bytes", gauge, "Bytes of large-file read-ahead windows held.", "fs.buffer_bytes",
+   [](const mount_stats& m) { return n(fsc(m).buffer_bytes); }},
+  {"ossuring_fs_interrupted_total", counter, "Reads and opens ended by an abort (FUSE INTERRUPT).", "fs.interrupted",
+   [](const mount_stats& m) { return n(fsc(m).interrupted); }},
+  {"ossuring_fs_reads_failed_again_total", counter, "READs answered with a failure just seen (failed_read_memory).", "fs.reads_failed_again",
+   [](const mount_stats& m) { return n(fsc(m).reads_failed_again); }},
+  {"ossuring_crc64_mismatches_total", counter, "Whole objects or read-through ranges whose CRC-64 differed.", "fs.crc64_mismatches",
+   [](const mount_stats& m) { return n(fsc(m).crc64_mismatches); }},
+  {"ossuring_uploads_total", counter, "Files written to OSS (PutObject or multipart).", "fs.uploads",
+   [](const mount_stats& m) { return n(fsc(m).uploads); }},
+  {"ossuring_upload_bytes_total", counter, "Bytes of files written to OSS.", "fs.upload_bytes",
+   [](const mount_stats& m) { return n(fsc(m).upload_bytes); }},
+  {"ossuring_upload_failures_total", counter, "Uploads that failed after the client's retries.", "fs.upload_failures",
+   [](const mount_stats& m) { return n(fsc(m).upload_failures); }},
+  {"ossuring_blobs_seeded_total", counter, "Uploaded small files kept as blobs (reading them needs no GET).", "fs.blobs_seeded",
+   [](const mount_stats& m) { return n(fsc(m).blobs_seeded); }},
+
+  {"ossuring_cache_limit_bytes", gauge, "The blob cache's budget (0: unlimited).", "cache.limit",
+   [](const mount_stats& m) { return n(cache(m).limit); }},
+  {"ossuring_cache_bytes", gauge, "Bytes of cached blobs, blobs handed out uncached and GETs in flight.", "cache.bytes",
+   [](const mount_stats& m) { return n(cache(m).bytes); }},
+  {"ossuring_cache_blobs", gauge, "Objects cached whole.", "cache.blobs",
+   [](const mount_stats& m) { return n(cache(m).blobs); }},
+  {"ossuring_cache_pinned_blobs", gauge, "Cached blobs held by open files.", "cache.pinned",
+   [](const mount_stats& m) { return n(cache(m).pinned); }},
+  {"ossuring_cache_evictions_total", counter, "Blobs evicted to stay in budget.", "cache.evictions",
+   [](const mount_stats& m) { return n(cache(m).evictions); }},
+  {"ossuring_cache_uncached_total", counter, "Blobs handed out without caching (the budget full of pinned blobs).", "cache.uncached",
+   [](const mount_stats& m) { return n(cache(m).uncached); }},
+  {"ossuring_cache_reserved_bytes", gauge, "Bytes reserved for GETs in flight.", "cache.reserved",
+   [](const mount_stats& m) { return n(cache(m).reserved); }},
+  {"ossuring_memory_limit_bytes", gauge, "The daemon's memory budget (--memory-limit).", "cache.memory_limit",
+   [](const mount_stats& m) { return n(m.cfg.memory_limit); }},
+};
+// clang-format on
+
+// The OSS client's per-API metrics (registered by http/oss/client.cc) in the stats document.
+constexpr json_field oss_layout[] = {
+    {"ossuring_oss_requests_total", "oss.{api}.requests"},
+    {"ossuring_oss_retries_total", "oss.{api}.retries"},
+    {"ossuring_oss_errors_total", "oss.{api}.errors"},
+    {"ossuring_oss_received_bytes_total", "oss.{api}.bytes_received"},
+    {"ossuring_oss_sent_bytes_total", "oss.{api}.bytes_sent"},
+    {"ossuring_oss_request_seconds", "oss.{api}.latency_ms", 1e-6},
+};
+
+}  // namespace
+
+mount_stats::mount_stats(const mount_config& cfg_, fs::filesystem& fs_, fs::fuse_ops& ops_,
+                         oss::oss_client& client_, std::chrono::steady_clock::time_point started_,
+                         std::function<std::vector<fs::fuse_channel_stats>()> channels_,
+                         std::function<uint64_t()> uring_requests_, unsigned restarts_)
+    : cfg(cfg_),
+      fs(fs_),
+      ops(ops_),
+      client(client_),
+      started(started_),
+      channels(std::move(channels_)),
+      uring_requests(std::move(uring_requests_)),
+      restarts(restarts_) {
+  metrics_registry& reg = metrics();
+  _registered.reserve(std::size(mount_metrics));
+  for (const mount_metric& m : mount_metrics) {
+    auto read = [this, &m] { return m.read(*this); };
+    if (m.counter) {
+      _registered.push_back(reg.observe_counter(m.name, {}, m.help,
+                                                [read] { return static_cast<uint64_t>(read()); }));
+    } else {
+      _registered.push_back(reg.observe_gauge(m.name, {}, m.help, read));
     }
   }
-  s += "]}";
-  s += ",\"fs\":{\"list_requests\":" + std::to_string(f.list_requests) +
-       ",\"meta_requests\":" + std::to_string(f.meta_requests) +
-       ",\"get_requests\":" + std::to_string(f.get_requests) +
-       ",\"shared_fetch_waits\":" + std::to_string(f.shared_fetch_waits) +
-       ",\"blob_hits\":" + std::to_string(f.blob_hits) +
-       ",\"negative_hits\":" + std::to_string(f.negative_hits) +
-       ",\"index_nodes\":" + std::to_string(fs.current_index().node_count()) +
-       ",\"index_generations\":" + std::to_string(fs.index_generations()) +
-       ",\"index_refreshes\":" + std::to_string(f.index_refreshes) +
-       ",\"prefetch_gets\":" + std::to_string(f.prefetch_gets) +
-       ",\"prefetch_queued\":" + std::to_string(f.prefetch_queued) +
-       ",\"buffer_bytes\":" + std::to_string(f.buffer_bytes) +
-       ",\"interrupted\":" + std::to_string(f.interrupted) +
-       ",\"uploads\":" + std::to_string(f.uploads) +
-       ",\"upload_bytes\":" + std::to_string(f.upload_bytes) +
-       ",\"upload_failures\":" + std::to_string(f.upload_failures) +
-       ",\"blobs_seeded\":" + std::to_string(f.blobs_seeded) + "}";
-  const fs::blob_store_stats c = fs.cache_stats();
-  s += ",\"cache\":{\"backend\":" + json_quote(cfg.cache_dir.empty() ? "memory" : "directory") +
-       ",\"limit\":" + std::to_string(c.limit) + ",\"bytes\":" + std::to_string(c.bytes) +
-       ",\"blobs\":" + std::to_string(c.blobs) + ",\"pinned\":" + std::to_string(c.pinned) +
-       ",\"evictions\":" + std::to_string(c.evictions) +
-       ",\"uncached\":" + std::to_string(c.uncached) +
-       ",\"reserved\":" + std::to_string(c.reserved) +
-       ",\"memory_limit\":" + std::to_string(cfg.memory_limit) + "}";
-  s += ",\"oss\":" + client.stats_json();
-  s += "}";
-  return s;
+}
+
+std::string mount_stats::to_json() const {
+  std::string channel_list = "[";
+  if (channels) {
+    for (const fs::fuse_channel_stats& c : channels()) {
+      channel_list += std::string(channel_list.size() > 1 ? "," : "") +
+                      "{\"reactor\":" + std::to_string(c.reactor) +
+                      ",\"cpu\":" + std::to_string(c.cpu) +
+                      ",\"requests\":" + std::to_string(c.requests) + "}";
+    }
+  }
+  channel_list += "]";
+  // What is not a metric: names, modes, flags and the per-channel list. An object given as
+  // "{}" is filled by the metrics placed in it.
+  const std::vector<json_member> extra = {
+      {"mount.bucket", json_quote(cfg.bucket)},
+      {"mount.prefix", json_quote(cfg.prefix)},
+      {"mount.mountpoint", json_quote(cfg.mountpoint)},
+      {"mount.mode", json_quote(cfg.mode)},
+      {"mount.open_mode", json_quote(cfg.open_mode)},
+      {"mount.passthrough_granted", ops.session().passthrough ? "true" : "false"},
+      // The sections in this order whatever the order the metrics were registered in.
+      {"fuse", "{}"},
+      {"fs", "{}"},
+      {"cache", "{}"},
+      {"oss", "{}"},
+      {"fuse.channels", channel_list},
+      {"cache.backend", json_quote(cfg.cache_dir.empty() ? "memory" : "directory")},
+  };
+  std::vector<json_field> layout;
+  for (const mount_metric& m : mount_metrics) {
+    layout.push_back({m.name, m.json});
+  }
+  layout.insert(layout.end(), std::begin(oss_layout), std::end(oss_layout));
+  return metrics().render_json(layout, extra);
 }
 
 control_handler make_control_handler(mount_stats& view) {

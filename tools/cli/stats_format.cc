@@ -196,8 +196,14 @@ std::string format_stats(std::string_view json, std::string* error) {
   // OSS requests per API with latency percentiles.
   uint64_t oss_errors = 0;
   if (root["oss"].get(oss) == simdjson::SUCCESS && oss.is_object()) {
+    // Every API the client knows is in the document; the table shows the ones used.
     simdjson::dom::object apis = oss.get_object();
-    if (apis.size() == 0) {
+    auto used = [](element a) { return u64(a, "requests") != 0 || u64(a, "errors") != 0; };
+    size_t rows = 0;
+    for (auto field : apis) {
+      rows += used(field.value) ? 1 : 0;
+    }
+    if (rows == 0) {
       out += "oss       no requests\n";
     } else {
       out += "oss       " + pad("api", 22, false) + pad("requests", 10, true) +
@@ -206,6 +212,9 @@ std::string format_stats(std::string_view json, std::string* error) {
              pad("max", 10, true) + "\n";
       for (auto field : apis) {
         element a = field.value;
+        if (!used(a)) {
+          continue;
+        }
         element lat;
         double p50 = 0;
         double p99 = 0;

@@ -72,15 +72,50 @@ std::string warmup_progress_line(const warmup_figures& f, unsigned width) {
   return text;
 }
 
-std::string warmup_summary_line(const warmup_figures& f, const std::string& first_error) {
+std::string warmup_plan_text(const warmup_figures& f, const cache_figures& before) {
+  if (!before.known || before.limit == 0) {
+    return "";
+  }
+  if (f.bytes_total > before.limit) {
+    const uint64_t pct = before.limit * 100 / f.bytes_total;
+    return human_bytes(f.bytes_total) + " in " + human_count(f.files_total) +
+           " files does not fit the cache (" + human_bytes(before.limit) + "): at most " +
+           human_bytes(before.limit) + " (" + std::to_string(pct) +
+           "%) stays cached; the files warmed first are evicted by the later ones, so a second "
+           "warmup or a pass in the same order fetches everything again. Raise --cache-size "
+           "(with --cache-dir) or --memory-limit (blobs get 3/4 of it) above " +
+           human_bytes(f.bytes_total) + ", or warm a part that fits.";
+  }
+  if (before.bytes + f.bytes_total > before.limit) {
+    return "the warmup fits the cache (" + human_bytes(f.bytes_total) + " of " +
+           human_bytes(before.limit) + "), but up to " +
+           human_bytes(before.bytes + f.bytes_total - before.limit) + " of the " +
+           human_bytes(before.bytes) +
+           " cached now may be evicted to make room (least recently used first; less when they are "
+           "files of this warmup).";
+  }
+  return "";
+}
+
+std::string warmup_summary_line(const warmup_figures& f, const std::string& first_error,
+                                const cache_figures& before, const cache_figures& after) {
   const double rate = f.seconds > 0 ? static_cast<double>(f.bytes_done) / f.seconds : 0;
   char secs[32];
   std::snprintf(secs, sizeof(secs), f.seconds < 10 ? "%.1f s" : "%.0f s", f.seconds);
   std::string s = "warmup done: files " + std::to_string(f.files_done) + "/" +
                   std::to_string(f.files_total) + ", " + human_bytes(f.bytes_done) + " in " +
                   (f.seconds >= 60 ? human_duration(static_cast<uint64_t>(f.seconds)) : secs) +
-                  " (" + human_bytes(static_cast<uint64_t>(rate)) + "/s), " +
-                  std::to_string(f.files_failed) + " failed";
+                  " (" + human_bytes(static_cast<uint64_t>(rate)) + "/s), ";
+  if (after.known) {
+    s += "cache " + human_bytes(after.bytes) +
+         (after.limit ? " of " + human_bytes(after.limit) : std::string()) + " (" +
+         human_count(after.blobs) + " blobs";
+    if (before.known && after.evictions > before.evictions) {
+      s += ", " + human_count(after.evictions - before.evictions) + " evicted";
+    }
+    s += "), ";
+  }
+  s += std::to_string(f.files_failed) + " failed";
   if (!first_error.empty()) {
     s += " (first: " + first_error + ")";
   }

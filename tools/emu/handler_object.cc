@@ -1,5 +1,5 @@
-// Object operations: GetObject/HeadObject/GetObjectMeta (ranges, conditions), PutObject,
-// CopyObject and DeleteObject.
+// Object operations: GetObject/HeadObject/GetObjectMeta (ranges, conditions), PutObject
+// (x-oss-forbid-overwrite, If-Match, If-None-Match), CopyObject and DeleteObject.
 #include <cctype>
 
 #include <pugixml.hpp>
@@ -224,8 +224,22 @@ response handler::put_object(context& c) {
     return error_response(c, 400, "InvalidObjectName", "The specified object name is invalid.");
   }
   const http::header_list& h = c.req.headers;
-  if (http::iequals(h.get("x-oss-forbid-overwrite"), "true") && c.objects->head(c.key)) {
+  // Conditions are checked and the object written in one handler call on the one reactor
+  // thread: of racing conditional writers exactly one succeeds.
+  auto existing = c.objects->head(c.key);
+  if (http::iequals(h.get("x-oss-forbid-overwrite"), "true") && existing) {
     return error_response(c, 409, "FileAlreadyExists", "The object you specified already exists.");
+  }
+  if (auto im = h.find("if-match"); im && (!existing || !etag_listed(*im, existing->entry.etag))) {
+    return existing
+               ? error_response(c, 412, "PreconditionFailed",
+                                "At least one of the pre-conditions you specified did not hold.")
+               : error_response(c, 404, "NoSuchKey", "The specified key does not exist.");
+  }
+  if (auto inm = h.find("if-none-match");
+      inm && existing && etag_listed(*inm, existing->entry.etag)) {
+    return error_response(c, 412, "PreconditionFailed",
+                          "At least one of the pre-conditions you specified did not hold.");
   }
   const std::string content_md5 = oss::base64_encode(oss::md5(c.req.body));
   if (auto md5 = h.find("content-md5"); md5 && *md5 != content_md5) {

@@ -1,48 +1,35 @@
-// filesystem, writes: staged files (memfd or O_TMPFILE), filling them from OSS, and uploading
-// them with PutObject or a multipart upload; keeping cached listings true after a write.
+// writer, uploads: staged files (memfd or O_TMPFILE), filling them from OSS (or a blob of the
+// same object), and uploading them with PutObject or a multipart upload.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 
+#include "core/gate.hh"
 #include "core/log.hh"
-#include "fs/detail/async.hh"
-#include "fs/detail/fs_util.hh"
-#include "fs/detail/staging.hh"
+#include "fs/data/staging.hh"
+#include "fs/data/writer.hh"
 #include "fs/errors.hh"
-#include "fs/filesystem.hh"
 
 namespace ossuring::fs {
 
 using namespace detail;
 
-filesystem::staged_file::~staged_file() {
-  if (fd >= 0) {
-    ::close(fd);
-  }
-}
-
-int64_t filesystem::wall_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-result<std::shared_ptr<filesystem::staged_file>> filesystem::new_stage(const std::string& key) {
+result<std::shared_ptr<staged_file>> writer::new_stage(const std::string& key) {
   int fd = -1;
-  if (!_opts.staging_dir.empty() && !_staging_in_memory) {
-    fd = ::open(_opts.staging_dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (!_ctx.opts.staging_dir.empty() && !_staging_in_memory) {
+    fd = ::open(_ctx.opts.staging_dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == ENOENT || errno == ENOTDIR ||
                    errno == EACCES)) {
       // A folder that cannot hold unnamed files (no O_TMPFILE support, missing): memory, said
       // once. ENOSPC and the like stay errors: they say the disk is full.
-      log_warn("staging_in_memory", {{"dir", _opts.staging_dir}, {"error", std::strerror(errno)}});
+      log_warn("staging_in_memory",
+               {{"dir", _ctx.opts.staging_dir}, {"error", std::strerror(errno)}});
       _staging_in_memory = true;
     } else if (fd < 0) {
-      return sys_error(errno, "staging " + key + " in " + _opts.staging_dir);
+      return sys_error(errno, "staging " + key + " in " + _ctx.opts.staging_dir);
     }
   }
   if (fd < 0) {
@@ -57,71 +44,26 @@ result<std::shared_ptr<filesystem::staged_file>> filesystem::new_stage(const std
   return s;
 }
 
-result<lazy_inode*> filesystem::writable_dir(uint64_t parent, std::string_view name) {
-  if (!_opts.writable || _opts.mode != fs_mode::lazy) {
-    return erofs();
-  }
-  lazy_inode* p = _inodes.get(parent);
-  if (p == nullptr) {
-    return make_error(ESTALE, "unknown inode " + std::to_string(parent));
-  }
-  if (!p->attrs.is_dir) {
-    return make_error(ENOTDIR, "not a directory");
-  }
-  if (name.size() > index::max_name || p->key.size() + name.size() + 1 > max_key_bytes) {
-    return make_error(ENAMETOOLONG, "name too long for an OSS key: " + std::string(name));
-  }
-  if (!valid_name(name)) {
-    return make_error(EINVAL, "invalid name");
-  }
-  return p;
-}
-
-void filesystem::listing_put(uint64_t dir, std::string_view name, const object_attrs* a) {
-  lazy_inode* d = _inodes.get(dir);
-  if (d == nullptr || !d->listing) {
-    return;
-  }
-  // Copy on write: an open directory handle may be reading the same listing.
-  auto l = d->listing.use_count() == 1 ? std::const_pointer_cast<dir_listing>(d->listing)
-                                       : std::make_shared<dir_listing>(*d->listing);
-  auto& es = l->entries;
-  auto it =
-      std::lower_bound(es.begin(), es.end(), name,
-                       [](const dir_listing::entry& e, std::string_view n) { return e.name < n; });
-  bool found = it != es.end() && it->name == name;
-  if (a == nullptr) {
-    if (found) {
-      es.erase(it);
-    }
-  } else if (found) {
-    it->attrs = *a;
-  } else {
-    es.insert(it, dir_listing::entry{std::string(name), *a});
-  }
-  d->listing = std::move(l);
-}
-
 // ---- staged files ----
 
-task<status> filesystem::fill_stage(staged_file& s, const std::string& key, uint64_t size,
-                                    const std::string& etag) {
+task<status> writer::fill_stage(staged_file& s, const std::string& key, uint64_t size,
+                                const std::string& etag) {
   std::vector<std::byte> buf(static_cast<size_t>(std::min(size, stage_chunk)));
   if (!etag.empty() && size > 0) {
-    if (std::shared_ptr<blob> b = _blobs->find(blob_store::blob_id(etag, size))) {
+    if (std::shared_ptr<blob> b = _blobs.find(blob_store::blob_id(etag, size))) {
       // A local copy of exactly this object (read or written before): no GET. The GETs below
       // carry If-Match, so that a change made elsewhere since the ETag was learnt fails the
       // open (ESTALE) instead of being overwritten at the close; one GetObjectMeta asks OSS
       // the same.
-      ++_counters.meta_requests;
-      auto meta = co_await _client.get_object_meta(key);
+      ++_ctx.counters.meta_requests;
+      auto meta = co_await _ctx.client.get_object_meta(key);
       if (!meta) {
         co_return to_fs_error(std::move(meta).err());
       }
       if (meta->etag != etag || meta->size != size) {
         co_return make_error(ESTALE, "object " + key + " changed since it was looked up");
       }
-      ++_counters.blob_hits;
+      ++_ctx.counters.blob_hits;
       for (uint64_t off = 0; off < size;) {
         auto n = b->read(off, std::span(buf.data(), std::min<uint64_t>(buf.size(), size - off)));
         if (!n || *n == 0) {
@@ -142,8 +84,8 @@ task<status> filesystem::fill_stage(staged_file& s, const std::string& key, uint
     req.offset = off;
     req.length = std::min<uint64_t>(buf.size(), size - off);
     req.if_match = etag;
-    ++_counters.get_requests;
-    auto got = co_await _client.get_object(req, std::span(buf.data(), *req.length));
+    ++_ctx.counters.get_requests;
+    auto got = co_await _ctx.client.get_object(req, std::span(buf.data(), *req.length));
     if (!got) {
       co_return to_fs_error(std::move(got).err());
     }
@@ -159,32 +101,21 @@ task<status> filesystem::fill_stage(staged_file& s, const std::string& key, uint
   co_return status{};
 }
 
-result<size_t> filesystem::read_staged(const staged_file& s, uint64_t offset,
-                                       std::span<std::byte> dest) {
-  if (offset >= s.size) {
-    return size_t{0};
-  }
-  size_t n = static_cast<size_t>(std::min<uint64_t>(dest.size(), s.size - offset));
-  if (status st = pread_all(s.fd, dest.first(n), offset); !st) {
-    return std::move(st).err();
-  }
-  return n;
-}
-
-task<result<oss::put_result>> filesystem::upload_multipart(const std::string& key,
-                                                           const staged_file& s) {
-  uint64_t part = std::max({_opts.part_size, min_part_size, (s.size + max_parts - 1) / max_parts});
-  auto id = co_await _client.initiate_multipart(key);
+task<result<oss::put_result>> writer::upload_multipart(const std::string& key,
+                                                       const staged_file& s) {
+  uint64_t part =
+      std::max({_ctx.opts.part_size, min_part_size, (s.size + max_parts - 1) / max_parts});
+  auto id = co_await _ctx.client.initiate_multipart(key);
   if (!id) {
     co_return std::move(id).err();
   }
   co_return co_await finish_multipart(key, s, std::move(*id), part, 0, {});
 }
 
-task<result<oss::put_result>> filesystem::finish_multipart(const std::string& key,
-                                                           const staged_file& s, std::string id,
-                                                           uint64_t part, unsigned first,
-                                                           std::vector<oss::part_etag> etags) {
+task<result<oss::put_result>> writer::finish_multipart(const std::string& key, const staged_file& s,
+                                                       std::string id, uint64_t part,
+                                                       unsigned first,
+                                                       std::vector<oss::part_etag> etags) {
   const uint64_t size = s.size;
   const unsigned parts = static_cast<unsigned>(std::max<uint64_t>(1, (size + part - 1) / part));
   // Each part is read from the staged file into the worker's buffer (a write during the upload
@@ -195,16 +126,15 @@ task<result<oss::put_result>> filesystem::finish_multipart(const std::string& ke
     if (status st = pread_all(s.fd, buf, off); !st) {
       co_return std::move(st).err();
     }
-    co_return co_await _client.upload_part(key, id, i + 1, buf);
+    co_return co_await _ctx.client.upload_part(key, id, i + 1, buf);
   };
   co_return co_await complete_parts(key, id, parts, first, std::move(etags), send);
 }
 
-task<result<oss::put_result>> filesystem::complete_parts(const std::string& key,
-                                                         const std::string& id, unsigned parts,
-                                                         unsigned first,
-                                                         std::vector<oss::part_etag> etags,
-                                                         const part_sender& send) {
+task<result<oss::put_result>> writer::complete_parts(const std::string& key, const std::string& id,
+                                                     unsigned parts, unsigned first,
+                                                     std::vector<oss::part_etag> etags,
+                                                     const part_sender& send) {
   etags.resize(parts);
   std::optional<error> failed;
   unsigned next = first;
@@ -221,43 +151,43 @@ task<result<oss::put_result>> filesystem::complete_parts(const std::string& key,
       etags[i] = std::move(*e);
     }
   };
-  detail::task_group group;
-  for (unsigned w = 0; w < std::max(1u, _opts.upload_parallelism); ++w) {
-    group.spawn(worker());
+  gate workers;
+  for (unsigned w = 0; w < std::max(1u, _ctx.opts.upload_parallelism); ++w) {
+    workers.spawn(worker());
   }
-  co_await group.wait();
+  co_await workers.close();
   if (!failed) {
-    auto done = co_await _client.complete_multipart(key, id, etags);
+    auto done = co_await _ctx.client.complete_multipart(key, id, etags);
     if (done) {
       co_return std::move(*done);
     }
     failed = std::move(done).err();
   }
   // The parts would otherwise be billed as storage until a lifecycle rule removes them.
-  if (status st = co_await _client.abort_multipart(key, id); !st) {
+  if (status st = co_await _ctx.client.abort_multipart(key, id); !st) {
     log_warn("multipart_abort_failed", {{"key", key}, {"error", st.err().describe()}});
   }
   co_return std::move(*failed);
 }
 
-task<void> filesystem::upload_settled(staged_file& s) {
+task<void> writer::upload_settled(staged_file& s) {
   while (s.uploading) {
-    std::shared_ptr<detail::async_event> done = s.upload_done;  // upload() replaces it
+    std::shared_ptr<oneshot_event> done = s.upload_done;  // upload() replaces it
     co_await done->wait();
   }
 }
 
-task<status> filesystem::upload(uint64_t ino, std::shared_ptr<staged_file> s) {
+task<status> writer::upload(uint64_t ino, std::shared_ptr<staged_file> s) {
   // One upload of a file at a time: two racing ones could leave the older content last.
   co_await upload_settled(*s);
   if (s->unlinked || s->uploaded == s->version) {
     if (s->stream) {
-      _background->spawn(stream_abort(std::move(s->stream)));
+      _ctx.background.spawn(stream_abort(std::move(s->stream)));
     }
     co_return status{};
   }
   s->uploading = true;
-  s->upload_done = std::make_shared<detail::async_event>();
+  s->upload_done = std::make_shared<oneshot_event>();
   const uint64_t version = s->version;
   const uint64_t size = s->size;
   const std::string key = s->key;
@@ -268,12 +198,12 @@ task<status> filesystem::upload(uint64_t ino, std::shared_ptr<staged_file> s) {
   }
   if (streamed) {
     put = std::move(*streamed);
-  } else if (size <= _opts.multipart_threshold) {
+  } else if (size <= _ctx.opts.multipart_threshold) {
     std::vector<std::byte> data(static_cast<size_t>(size));
     if (status st = pread_all(s->fd, data, 0); !st) {
       put = std::move(st).err();
     } else {
-      put = co_await _client.put_object(key, data);
+      put = co_await _ctx.client.put_object(key, data);
     }
   } else {
     put = co_await upload_multipart(key, *s);
@@ -289,38 +219,38 @@ task<status> filesystem::upload(uint64_t ino, std::shared_ptr<staged_file> s) {
   // Waiters (fsync, unlink, another close) run inside set(): every field they read is final
   // before it.
   s->uploading = false;
-  std::shared_ptr<detail::async_event> done = std::move(s->upload_done);
+  std::shared_ptr<oneshot_event> done = std::move(s->upload_done);
   if (!put) {
-    ++_counters.upload_failures;
+    ++_ctx.counters.upload_failures;
     done->set();
     co_return to_fs_error(std::move(put).err());
   }
-  ++_counters.uploads;
-  _counters.upload_bytes += size;
+  ++_ctx.counters.uploads;
+  _ctx.counters.upload_bytes += size;
   s->in_oss = true;
   if (s->version == version) {
     s->uploaded = version;
     seed_blob(*s, size, put->etag);
   }
   // The inode (if it still names this file) now describes the uploaded object.
-  if (lazy_inode* i = _inodes.get(ino); i != nullptr && i->key == key && !s->unlinked) {
+  if (lazy_inode* i = _lazy->inodes().get(ino); i != nullptr && i->key == key && !s->unlinked) {
     i->attrs.size = s->size;
     i->attrs.mtime_sec = wall_now();
     i->attrs.etag = put->etag;
-    i->attr_expiry = now() + _opts.attr_timeout;
-    listing_put(i->parent, std::string_view(key).substr(parent_of(key).size()), &i->attrs);
+    i->attr_expiry = _ctx.now() + _ctx.opts.attr_timeout;
+    _lazy->listing_put(i->parent, std::string_view(key).substr(parent_of(key).size()), &i->attrs);
   }
-  _negative.erase(key);
-  if (auto it = _staged.find(ino);
-      it != _staged.end() && it->second == s && s->handles == 0 && s->uploaded == s->version) {
-    _staged.erase(it);  // closed while this upload ran: OSS has it all now
+  _lazy->negative().erase(key);
+  if (auto it = _ctx.staged.find(ino);
+      it != _ctx.staged.end() && it->second == s && s->handles == 0 && s->uploaded == s->version) {
+    _ctx.staged.erase(it);  // closed while this upload ran: OSS has it all now
   }
   done->set();
   co_return status{};
 }
 
-void filesystem::seed_blob(const staged_file& s, uint64_t size, const std::string& etag) {
-  if (_opts.direct || size == 0 || size > _opts.small_file_threshold || etag.empty()) {
+void writer::seed_blob(const staged_file& s, uint64_t size, const std::string& etag) {
+  if (_ctx.opts.direct || size == 0 || size > _ctx.opts.small_file_threshold || etag.empty()) {
     return;
   }
   std::vector<std::byte> buf(size);
@@ -329,19 +259,19 @@ void filesystem::seed_blob(const staged_file& s, uint64_t size, const std::strin
     return;
   }
   // A store whose budget is full of pinned blobs hands the blob back uncached: not seeded.
-  const uint64_t uncached = _blobs->stats().uncached;
-  if (_blobs->store(blob_store::blob_id(etag, size), std::move(buf)) &&
-      _blobs->stats().uncached == uncached) {
-    ++_counters.blobs_seeded;
+  const uint64_t uncached = _blobs.stats().uncached;
+  if (_blobs.store(blob_store::blob_id(etag, size), std::move(buf)) &&
+      _blobs.stats().uncached == uncached) {
+    ++_ctx.counters.blobs_seeded;
   }
 }
 
-task<void> filesystem::upload_in_background(uint64_t ino, std::shared_ptr<staged_file> s) {
+task<void> writer::upload_in_background(uint64_t ino, std::shared_ptr<staged_file> s) {
   co_await upload_on_release(ino, std::move(s));
   --_background_uploads;
 }
 
-task<void> filesystem::upload_on_release(uint64_t ino, std::shared_ptr<staged_file> s) {
+task<void> writer::upload_on_release(uint64_t ino, std::shared_ptr<staged_file> s) {
   status st = co_await upload(ino, s);
   if (!st) {
     // The close that should have reported this already returned (a FLUSH precedes every

@@ -1,5 +1,5 @@
-// The supervisor of a --supervise mount and the worker's end of its link (supervisor.hh).
-#include "tools/cli/supervisor.hh"
+// The supervisor of a --supervise mount and the worker's end of its link (fs/fuse/supervisor.hh).
+#include "fs/fuse/supervisor.hh"
 
 #include <signal.h>
 #include <sys/mman.h>
@@ -16,7 +16,7 @@
 #include "core/net.hh"
 #include "fs/fuse/mount.hh"
 
-namespace ossuring::cli {
+namespace ossuring::fs::fuse {
 
 namespace {
 
@@ -45,7 +45,7 @@ struct fd_message {
 
 // `fd` -1: a message without one.
 status send_with_fd(int sock, char type, const void* payload, size_t size, int fd) {
-  char buf[1 + sizeof(fs::fuse_session_params)];
+  char buf[1 + sizeof(fuse_session_params)];
   buf[0] = type;
   if (size > 0) {
     std::memcpy(buf + 1, payload, size);
@@ -76,7 +76,7 @@ status send_with_fd(int sock, char type, const void* payload, size_t size, int f
 // What the supervisor holds for the next worker.
 struct held {
   unique_fd fuse;
-  fs::fuse_session_params params;
+  fuse_session_params params;
   unique_fd index;
   index_message index_info;
   // Drops everything: the worker said not to restart it, or a handoff arrived broken. A
@@ -89,7 +89,7 @@ struct held {
 
 // Takes one message into `h`; false once the worker's end is closed (it exited).
 bool receive(int sock, held& h) {
-  char buf[1 + sizeof(fs::fuse_session_params)];
+  char buf[1 + sizeof(fuse_session_params)];
   iovec iov{buf, sizeof(buf)};
   fd_message m(iov);
   msghdr& msg = m.msg;
@@ -110,7 +110,7 @@ bool receive(int sock, held& h) {
   }
   const bool complete = (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) == 0 && fd.get() >= 0;
   if (buf[0] == msg_connection && complete &&
-      n == 1 + static_cast<ssize_t>(sizeof(fs::fuse_session_params))) {
+      n == 1 + static_cast<ssize_t>(sizeof(fuse_session_params))) {
     std::memcpy(&h.params, buf + 1, sizeof(h.params));
     h.fuse = std::move(fd);
   } else if (buf[0] == msg_index && complete &&
@@ -148,7 +148,7 @@ std::string describe_end(int status) {
 
 }  // namespace
 
-status supervisor_link::send_connection(int fuse_fd, const fs::fuse_session_params& p) {
+status supervisor_link::send_connection(int fuse_fd, const fuse_session_params& p) {
   return send_with_fd(_fd, msg_connection, &p, sizeof(p), fuse_fd);
 }
 
@@ -193,7 +193,7 @@ int supervise(const std::string& mountpoint, int ready_fd,
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
       log_error("supervisor_failed", {{"error", std::strerror(errno)}});
       if (h.fuse.get() >= 0) {
-        (void)fs::unmount_path(mountpoint, true);  // no worker to serve it: not a hung mount
+        (void)unmount_path(mountpoint, true);  // no worker to serve it: not a hung mount
       }
       return 1;
     }
@@ -220,7 +220,7 @@ int supervise(const std::string& mountpoint, int ready_fd,
       log_error("supervisor_failed", {{"error", std::strerror(errno)}});
       ::sigprocmask(SIG_SETMASK, &previous, nullptr);
       if (restarting) {
-        (void)fs::unmount_path(mountpoint, true);
+        (void)unmount_path(mountpoint, true);
       }
       return 1;
     }
@@ -254,7 +254,7 @@ int supervise(const std::string& mountpoint, int ready_fd,
       // Told to stop while the worker died: end the mount instead of restarting it.
       log_warn("supervisor_stopped",
                {{"mountpoint", mountpoint}, {"worker_end", describe_end(status)}});
-      (void)fs::unmount_path(mountpoint, true);
+      (void)unmount_path(mountpoint, true);
       return 0;
     }
     const auto now = std::chrono::steady_clock::now();
@@ -266,7 +266,7 @@ int supervise(const std::string& mountpoint, int ready_fd,
                                        {"worker_end", describe_end(status)},
                                        {"restarts", std::to_string(restarts)}});
       // Readers get ENOTCONN from here on, not a hang; `ossuring mount` works again at once.
-      (void)fs::unmount_path(mountpoint, true);
+      (void)unmount_path(mountpoint, true);
       return 1;
     }
     recent.push_back(now);
@@ -277,4 +277,4 @@ int supervise(const std::string& mountpoint, int ready_fd,
   }
 }
 
-}  // namespace ossuring::cli
+}  // namespace ossuring::fs::fuse

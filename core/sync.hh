@@ -1,5 +1,12 @@
-// Single-threaded coroutine helpers for fs/: a task group (spawn now, await all later) and a
-// one-shot event. Stand-ins until core/gate.hh exists; both assume one reactor thread.
+// sync: a task group and a one-shot event for single-threaded coroutines that need no reactor.
+//
+// Why not core/gate.hh and core/event.hh: a gate refuses spawns once it is closing, while a
+// task_group may be awaited as its own tasks spawn more (the parallel listing splits itself while
+// it is waited on, and file-system background work spawns follow-ups while the unmount drains
+// it). core/event resumes waiters on a later turn of the thread's reactor and has no cancellable
+// wait; a oneshot_event resumes them inside set() (every field a waiter reads must be final
+// before it), needs no reactor (the file-system unit tests run without one), and a wait given an
+// abort_source also ends when that source fires. Both assume one thread.
 #pragma once
 
 #include <algorithm>
@@ -12,10 +19,11 @@
 #include "core/abort.hh"
 #include "core/task.hh"
 
-namespace ossuring::fs::detail {
+namespace ossuring {
 
-// Runs spawned tasks eagerly; `wait()` completes when every spawned task has finished. The group
-// must outlive its tasks: always `co_await group.wait()` before it goes out of scope.
+// Runs spawned tasks eagerly; `wait()` completes when every spawned task has finished (tasks may
+// spawn more meanwhile). The group must outlive its tasks: always `co_await group.wait()` before
+// it goes out of scope. An exception escaping a spawned task terminates the process.
 class task_group {
  public:
   task_group() = default;
@@ -84,7 +92,7 @@ class task_group {
 
 // A one-shot event: waiters suspend until `set()`, later waiters pass straight through. A wait
 // given an abort_source also ends when that source fires (the awaiter then yields false).
-class async_event {
+class oneshot_event {
  public:
   bool is_set() const noexcept { return _set; }
   void set() {
@@ -98,7 +106,7 @@ class async_event {
   }
   auto wait(abort_source* abort = nullptr) noexcept {
     struct awaiter {
-      async_event* e;
+      oneshot_event* e;
       abort_source* abort;
       node n;
       bool await_ready() const noexcept { return e->_set || (abort && abort->aborted()); }
@@ -126,4 +134,4 @@ class async_event {
   std::vector<node*> _waiters;
 };
 
-}  // namespace ossuring::fs::detail
+}  // namespace ossuring

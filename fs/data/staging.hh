@@ -1,5 +1,5 @@
-// Helpers of the write path (filesystem_write.cc, filesystem_upload.cc): staged-file I/O and
-// the errors it reports.
+// Helpers of the write path (fs/data/writer.cc, upload.cc, part_stream.cc, copy.cc): staged-file
+// I/O, OSS's multipart limits and the errors they report.
 #pragma once
 
 #include <unistd.h>

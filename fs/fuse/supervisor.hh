@@ -20,12 +20,12 @@
 #include "core/result.hh"
 #include "fs/fuse/channel.hh"
 
-namespace ossuring::cli {
+namespace ossuring::fs::fuse {
 
 // What a restarted worker takes over from the one that died.
 struct restore_state {
   int fuse_fd = -1;  // the connection (the supervisor keeps its own copy)
-  fs::fuse_session_params params;
+  fuse_session_params params;
   int index_fd = -1;  // the serialized index the dead worker served last, or -1
   uint64_t index_base = 0;
   bool index_provisional = false;  // reused from disk and not yet confirmed by a refresh
@@ -38,7 +38,7 @@ class supervisor_link {
   explicit supervisor_link(int fd = -1) : _fd(fd) {}
   bool active() const { return _fd >= 0; }
   // After INIT: the connection and its parameters. From then on a crash is restarted.
-  status send_connection(int fuse_fd, const fs::fuse_session_params& p);
+  status send_connection(int fuse_fd, const fuse_session_params& p);
   // Once the mount serves, and whenever the served index changes: its image and inode base.
   status send_index(std::span<const std::byte> image, uint64_t base, bool provisional);
   // The supervisor must not restart this mount (an index it holds would be out of date).
@@ -62,4 +62,4 @@ inline constexpr int restart_window_s = 60;
 int supervise(const std::string& mountpoint, int ready_fd,
               const std::function<int(int link, const restore_state* restore)>& worker);
 
-}  // namespace ossuring::cli
+}  // namespace ossuring::fs::fuse

@@ -1,15 +1,13 @@
 // The data path against the mock: memfd blobs, budgets and eviction, prefetch across files,
-// direct mode, read-ahead within the buffer budget and interrupted reads.
+// direct mode, read-ahead within the buffer budget and interrupted reads (failed reads and
+// CRC-64 checks: test_read_failures.cc).
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstring>
 #include <filesystem>
-#include <optional>
-#include <thread>
 
 #include "fs/filesystem.hh"
 #include "tests/fs/fs_reads.hh"
@@ -18,20 +16,12 @@
 
 using namespace ossuring;
 using namespace ossuring::fs;
+using test::ino_of;
+using test::read_str;
 using test::start;
 using test::sync_wait;
 
 namespace {
-
-fs_options opts() {
-  fs_options o;
-  o.bucket = "b";
-  o.prefix = "ds/";
-  o.small_file_threshold = 4096;
-  o.readahead_min = 256;
-  o.readahead_max = 4096;
-  return o;
-}
 
 // `n` files ds/f00.. of `size` bytes, each filled with its own letter.
 void put_files(test::mock_client& mock, int n, size_t size) {
@@ -42,23 +32,10 @@ void put_files(test::mock_client& mock, int n, size_t size) {
   }
 }
 
-uint64_t ino_of(filesystem& fs, const std::string& name) {
-  auto e = sync_wait(fs.lookup(fs::index::root_ino, name));
-  REQUIRE(e.ok());
-  return e->attr.ino;
-}
-
 std::string name_of(int i) {
   char name[16];
   std::snprintf(name, sizeof name, "f%02d", i);
   return name;
-}
-
-std::string read_str(filesystem& fs, uint64_t ino, uint64_t fh, uint64_t off, size_t n) {
-  std::vector<std::byte> buf(n);
-  auto r = sync_wait(fs.read(ino, fh, off, buf));
-  REQUIRE(r.ok());
-  return std::string(reinterpret_cast<const char*>(buf.data()), *r);
 }
 
 // Opens, reads whole, releases; returns the bytes.
@@ -71,7 +48,7 @@ std::string cat(filesystem& fs, const std::string& name) {
 TEST_CASE("without a cache folder, small files get a sealed memfd for passthrough") {
   test::mock_client mock;
   mock.put("ds/p", "passthrough from memory");
-  filesystem fs(mock, opts());
+  filesystem fs(mock, test::data_opts());
   REQUIRE(sync_wait(fs.build_index()).ok());
   auto o = sync_wait(fs.open(ino_of(fs, "p"), O_RDONLY));
   REQUIRE(o.ok());
@@ -88,7 +65,7 @@ TEST_CASE("without a cache folder, small files get a sealed memfd for passthroug
 TEST_CASE("the memory budget evicts least recently used blobs and never exceeds its limit") {
   test::mock_client mock;
   put_files(mock, 10, 1000);
-  filesystem fs(mock, opts(), std::make_unique<memory_blob_store>(3000));
+  filesystem fs(mock, test::data_opts(), std::make_unique<memory_blob_store>(3000));
   REQUIRE(sync_wait(fs.build_index()).ok());
   for (int i = 0; i < 10; ++i) {
     CHECK(cat(fs, name_of(i)) == std::string(1000, static_cast<char>('a' + i)));
@@ -112,7 +89,7 @@ TEST_CASE("the memory budget evicts least recently used blobs and never exceeds 
 TEST_CASE("a blob an open file holds is never evicted and reads stay correct") {
   test::mock_client mock;
   put_files(mock, 12, 1000);
-  filesystem fs(mock, opts(), std::make_unique<memory_blob_store>(3000));
+  filesystem fs(mock, test::data_opts(), std::make_unique<memory_blob_store>(3000));
   REQUIRE(sync_wait(fs.build_index()).ok());
   uint64_t held = ino_of(fs, name_of(0));
   auto o = sync_wait(fs.open(held, O_RDONLY));
@@ -137,7 +114,7 @@ TEST_CASE("a blob an open file holds is never evicted and reads stay correct") {
 TEST_CASE("when pinned blobs fill the budget, new blobs are handed out uncached and freed") {
   test::mock_client mock;
   put_files(mock, 5, 1000);
-  filesystem fs(mock, opts(), std::make_unique<memory_blob_store>(2500));
+  filesystem fs(mock, test::data_opts(), std::make_unique<memory_blob_store>(2500));
   REQUIRE(sync_wait(fs.build_index()).ok());
   std::vector<std::pair<uint64_t, uint64_t>> open;
   for (int i = 0; i < 5; ++i) {
@@ -158,7 +135,7 @@ TEST_CASE("when pinned blobs fill the budget, new blobs are handed out uncached 
 TEST_CASE("unpinned handles (noopen mode) leave blobs to the budget and refetch after eviction") {
   test::mock_client mock;
   put_files(mock, 12, 1000);
-  filesystem fs(mock, opts(), std::make_unique<memory_blob_store>(3000));
+  filesystem fs(mock, test::data_opts(), std::make_unique<memory_blob_store>(3000));
   REQUIRE(sync_wait(fs.build_index()).ok());
   // Twelve handles kept open, as the kernel keeps noopen's implicit handles until FORGET.
   std::vector<std::pair<uint64_t, uint64_t>> open;
@@ -194,7 +171,8 @@ TEST_CASE("the cache folder keeps within --cache-size and adopts its files after
   test::mock_client mock;
   put_files(mock, 6, 1000);
   {
-    filesystem fs(mock, opts(), std::make_unique<directory_blob_store>(dir.string(), 2000));
+    filesystem fs(mock, test::data_opts(),
+                  std::make_unique<directory_blob_store>(dir.string(), 2000));
     REQUIRE(sync_wait(fs.build_index()).ok());
     for (int i = 0; i < 6; ++i) {
       cat(fs, name_of(i));
@@ -223,7 +201,8 @@ TEST_CASE("the cache folder keeps within --cache-size and adopts its files after
   std::filesystem::path kept = std::filesystem::directory_iterator(dir)->path();
   std::filesystem::resize_file(kept, 400);
   {
-    filesystem fs(mock, opts(), std::make_unique<directory_blob_store>(dir.string(), 2000));
+    filesystem fs(mock, test::data_opts(),
+                  std::make_unique<directory_blob_store>(dir.string(), 2000));
     REQUIRE(sync_wait(fs.build_index()).ok());
     CHECK(fs.cache_stats().blobs == 0);
     CHECK_FALSE(std::filesystem::exists(kept));
@@ -259,7 +238,7 @@ TEST_CASE("with a cache folder, whole-object GETs in flight stay within the memo
   std::filesystem::remove_all(dir);
   test::mock_client mock;
   put_files(mock, 6, 1000);
-  fs_options o = opts();
+  fs_options o = test::data_opts();
   o.fetch_buffer_limit = 2500;  // the folder itself may hold 1 MB: that is disk, not memory
   filesystem fs(mock, o, std::make_unique<directory_blob_store>(dir.string(), 1 << 20));
   REQUIRE(sync_wait(fs.build_index()).ok());
@@ -287,7 +266,7 @@ TEST_CASE("with a cache folder, whole-object GETs in flight stay within the memo
 TEST_CASE("opening a file prefetches its next siblings; the waited-on GET goes first") {
   test::mock_client mock;
   put_files(mock, 20, 100);
-  fs_options o = opts();
+  fs_options o = test::data_opts();
   o.prefetch = prefetch_policy::siblings;
   o.prefetch_concurrency = 2;
   o.prefetch_ahead = 4;
@@ -322,7 +301,7 @@ TEST_CASE("opening a file prefetches its next siblings; the waited-on GET goes f
 TEST_CASE("prefetch is off by default and never runs in direct mode") {
   test::mock_client mock;
   put_files(mock, 5, 100);
-  fs_options o = opts();
+  fs_options o = test::data_opts();
   filesystem plain(mock, o);
   REQUIRE(sync_wait(plain.build_index()).ok());
   cat(plain, name_of(0));
@@ -346,7 +325,7 @@ TEST_CASE("direct mode sends one ranged GET of exactly each read and keeps nothi
   }
   mock.put("ds/big", data);
   mock.put("ds/small", "tiny");
-  fs_options o = opts();
+  fs_options o = test::data_opts();
   o.direct = true;
   filesystem fs(mock, o);
   REQUIRE(sync_wait(fs.build_index()).ok());
@@ -380,7 +359,7 @@ TEST_CASE("read-ahead windows of all open files stay within the buffer limit") {
   std::string data(50000, 'z');
   mock.put("ds/l1", data);
   mock.put("ds/l2", data);
-  fs_options o = opts();
+  fs_options o = test::data_opts();
   o.buffer_limit = 3000;
   filesystem fs(mock, o);
   REQUIRE(sync_wait(fs.build_index()).ok());
@@ -404,7 +383,7 @@ TEST_CASE("read-ahead windows of all open files stay within the buffer limit") {
 TEST_CASE("an interrupted open returns EINTR while the shared GET still fills the cache") {
   test::mock_client mock;
   mock.put("ds/slow", "slow bytes");
-  filesystem fs(mock, opts());
+  filesystem fs(mock, test::data_opts());
   REQUIRE(sync_wait(fs.build_index()).ok());
   uint64_t ino = ino_of(fs, "slow");
   mock.park_gets = true;
@@ -426,7 +405,7 @@ TEST_CASE("an interrupted ranged read returns EINTR at once and the file stays u
   test::mock_client mock;
   std::string data(20000, 'q');
   mock.put("ds/large", data);
-  filesystem fs(mock, opts());
+  filesystem fs(mock, test::data_opts());
   REQUIRE(sync_wait(fs.build_index()).ok());
   uint64_t ino = ino_of(fs, "large");
   auto f = sync_wait(fs.open(ino, O_RDONLY));
@@ -452,7 +431,7 @@ TEST_CASE("a seek by one reader never fails another reader's GET in flight on th
     data += static_cast<char>('a' + i % 19);
   }
   mock.put("ds/shared", data);
-  filesystem fs(mock, opts());
+  filesystem fs(mock, test::data_opts());
   REQUIRE(sync_wait(fs.build_index()).ok());
   uint64_t ino = ino_of(fs, "shared");
   auto f = sync_wait(fs.open(ino, O_RDONLY));
@@ -478,162 +457,11 @@ TEST_CASE("the number of cached blobs (each an fd) is capped like their bytes") 
   put_files(mock, 8, 10);
   auto store = std::make_unique<memory_blob_store>(0);
   store->set_max_blobs(3);
-  filesystem fs(mock, opts(), std::move(store));
+  filesystem fs(mock, test::data_opts(), std::move(store));
   REQUIRE(sync_wait(fs.build_index()).ok());
   for (int i = 0; i < 8; ++i) {
     CHECK(cat(fs, name_of(i)) == std::string(10, static_cast<char>('a' + i)));
   }
   CHECK(fs.cache_stats().blobs == 3);
   CHECK(fs.cache_stats().evictions == 5);
-}
-
-namespace {
-
-// A server whose ranged GETs stall: each one blocks for `stall` (the client's timeouts and
-// retries, compressed) and then fails as the client reports a timed-out request.
-struct stalling_client : test::mock_client {
-  std::chrono::milliseconds stall{0};
-  task<result<oss::get_result>> get_object(const oss::get_request& req, std::span<std::byte> dest,
-                                           abort_source* abort) override {
-    if (!req.length) {
-      co_return co_await mock_client::get_object(req, dest, abort);
-    }
-    ++calls.get;
-    get_log.push_back(req);
-    std::this_thread::sleep_for(stall);
-    co_return make_error(ETIMEDOUT,
-                         "GetObject oss://b/" + req.key + ": timed out after 3 attempts");
-  }
-};
-
-// A server that shifts the bytes of one ranged answer by one (and still sends the object's
-// CRC-64 and the right length), or, with `shift_at` unset, answers correctly.
-struct shifting_client : test::mock_client {
-  std::optional<uint64_t> shift_at;
-  task<result<oss::get_result>> get_object(const oss::get_request& req, std::span<std::byte> dest,
-                                           abort_source* abort) override {
-    auto r = co_await mock_client::get_object(req, dest, abort);
-    if (r && req.length && shift_at && req.offset <= *shift_at &&
-        *shift_at < req.offset + r->bytes) {
-      size_t at = static_cast<size_t>(*shift_at - req.offset);
-      std::memmove(dest.data() + at + 1, dest.data() + at, r->bytes - at - 1);
-    }
-    co_return r;
-  }
-};
-
-struct manual_clock {
-  fs_clock::time_point t{std::chrono::hours(1)};
-  clock_fn fn() {
-    return [this] { return t; };
-  }
-};
-
-}  // namespace
-
-TEST_CASE("the kernel's re-issued READ after a timed-out GET fails at once, not a second cycle") {
-  stalling_client mock;
-  mock.put("ds/large", std::string(20000, 'q'));
-  manual_clock clock;
-  fs_options o = opts();
-  filesystem fs(mock, o, nullptr, clock.fn());
-  REQUIRE(sync_wait(fs.build_index()).ok());
-  uint64_t ino = ino_of(fs, "large");
-  auto f = sync_wait(fs.open(ino, O_RDONLY));
-  REQUIRE(f.ok());
-  mock.stall = std::chrono::milliseconds(300);
-  std::vector<std::byte> ahead(4096), page(1024);
-  auto t0 = std::chrono::steady_clock::now();
-  auto first = sync_wait(fs.read(ino, f->fh, 8192, ahead));  // the kernel's read-ahead
-  auto t1 = std::chrono::steady_clock::now();
-  REQUIRE_FALSE(first.ok());
-  CHECK(first.err().code == EIO);
-  CHECK(t1 - t0 >= std::chrono::milliseconds(300));
-  const unsigned gets = mock.calls.get;
-  // The kernel reads the failed page again at once: same error, no GET, no wait.
-  auto again = sync_wait(fs.read(ino, f->fh, 9216, page));
-  auto t2 = std::chrono::steady_clock::now();
-  REQUIRE_FALSE(again.ok());
-  CHECK(again.err().code == EIO);
-  CHECK(again.err().message == first.err().message);
-  CHECK(mock.calls.get == gets);
-  CHECK(t2 - t1 < std::chrono::milliseconds(100));
-  CHECK(fs.counters().reads_failed_again == 1);
-  // Another range of the file is not held back by it.
-  mock.stall = std::chrono::milliseconds(0);
-  auto other = sync_wait(fs.read(ino, f->fh, 0, page));
-  CHECK_FALSE(other.ok());
-  CHECK(mock.calls.get == gets + 1);
-  // Past failed_read_memory the same range is asked of OSS again.
-  clock.t += o.failed_read_memory;
-  auto later = sync_wait(fs.read(ino, f->fh, 9216, page));
-  CHECK_FALSE(later.ok());
-  CHECK(mock.calls.get == gets + 2);
-  fs.release(ino, f->fh);
-}
-
-TEST_CASE("ranged reads through a whole object are checked against its CRC-64 at the end") {
-  std::string data;
-  for (int i = 0; i < 30000; ++i) {
-    data += static_cast<char>('a' + (i * 7) % 23);
-  }
-  for (std::optional<uint64_t> shift :
-       {std::optional<uint64_t>{}, std::optional<uint64_t>{12345}}) {
-    CAPTURE(shift.has_value());
-    shifting_client mock;
-    mock.put("ds/large", data);
-    mock.shift_at = shift;
-    filesystem fs(mock, opts());
-    REQUIRE(sync_wait(fs.build_index()).ok());
-    uint64_t ino = ino_of(fs, "large");
-    auto f = sync_wait(fs.open(ino, O_RDONLY));
-    REQUIRE(f.ok());
-    std::vector<std::byte> buf(1000);
-    std::optional<error> failed;
-    uint64_t off = 0;
-    for (; off < data.size(); off += buf.size()) {
-      auto r = sync_wait(fs.read(ino, f->fh, off, buf));
-      if (!r) {
-        failed = r.err();
-        break;
-      }
-    }
-    if (!shift) {
-      CHECK_FALSE(failed);
-      CHECK(fs.counters().crc64_mismatches == 0);
-      CHECK(mock.calls.get > 3);  // read in several ranges
-    } else {
-      // Caught by the last read at the latest, with EIO; later reads of the handle fail too.
-      REQUIRE(failed);
-      CHECK(failed->code == EIO);
-      CHECK(failed->message.find("CRC-64 mismatch") != std::string::npos);
-      // Not before the shifted range, and by the read that first reaches the last range.
-      CHECK(off > 12345);
-      CHECK(off + opts().readahead_max >= data.size());
-      CHECK(fs.counters().crc64_mismatches == 1);
-      auto after = sync_wait(fs.read(ino, f->fh, 0, buf));
-      REQUIRE_FALSE(after.ok());
-      CHECK(after.err().code == EIO);
-    }
-    fs.release(ino, f->fh);
-  }
-}
-
-TEST_CASE("a read that skips part of the object checks nothing and fails nothing") {
-  shifting_client mock;
-  std::string data(30000, 'z');
-  data[20000] = 'y';
-  mock.put("ds/large", data);
-  mock.shift_at = 5000;  // in a range the reader skips
-  filesystem fs(mock, opts());
-  REQUIRE(sync_wait(fs.build_index()).ok());
-  uint64_t ino = ino_of(fs, "large");
-  auto f = sync_wait(fs.open(ino, O_RDONLY));
-  REQUIRE(f.ok());
-  CHECK(read_str(fs, ino, f->fh, 0, 1000) == data.substr(0, 1000));
-  for (uint64_t off = 10000; off < data.size(); off += 1000) {
-    CHECK(read_str(fs, ino, f->fh, off, 1000) == data.substr(off, 1000));
-  }
-  CHECK(fs.counters().crc64_mismatches == 0);
-  fs.release(ino, f->fh);
 }

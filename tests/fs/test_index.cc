@@ -10,6 +10,7 @@
 
 #include "fs/filesystem.hh"
 #include "fs/index.hh"
+#include "fs/meta/index_meta.hh"
 
 using namespace ossuring;
 using namespace ossuring::fs;
