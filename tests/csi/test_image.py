@@ -1,0 +1,207 @@
+"""The container image (deploy/Containerfile, built by deploy/build-image.sh from Debian
+packages) under podman, as the DaemonSet runs it: privileged, /dev/fuse, the kubelet folder
+shared both ways (rshared, kubelet's Bidirectional), the plugin socket in a host folder. The test
+plays kubelet from the host: the mount made inside the container is seen on the host, survives a
+crash of the CSI server (the keeper restarts it), and unpublish removes it. Then the limit of a
+real pod: removing the container kills its mount daemons (the host sees ENOTCONN) and a new
+container's plugin still unpublishes the dead mount. The image is built once per set of inputs
+and reused; without podman, mmdebstrap or Debian's mirror the test is skipped, saying why."""
+import errno
+import hashlib
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import csi_harness as ch
+from csi_harness import harness, pb
+
+ROOT = harness.ROOT
+
+
+def skip(why):
+    print(f"SKIP: {why}", file=sys.stderr)
+    sys.exit(harness.SKIP)
+
+
+def podman(*args, check=True, timeout=300):
+    out = subprocess.run(["podman"] + list(args), capture_output=True, text=True,
+                         timeout=timeout)
+    if check and out.returncode != 0:
+        raise RuntimeError(f"podman {' '.join(args)}: {out.stderr.strip()}")
+    return out
+
+
+def image_tag():
+    """Tagged by what goes in, so a rebuilt binary gets a new image and an unchanged tree
+    reuses the one built before (the mirror is needed only once)."""
+    h = hashlib.sha256()
+    for path in (harness.OSSURING, ch.CSI, os.path.join(ROOT, "deploy", "Containerfile"),
+                 os.path.join(ROOT, "deploy", "build-image.sh")):
+        with open(path, "rb") as f:
+            h.update(f.read())
+    return "localhost/ossuring-csi:test-" + h.hexdigest()[:12]
+
+
+def run_flags():
+    """podman run flags this machine needs. By default podman (as root) asks for the largest
+    RLIMIT_NOFILE/NPROC, which a runtime without CAP_SYS_RESOURCE cannot set: ask for what the
+    test already has. crun refuses a hybrid cgroup v1/v2 host; runc runs there."""
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    flags = [f"--ulimit=nofile={nofile}:{nofile}", "--ulimit=nproc=4096:4096"]
+    runtime = []
+    if shutil.which("runc"):
+        runtime = ["--runtime", "runc"]
+    return runtime, flags
+
+
+def main():
+    harness.require_mount_privileges()
+    if not shutil.which("podman"):
+        skip("podman is not installed (apt-get install podman)")
+    if not shutil.which("mmdebstrap"):
+        skip("mmdebstrap is not installed (apt-get install mmdebstrap)")
+    tag = image_tag()
+    if podman("image", "exists", tag, check=False).returncode != 0:
+        t0 = time.time()
+        out = subprocess.run([os.path.join(ROOT, "deploy", "build-image.sh"), "--build",
+                              harness.BUILD, "--tag", tag], capture_output=True, text=True,
+                             timeout=600)
+        if out.returncode != 0:
+            skip("the image could not be built (Debian's mirror unreachable?): " +
+                 out.stderr.strip()[-600:])
+        print(f"built {tag} in {time.time() - t0:.1f}s")
+    runtime, flags = run_flags()
+    probe = podman(*runtime, "run", "--rm", *flags, "--entrypoint", "/usr/bin/ossuring", tag,
+                   "help", check=False)
+    if probe.returncode != 0:
+        skip("podman cannot run containers here: " + probe.stderr.strip()[-400:])
+    harness.run_tests([test_image_serves_mounts_through_a_shared_kubelet_folder])
+
+
+class Container:
+    """The plugin's container, with the DaemonSet's volumes mapped onto scratch folders."""
+
+    def __init__(self, kubelet, plugin_dir, data_dir, tag):
+        self.name = "ossuring-csi-test-" + uuid.uuid4().hex[:8]
+        self.kubelet, self.plugin_dir, self.data_dir, self.tag = kubelet, plugin_dir, data_dir, tag
+
+    def start(self):
+        runtime, flags = run_flags()
+        # --privileged: what Bidirectional propagation needs in Kubernetes too. --network host:
+        # the emulator listens on the host's loopback.
+        podman(*runtime, "run", "-d", "--name", self.name, *flags, "--privileged",
+               "--network", "host", "--device", "/dev/fuse",
+               "-v", f"{self.kubelet}:{self.kubelet}:rshared",
+               "-v", f"{self.plugin_dir}:/csi", "-v", f"{self.data_dir}:/var/lib/ossuring-csi",
+               "-e", "NODE_NAME=image-node", self.tag)
+        return self
+
+    def pid(self):
+        return int(podman("inspect", "--format", "{{.State.Pid}}", self.name).stdout)
+
+    def logs(self):
+        out = podman("logs", self.name, check=False)
+        return out.stdout + out.stderr  # podman splits the container's lines between the two
+
+    def remove(self):
+        podman("rm", "-f", "-t", "0", self.name, check=False)
+
+
+def test_image_serves_mounts_through_a_shared_kubelet_folder():
+    tag = image_tag()
+    bucket_dir = tempfile.mkdtemp(prefix="ossuring-csi-bucket-")
+    files = {"ds/x.bin": os.urandom(200_000), "ds/y.txt": b"from the image\n"}
+    ch.write_bucket(bucket_dir, files)
+    kubelet = ch.Kubelet()
+    kroot = os.path.join(kubelet.root, "kubelet")
+    os.makedirs(kroot)
+    # The node's kubelet folder is a shared mount (systemd makes / shared): mounts the plugin
+    # makes inside the container propagate back.
+    subprocess.run(["mount", "--bind", kroot, kroot], check=True)
+    subprocess.run(["mount", "--make-rshared", kroot], check=True)
+    plugin = ch.Plugin(kubelet.root)
+    plugin.socket = os.path.join(kubelet.root, "plugin", "csi.sock")
+    os.makedirs(os.path.dirname(plugin.socket))
+    data_dir = os.path.join(kubelet.root, "data")
+    os.makedirs(data_dir)
+    c = Container(kroot, os.path.dirname(plugin.socket), data_dir, tag)
+    c2 = None
+    try:
+        with harness.Emulator({"data": bucket_dir}) as emu:
+            c.start()
+            plugin.connect(timeout=60)
+            assert plugin.call("GetPluginInfo", pb.GetPluginInfoRequest()).name == ch.DRIVER
+            assert plugin.call("NodeGetInfo", pb.NodeGetInfoRequest()).node_id == "image-node"
+            target = kubelet.target("pv-img")
+            assert target.startswith(kroot)
+            ctx = {"bucket": "data", "url": emu.endpoint, "path": "ds"}
+            req = ch.publish_request("pv-img", target, ctx)
+            plugin.call("NodePublishVolume", req)
+            # Seen from the host, as kubelet and the pod's containers see it.
+            assert ch.mounts_at(target), "the mount did not propagate to the host"
+            with open(os.path.join(target, "x.bin"), "rb") as f:
+                assert f.read() == files["ds/x.bin"]
+
+            # The CSI server dies inside the container: the keeper starts another one, the
+            # mount keeps serving, and the new server knows it.
+            keeper = c.pid()
+            with open(f"/proc/{keeper}/task/{keeper}/children") as f:
+                children = [int(p) for p in f.read().split()]
+            servers = [p for p in children
+                       if os.readlink(f"/proc/{p}/exe").endswith("/ossuring-csi")]
+            assert len(servers) == 1, children
+            os.kill(servers[0], signal.SIGKILL)
+            ch.wait_until(lambda: "csi_server_died" in c.logs(), what="the keeper")
+            plugin.connect(timeout=60)
+            with open(os.path.join(target, "y.txt"), "rb") as f:
+                assert f.read() == files["ds/y.txt"]
+            plugin.call("NodePublishVolume", req)  # known again: OK, nothing new
+            assert len(ch.mounts_at(target)) == 1
+            plugin.call("NodeUnpublishVolume",
+                        pb.NodeUnpublishVolumeRequest(volume_id="pv-img", target_path=target))
+            assert not ch.mounts_at(target) and not os.path.exists(target)
+
+            # What a real pod restart does: the container goes, and its mount daemons with it.
+            target2 = kubelet.target("pv-img2")
+            plugin.call("NodePublishVolume", ch.publish_request("pv-img2", target2, ctx))
+            assert os.listdir(target2)
+            plugin.kill()
+            c.remove()
+            try:
+                os.listdir(target2)
+                raise AssertionError("the mount survived its container: update the docs")
+            except OSError as e:
+                assert e.errno == errno.ENOTCONN, e
+            # The new container's plugin finds the dead mount and kubelet's unpublish of it
+            # (when the pod goes) cleans up.
+            c2 = Container(kroot, os.path.dirname(plugin.socket), data_dir, tag).start()
+            plugin.connect(timeout=60)
+            plugin.call("NodeUnpublishVolume",
+                        pb.NodeUnpublishVolumeRequest(volume_id="pv-img2", target_path=target2))
+            assert not ch.mounts_at(target2) and not os.path.exists(target2)
+            ch.wait_until(lambda: "state=dead" in c2.logs(), timeout=10,
+                          what="the new plugin to report the dead mount")
+            podman("stop", "-t", "10", c2.name)
+            code = podman("inspect", "--format", "{{.State.ExitCode}}", c2.name).stdout.strip()
+            assert code == "0", code
+    except Exception:
+        sys.stderr.write("---- container log ----\n" + c.logs() +
+                         (c2.logs() if c2 else ""))
+        raise
+    finally:
+        plugin.kill()
+        c.remove()
+        if c2:
+            c2.remove()
+        subprocess.run(["umount", "-l", kroot], capture_output=True)
+        kubelet.cleanup()
+
+
+if __name__ == "__main__":
+    main()
