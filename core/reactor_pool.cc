@@ -134,7 +134,11 @@ void reactor_pool::wake(shard& s, bool shard::*flag) {
 void reactor_pool::thread_main(shard& s, std::promise<void>& started) {
   std::optional<reactor> r;
   try {
-    r.emplace(reactor_config{_cfg.entries, _cfg.pin ? s.cpu : -1, s.index, _cfg.sqe128});
+    r.emplace(reactor_config{.entries = _cfg.entries,
+                             .cpu = _cfg.pin ? s.cpu : -1,
+                             .id = s.index,
+                             .sqe128 = _cfg.sqe128,
+                             .poll_us = _cfg.poll_us});
   } catch (...) {
     started.set_exception(std::current_exception());
     return;

@@ -50,6 +50,8 @@ struct reactor_pool_config {
   bool pin = true;        // pin reactor i's thread to cpus[i]
   unsigned entries = 1024;
   bool sqe128 = false;  // 128-byte SQEs on every reactor (FUSE over io_uring commands)
+  // Poll mode on every reactor (reactor_config::poll_us): for CPUs dedicated to the pool.
+  unsigned poll_us = 0;
 };
 
 namespace detail {
