@@ -57,6 +57,10 @@ struct fs_options {
   // directMode: no blobs, no read-ahead, no prefetch: each read is one ranged GET of exactly the
   // kernel's read (offset and size), for pure random reads.
   bool direct = false;
+  // Whether an open reply carries a descriptor of the blob (open_reply::backing_fd) for FUSE
+  // passthrough. Only passthrough mode uses it, and for a blob in memory it costs a copy into
+  // a sealed memfd, so the other open modes turn it off.
+  bool backing_files = true;
   // Writes (lazy mode only; docs/semantics.md "Writes"): files are staged locally and uploaded
   // when closed or fsynced, with PutObject up to `multipart_threshold` and a multipart upload of
   // `part_size` parts, `upload_parallelism` in flight, above it.

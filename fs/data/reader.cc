@@ -39,7 +39,9 @@ task<result<open_reply>> reader::open(uint64_t ino, abort_source* abort, bool pi
     f.small = true;
     if (pin) {
       f.whole = **fe->res;
-      rep.backing_fd = f.whole->fd();
+      if (_ctx.opts.backing_files) {
+        rep.backing_fd = f.whole->fd();
+      }
     } else {
       f.unpinned = **fe->res;
     }

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "core/result.hh"
-#include "fs/filesystem.hh"
+#include "fs/types.hh"
 #include "fs/fuse/abi.hh"
 
 namespace ossuring::fs::fuse {

@@ -262,6 +262,29 @@ TEST_CASE("the cache-directory blob store hands out an fd for passthrough") {
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("an open that passthrough will not use makes no descriptor for its memory blob") {
+  // A memory blob's descriptor is a sealed memfd holding a copy of its bytes: made on every
+  // open of a 256 MiB file in read mode, it cost more CPU than serving the READs.
+  test::mock_client mock;
+  mock.put("ds/m", std::string(3000, 'm'));  // a small file: one GET into a blob
+  auto opts = test::data_opts();
+  opts.backing_files = false;
+  auto store = std::make_unique<memory_blob_store>(1 << 20);
+  memory_blob_store* blobs = store.get();
+  filesystem fs(mock, opts, std::move(store));
+  REQUIRE(sync_wait(fs.build_index()).ok());
+  uint64_t ino = sync_wait(fs.lookup(fs::index::root_ino, "m"))->attr.ino;
+  auto o = sync_wait(fs.open(ino, O_RDONLY));
+  REQUIRE(o.ok());
+  CHECK(mock.calls.get == 1);
+  CHECK(o->backing_fd == -1);
+  CHECK(blobs->stats().descriptors == 0);
+  std::vector<std::byte> buf(16);
+  REQUIRE(sync_wait(fs.read(ino, o->fh, 100, buf)).ok());
+  CHECK(static_cast<char>(buf[0]) == 'm');
+  fs.release(ino, o->fh);
+}
+
 TEST_CASE("xattrs: ETag and storage class are free, CRC-64 and user metadata cost one HEAD") {
   test::mock_client mock;
   auto& obj = mock.put("ds/x", "xattr data");

@@ -24,6 +24,7 @@ fs::fs_options make_fs_options(const mount_config& cfg) {
   o.uid = cfg.uid_set ? cfg.uid : ::getuid();
   o.gid = cfg.gid_set ? cfg.gid : ::getgid();
   o.umask = cfg.umask;
+  o.backing_files = parse_open_mode(cfg.open_mode) == fs::open_mode::passthrough;
   auto secs = [](double s) {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(s));
   };

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <cstring>
+#include <memory>
 #include <random>
 
 #include "fs/fuse/codec.hh"
