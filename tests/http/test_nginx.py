@@ -2,7 +2,7 @@
 """nginx as a TLS HTTP/2 reverse proxy on loopback in front of a Python HTTP/1.1 backend: our
 client (fetch_tool) must negotiate h2 with nginx and read every body byte-for-byte.
 
-usage: nginx_test.py FETCH_TOOL GEN_TEST_CERTS
+usage: test_nginx.py FETCH_TOOL GEN_TEST_CERTS
 Exits 77 (skip) when nginx is not installed."""
 
 import hashlib
