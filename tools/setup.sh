@@ -16,7 +16,7 @@ packages=(
   clang libclang-rt-14-dev clang-format clang-tidy
   # CSI node plugin (tools/csi): gRPC, protobuf; its tests and image (tests/csi, deploy/)
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  python3-grpcio python3-protobuf python3-yaml mmdebstrap podman runc
+  python3-grpcio python3-protobuf python3-yaml mmdebstrap podman runc kubernetes-client
 )
 
 missing=()
@@ -24,6 +24,8 @@ for p in "${packages[@]}"; do
   # nodejs/npm may come from outside Debian on some images: accept any working binary.
   if [[ $p == nodejs ]] && command -v node >/dev/null; then continue; fi
   if [[ $p == npm ]] && command -v npm >/dev/null; then continue; fi
+  # kubectl (for `kubectl kustomize` of deploy/kubernetes) from another package is as good.
+  if [[ $p == kubernetes-client ]] && command -v kubectl >/dev/null; then continue; fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi

@@ -6,6 +6,8 @@ secrets that reach no log, command line or environment."""
 import errno
 import glob
 import os
+import threading
+import time
 
 import csi_harness as ch
 from csi_harness import Mode, grpc, harness, pb
@@ -22,6 +24,38 @@ def context(emu, **extra):
     ctx = {"bucket": "data", "url": emu.endpoint}
     ctx.update(extra)
     return ctx
+
+
+# STS credentials the emulator also accepts (a second key, with its token).
+STS_ID, STS_SECRET, STS_TOKEN = "STS.csitest", "sts-secret-7f3a9c", "sts-token-c0ffee42"
+STS_KEYS = ["--access-key-id", STS_ID, "--access-key-secret", STS_SECRET,
+            "--sts-token", STS_TOKEN]
+
+
+def assert_refuses_writes(path, what):
+    """Creating `path` fails as on a read-only mount; `what` names the failure otherwise."""
+    try:
+        with open(path, "wb") as f:
+            f.write(b"x")
+        raise AssertionError(what)
+    except OSError as e:
+        assert e.errno in (errno.EROFS, errno.EACCES, errno.EPERM), e
+
+
+def check_mount_processes_hide(target, secrets):
+    """The mount's own processes exist, got their credentials as `-c /proc/self/fd/3` (the
+    memfd), and show none of `secrets` in their command line or environment."""
+    pids = ch.ossuring_pids(target)
+    assert pids, "no mount process to check"
+    for pid in pids:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+        assert b"/proc/self/fd/3" in argv, argv
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = f.read()
+        for s in secrets:
+            assert s.encode() not in b"\0".join(argv), f"secret in /proc/{pid}/cmdline"
+            assert s.encode() not in env, f"secret in /proc/{pid}/environ"
 
 
 def check_no_secret_anywhere(plugin, secret, emu):
@@ -74,12 +108,8 @@ def test_kubelet_sequence_read_only():
                 with open(os.path.join(target, key[len("train/"):]), "rb") as f:
                     assert f.read() == data, key
         # Read-only as asked.
-        try:
-            with open(os.path.join(target, "new.txt"), "wb") as f:
-                f.write(b"x")
-            raise AssertionError("a write to a read-only volume succeeded")
-        except OSError as e:
-            assert e.errno in (errno.EROFS, errno.EACCES, errno.EPERM), e
+        assert_refuses_writes(os.path.join(target, "new.txt"),
+                              "a write to a read-only volume succeeded")
         # Supervised (read-only index mode), so a crashed daemon is replaced.
         pids = ch.ossuring_pids(target)
         assert len(pids) == 2, pids  # supervisor + daemon
@@ -101,6 +131,7 @@ def test_kubelet_sequence_read_only():
         assert pb.VolumeUsage.BYTES in units and pb.VolumeUsage.INODES in units, stats
         assert not stats.volume_condition.abnormal, stats
 
+        check_mount_processes_hide(target, [harness.SK])
         check_no_secret_anywhere(plugin, harness.SK, emu)
 
         ch.unpublish(plugin, "pv-train", target)
@@ -116,29 +147,38 @@ def test_kubelet_sequence_read_only():
 
 
 def test_read_only_from_access_mode_and_writes_when_asked():
-    with ch.scene(FILES) as (emu, kubelet, plugin, bucket_dir):
+    with ch.scene(FILES, emu_args=STS_KEYS) as (emu, kubelet, plugin, bucket_dir):
         # rw options but a reader-only access mode: read-only.
         ro = kubelet.target("pv-ro")
         plugin.call("NodePublishVolume", ch.publish_request(
             "pv-ro", ro, context(emu, otherOpts="-o rw -o mode=lazy"), readonly=False,
             mode=Mode.SINGLE_NODE_READER_ONLY))
-        try:
-            with open(os.path.join(ro, "x.txt"), "wb") as f:
-                f.write(b"x")
-            raise AssertionError("a write to a reader-only volume succeeded")
-        except OSError as e:
-            assert e.errno in (errno.EROFS, errno.EACCES, errno.EPERM), e
-        # The options ask for writes (ossfs 2.0 spellings as PV mountOptions) and the access
-        # mode allows them: written through to the bucket.
-        rw = kubelet.target("pv-rw")
+        assert_refuses_writes(os.path.join(ro, "x.txt"),
+                              "a write to a reader-only volume succeeded")
+        # rw options and a writer access mode, but the PV's (or the pod's) readOnly: kubelet's
+        # readonly flag alone makes it read-only.
+        ro_flag = kubelet.target("pv-ro-flag")
         plugin.call("NodePublishVolume", ch.publish_request(
-            "pv-rw", rw, context(emu, mode="lazy"), readonly=False,
-            mode=Mode.MULTI_NODE_MULTI_WRITER, flags=["rw", "attr_timeout=1"]))
+            "pv-ro-flag", ro_flag, context(emu, otherOpts="-o rw -o mode=lazy"),
+            readonly=True, mode=Mode.MULTI_NODE_MULTI_WRITER))
+        assert_refuses_writes(os.path.join(ro_flag, "y.txt"),
+                              "a write to a readOnly volume succeeded")
+        # The options ask for writes (ossfs 2.0 spellings as PV mountOptions) and the access
+        # mode allows them: written through to the bucket, with STS credentials (akId,
+        # akSecret, securityToken) that show nowhere.
+        rw = kubelet.target("pv-rw")
+        sts = {"akId": STS_ID, "akSecret": STS_SECRET, "securityToken": STS_TOKEN}
+        plugin.call("NodePublishVolume", ch.publish_request(
+            "pv-rw", rw, context(emu, mode="lazy"), secrets=sts, readonly=False,
+            mode=Mode.MULTI_NODE_MULTI_WRITER, flags=["ro=false", "attr_timeout=1"]))
         with open(os.path.join(rw, "train", "out.txt"), "wb") as f:
             f.write(b"checkpoint\n")
         with open(os.path.join(bucket_dir, "train", "out.txt"), "rb") as f:
             assert f.read() == b"checkpoint\n"
-        for target, pv in ((ro, "pv-ro"), (rw, "pv-rw")):
+        check_mount_processes_hide(rw, [STS_SECRET, STS_TOKEN])
+        for secret in (STS_SECRET, STS_TOKEN):
+            check_no_secret_anywhere(plugin, secret, emu)
+        for target, pv in ((ro, "pv-ro"), (ro_flag, "pv-ro-flag"), (rw, "pv-rw")):
             ch.unpublish(plugin, pv, target)
 
 
@@ -186,8 +226,41 @@ def test_errors_an_operator_can_act_on():
         assert "wrong-secret" not in plugin.log_text()
 
 
+def test_a_call_while_another_runs_on_the_target_is_aborted():
+    """kubelet retries a publish that timed out while the first one still mounts: the second
+    answers ABORTED (the spec's "operation pending"), the first completes, a retry is OK."""
+    with ch.scene(FILES, emu_args=["--latency", "400"]) as (emu, kubelet, plugin, bucket_dir):
+        target = kubelet.target("pv-slow")
+        req = ch.publish_request("pv-slow", target, context(emu, path="/train"))
+        first = []
+
+        def publish():
+            try:
+                plugin.call("NodePublishVolume", req)
+                first.append("OK")
+            except grpc.RpcError as e:
+                first.append(e.code())
+
+        t = threading.Thread(target=publish)
+        t.start()
+        time.sleep(0.3)  # the first publish waits for the emulator's answers
+        code, details = plugin.error("NodePublishVolume", req)
+        assert code == grpc.StatusCode.ABORTED and "in progress" in details, (code, details)
+        code, _ = plugin.error("NodeUnpublishVolume", pb.NodeUnpublishVolumeRequest(
+            volume_id="pv-slow", target_path=target))
+        assert code == grpc.StatusCode.ABORTED, code
+        t.join(timeout=60)
+        assert first == ["OK"], first
+        plugin.call("NodePublishVolume", req)  # kubelet's retry: OK, nothing new
+        assert len(ch.mounts_at(target)) == 1
+        with open(os.path.join(target, "b.txt"), "rb") as f:
+            assert f.read() == FILES["train/b.txt"]
+        ch.unpublish(plugin, "pv-slow", target)
+
+
 if __name__ == "__main__":
     harness.require_mount_privileges()
     harness.run_tests([test_kubelet_sequence_read_only,
                        test_read_only_from_access_mode_and_writes_when_asked,
-                       test_errors_an_operator_can_act_on])
+                       test_errors_an_operator_can_act_on,
+                       test_a_call_while_another_runs_on_the_target_is_aborted])

@@ -1,11 +1,12 @@
-"""The container image (deploy/Containerfile, built by deploy/build-image.sh from Debian
-packages) under podman, as the DaemonSet runs it: privileged, /dev/fuse, the kubelet folder
-shared both ways (rshared, kubelet's Bidirectional), the plugin socket in a host folder. The test
-plays kubelet from the host: the mount made inside the container is seen on the host, survives a
-crash of the CSI server (the keeper restarts it), and unpublish removes it. Then the limit of a
-real pod: removing the container kills its mount daemons (the host sees ENOTCONN) and a new
-container's plugin still unpublishes the dead mount. The image is built once per set of inputs
-and reused; without podman, mmdebstrap or Debian's mirror the test is skipped, saying why."""
+"""The container image (deploy/Containerfile, built by deploy/build-image.sh from Debian packages)
+under podman, as the DaemonSet runs it: privileged, read-only root, /dev/fuse, the kubelet
+folder shared both ways (rshared, kubelet's Bidirectional), the plugin socket in a host folder.
+The test plays kubelet from the host: the mount made inside the container is seen on the host,
+survives a crash of the CSI server (the keeper restarts it), and unpublish removes it. Then the
+limit of a real pod: removing the container kills its mount daemons (the host sees ENOTCONN) and
+a new container's plugin still unpublishes the dead mount. The image is built once per set of
+inputs and reused; without podman, mmdebstrap or Debian's mirror, or where podman cannot run a
+container, the test is skipped, saying why."""
 import errno
 import hashlib
 import os
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 
 import csi_harness as ch
@@ -68,17 +70,29 @@ def main():
         skip("mmdebstrap is not installed (apt-get install mmdebstrap)")
     tag = image_tag()
     if podman("image", "exists", tag, check=False).returncode != 0:
+        # The root file system comes from Debian's mirror (mmdebstrap downloads the packages:
+        # about 15 s): unreachable is a skip, any other failure of the build a failure.
+        mirror = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
+        try:
+            urllib.request.urlopen(mirror + "/dists/bookworm/InRelease", timeout=15).close()
+        except OSError as e:
+            skip(f"Debian's mirror {mirror} is unreachable, the image cannot be built: {e}")
         t0 = time.time()
         out = subprocess.run([os.path.join(ROOT, "deploy", "build-image.sh"), "--build",
                               harness.BUILD, "--tag", tag], capture_output=True, text=True,
                              timeout=600)
-        if out.returncode != 0:
-            skip("the image could not be built (Debian's mirror unreachable?): " +
-                 out.stderr.strip()[-600:])
+        assert out.returncode == 0, "deploy/build-image.sh failed: " + out.stderr[-2000:]
         print(f"built {tag} in {time.time() - t0:.1f}s")
+        # Images of earlier builds are of no further use (55 MB each).
+        listed = podman("images", "--format", "{{.Repository}}:{{.Tag}}", check=False)
+        for old in listed.stdout.split():
+            if old.startswith("localhost/ossuring-csi:test-") and old != tag:
+                podman("rmi", "-f", old, check=False)
     runtime, flags = run_flags()
-    probe = podman(*runtime, "run", "--rm", *flags, "--entrypoint", "/usr/bin/ossuring", tag,
-                   "help", check=False)
+    # --network host as in the test: the default bridge needs network plugins the test does
+    # not use (podman without its recommended packages has none).
+    probe = podman(*runtime, "run", "--rm", *flags, "--network", "host", "--entrypoint",
+                   "/usr/bin/ossuring", tag, "help", check=False)
     if probe.returncode != 0:
         skip("podman cannot run containers here: " + probe.stderr.strip()[-400:])
     harness.run_tests([test_image_serves_mounts_through_a_shared_kubelet_folder])
@@ -93,10 +107,12 @@ class Container:
 
     def start(self):
         runtime, flags = run_flags()
-        # --privileged: what Bidirectional propagation needs in Kubernetes too. --network host:
-        # the emulator listens on the host's loopback.
+        # --privileged: what Bidirectional propagation needs in Kubernetes too. --read-only
+        # (with tmpfs on /run, /tmp and /var/tmp, podman's default): the DaemonSet's
+        # readOnlyRootFilesystem and its emptyDirs. --network host: the emulator listens on
+        # the host's loopback.
         podman(*runtime, "run", "-d", "--name", self.name, *flags, "--privileged",
-               "--network", "host", "--device", "/dev/fuse",
+               "--read-only", "--read-only-tmpfs", "--network", "host", "--device", "/dev/fuse",
                "-v", f"{self.kubelet}:{self.kubelet}:rshared",
                "-v", f"{self.plugin_dir}:/csi", "-v", f"{self.data_dir}:/var/lib/ossuring-csi",
                "-e", "NODE_NAME=image-node", self.tag)

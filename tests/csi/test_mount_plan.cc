@@ -53,6 +53,43 @@ TEST_CASE("ACK's attribute names make the source, endpoint and options") {
   CHECK(plan->credentials.empty());
 }
 
+TEST_CASE("an ACK ossfs 2.0 PV works as written") {
+  // The volumeAttributes of ACK's "ossfs 2.0 static volume" example, ossfs 2.0 option names in
+  // otherOpts, and its node RAM role form (authType: sts, roleName).
+  publish_params p = base();
+  p.context = {{"fuseType", "ossfs2"},
+               {"bucket", "train"},
+               {"path", "/subpath"},
+               {"url", "oss-cn-hangzhou-internal.aliyuncs.com"},
+               {"otherOpts", "-o close_to_open=false -o total_mem_limit=4G -o ro=true"},
+               {"authType", "sts"},
+               {"roleName", "oss-reader"}};
+  auto plan = plan_mount(p, "/logs");
+  REQUIRE(plan.ok());
+  CHECK(plan->source == "oss://train/subpath/");
+  CHECK(has(*plan, "--total_mem_limit=4G"));
+  CHECK(has(*plan, "--ram_role=oss-reader"));
+  CHECK(plan->read_only);
+  CHECK(joined(*plan).find("fuseType") == std::string::npos);
+  CHECK(joined(*plan).find("authType") == std::string::npos);
+
+  p.context["otherOpts"] = "-o ro=false";
+  auto rw = plan_mount(p, "/logs");
+  REQUIRE(rw.ok());
+  CHECK_FALSE(rw->read_only);
+
+  p.context["fuseType"] = "s3fs";
+  auto other_fuse = plan_mount(p, "/logs");
+  REQUIRE_FALSE(other_fuse.ok());
+  CHECK(other_fuse.err().message.find("fuseType") != std::string::npos);
+
+  p = base();
+  p.context["authType"] = "rrsa";
+  auto rrsa = plan_mount(p, "/logs");
+  REQUIRE_FALSE(rrsa.ok());
+  CHECK(rrsa.err().message.find("nodePublishSecretRef") != std::string::npos);
+}
+
 TEST_CASE("other attributes and the PV's mountOptions are options in any spelling") {
   publish_params p = base();
   p.context["oss_endpoint"] = "http://10.0.0.5:8080";

@@ -163,6 +163,23 @@ result<mount_plan> plan_mount(const publish_params& p, const std::string& log_di
     }
     if (key == "bucket" || key == "oss_bucket") {
       bucket = value;
+    } else if (key == "fuseType") {
+      // ACK's choice of FUSE client for its ossfs driver's PVs (ossfs, ossfs2): here it is
+      // always ossuring, which takes ossfs 2.0's option spellings.
+      if (value != "ossfs" && value != "ossfs2" && value != "ossuring") {
+        return make_error(EINVAL, "volume attribute fuseType=" + value +
+                                      " is not known: ossfs2 (or ossfs, ossuring), or none");
+      }
+    } else if (key == "authType") {
+      // ACK's authType: sts takes the ECS node's RAM role (roleName); rrsa, csi-secret-store
+      // and the rest need ACK's controller, which this driver has not.
+      if (value != "sts") {
+        return make_error(EINVAL, "volume attribute authType=" + value +
+                                      " is not supported: use a Secret (nodePublishSecretRef) "
+                                      "or authType: sts with roleName (the node's RAM role)");
+      }
+    } else if (key == "roleName") {
+      items.push_back("ram_role=" + value);
     } else if (one_of(key, prefix_keys)) {
       prefix = value;
     } else if (one_of(key, endpoint_keys)) {
