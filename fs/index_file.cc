@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <vector>
 
 namespace ossuring::fs {
 
@@ -136,6 +137,14 @@ result<index> index::deserialize(std::span<const std::byte> image, std::string_v
   // whoever may write its key) cannot make us read out of bounds later, nor serve a name the
   // listing could not have produced.
   const uint64_t n = out._nodes.size();
+  if (out._stats.objects > n || out._stats.directories > n || out._stats.markers > n ||
+      out._stats.shadowed_files > n) {
+    return corrupt("counts above the node count");  // statfs and logs would show them
+  }
+  // Path bytes below the prefix, per node: a crafted chain of directories could otherwise make
+  // every path walk and GET key as long as the image (OSS keys stop at 1023 bytes).
+  constexpr uint64_t max_path = 4096;
+  std::vector<uint16_t> path_len(n, 0);
   uint64_t children = 0;  // over every directory: each node but the root sits in exactly one
   for (uint64_t i = 0; i < n; ++i) {
     const node& nd = out._nodes[i];
@@ -161,6 +170,11 @@ result<index> index::deserialize(std::span<const std::byte> image, std::string_v
       }
     }
     if (i > 0) {
+      const uint64_t len = path_len[nd.parent] + uint64_t{nd.name_len()} + 1;
+      if (len > max_path) {
+        return corrupt("path too long");
+      }
+      path_len[i] = static_cast<uint16_t>(len);
       // Every node sits in its parent's child range, and that parent is a directory: walks up
       // from a node (prefetch's siblings, paths) then stay inside ranges checked above.
       const node& p = out._nodes[nd.parent];

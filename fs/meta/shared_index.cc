@@ -35,7 +35,7 @@ int64_t wall_now() {
 }  // namespace
 
 shared_index::shared_index(oss::object_client& client, const fs_options& opts, abort_source& abort)
-    : _client(client), _opts(opts), _abort(abort) {
+    : _client(client), _opts(opts), _abort(abort), _sleep(oss::reactor_sleep()) {
   _key = resolve_key(opts.shared_index, opts.bucket);
   if (_key.empty()) {
     log_error("shared_index_refused",
@@ -99,7 +99,9 @@ task<result<index>> shared_index::fetch() {
     }
     co_await parts.wait();
     if (st.failure) {
-      why = "read failed: " + st.failure->message;
+      // Not the image's fault (a publish in between, the network): read it again next time.
+      log_warn("shared_index_unreadable", {{"key", _key}, {"error", st.failure->message}});
+      co_return std::move(*st.failure);
     }
   }
   if (why.empty()) {
@@ -130,6 +132,9 @@ std::string shared_index::lease_key(int64_t epoch) const {
 
 task<result<bool>> shared_index::claim() {
   const int64_t epoch = epoch_now();
+  if (epoch == _lost_epoch) {
+    co_return false;  // known to be another mount's: spare the PUT
+  }
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
   // Who holds it, for whoever looks at the bucket.
@@ -146,6 +151,7 @@ task<result<bool>> shared_index::claim() {
     co_return true;
   }
   if (r.err().code == EEXIST || r.err().code == ESTALE) {
+    _lost_epoch = epoch;
     co_return false;  // another mount lists in this interval
   }
   log_warn("shared_index_lease_failed", {{"key", key}, {"error", r.err().message}});
@@ -154,10 +160,9 @@ task<result<bool>> shared_index::claim() {
 
 task<std::optional<index>> shared_index::wait_for_image() {
   const auto deadline = std::chrono::steady_clock::now() + _opts.shared_index_wait;
-  const oss::sleep_fn sleep = oss::reactor_sleep();
   std::chrono::milliseconds pause(200);
   while (std::chrono::steady_clock::now() < deadline) {
-    const bool slept = co_await sleep(pause, &_abort);
+    const bool slept = co_await _sleep(pause, &_abort);
     if (!slept) {
       co_return std::nullopt;  // closing
     }

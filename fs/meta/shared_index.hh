@@ -16,6 +16,7 @@
 #include "fs/index.hh"
 #include "fs/types.hh"
 #include "http/oss/object_client.hh"
+#include "http/oss/retry.hh"
 
 namespace ossuring::fs {
 
@@ -61,6 +62,9 @@ class shared_index {
   // structure); a refused one is logged with its key and reason. ENOENT when absent.
   task<result<index>> fetch();
 
+  // The pause between HEADs while waiting for another mount's image (tests drive it).
+  void set_sleep(oss::sleep_fn sleep) { _sleep = std::move(sleep); }
+
  private:
   struct part_state {
     std::optional<error> failure;
@@ -82,6 +86,9 @@ class shared_index {
   std::string _etag;          // of the image served
   std::string _refused_etag;  // of the last image refused: not fetched again until it changes
   int64_t _lease_epoch = -1;  // the lease this mount holds, to remove the one before it
+  // An interval whose lease another mount holds: not asked for again (no PUT per refresh).
+  int64_t _lost_epoch = -1;
+  oss::sleep_fn _sleep;
 };
 
 }  // namespace ossuring::fs
