@@ -25,7 +25,7 @@
 #include "core/abort.hh"
 #include "core/result.hh"
 #include "core/task.hh"
-#include "fs/blob_store.hh"
+#include "fs/cache/blob_store.hh"
 #include "fs/index.hh"
 #include "fs/inode_table.hh"
 #include "fs/types.hh"

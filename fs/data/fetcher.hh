@@ -10,7 +10,7 @@
 
 #include "core/abort.hh"
 #include "core/sync.hh"
-#include "fs/blob_store.hh"
+#include "fs/cache/blob_store.hh"
 #include "fs/detail/context.hh"
 
 namespace ossuring::fs {

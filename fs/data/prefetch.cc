@@ -10,24 +10,26 @@
 
 namespace ossuring::fs {
 
-stream_detector::window stream_detector::access(uint64_t p, uint64_t ahead) {
+stream_detector::window stream_detector::access(uint64_t p, uint64_t ahead, uint64_t n) {
   ++_tick;
+  const uint64_t step = std::clamp<uint64_t>(n / step_divisor, 1, max_step);
+  const unsigned confirm = n < small_sequence ? confirm_steps + 1 : confirm_steps;
   unsigned oldest = 0;
   for (unsigned i = 0; i < _streams.size(); ++i) {
     stream& s = _streams[i];
-    if (p > s.last && p - s.last <= max_step) {
+    if (p > s.last && p - s.last <= step) {
       s.last = p;
       s.used = _tick;
-      if (++s.steps < confirm_steps) {
+      if (++s.steps < confirm) {
         return {};
       }
-      const unsigned doublings = std::min(s.steps - confirm_steps, 16u);
+      const unsigned doublings = std::min(s.steps - confirm, 16u);
       const uint64_t w = std::min<uint64_t>(ahead, uint64_t{4} << doublings);
       const uint64_t from = std::max(p + 1, s.issued);
       const uint64_t to = p + 1 + w;
       return from < to ? window{from, to, i} : window{};
     }
-    if (p <= s.last && s.last - p < max_step) {
+    if (p <= s.last && s.last - p < step) {
       s.used = _tick;  // a concurrent reader of the same walk, a little behind: no news
       return {};
     }
@@ -96,7 +98,7 @@ void prefetcher::adaptive_open(uint64_t ino) {
       _dir_streams.clear();  // bounded: walks in progress re-confirm in two steps
     }
     stream_detector& d = _dir_streams[v->dir];
-    stream_detector::window w = d.access(v->pos, ahead);
+    stream_detector::window w = d.access(v->pos, ahead, v->count);
     uint64_t p = w.from;
     for (; p < std::min(w.to, v->count); ++p) {
       if (!queue_child(*v, p)) {
@@ -107,7 +109,7 @@ void prefetcher::adaptive_open(uint64_t ino) {
   }
   // An earlier order repeated: the files opened after this one last time come next.
   if (auto it = _last_open.find(ino); it != _last_open.end()) {
-    stream_detector::window w = _replay.access(it->second, ahead);
+    stream_detector::window w = _replay.access(it->second, ahead, _last_open.size());
     const uint64_t end = std::min(w.to, _history_start + _history.size());
     uint64_t p = w.from;
     for (; p < end; ++p) {
@@ -171,7 +173,7 @@ task<void> prefetcher::worker() {
     item it = std::move(_queue.front());
     _queue.pop_front();
     const std::string id = blob_store::blob_id(it.etag, it.size);
-    if (!_fetcher.in_flight(id) && !_blobs.find(id)) {
+    if (!_fetcher.in_flight(id) && !_blobs.find(id) && _blobs.room_for(it.size)) {
       ++_ctx.counters.prefetch_gets;
       // Failures are not reported: the open that needs the file will try again and say why.
       std::shared_ptr<whole_fetch> f = _fetcher.start(it.key, it.etag, it.size, true);

@@ -15,7 +15,7 @@
 
 #include "core/abort.hh"
 #include "core/sync.hh"
-#include "fs/blob_store.hh"
+#include "fs/cache/blob_store.hh"
 #include "fs/data/fetcher.hh"
 #include "fs/data/prefetch.hh"
 #include "fs/detail/context.hh"

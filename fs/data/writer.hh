@@ -14,7 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "fs/blob_store.hh"
+#include "fs/cache/blob_store.hh"
 #include "fs/data/staged_file.hh"
 #include "fs/detail/context.hh"
 #include "fs/meta/lazy_meta.hh"

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "core/result.hh"
-#include "fs/types.hh"
 #include "fs/fuse/abi.hh"
+#include "fs/types.hh"
 
 namespace ossuring::fs::fuse {
 

@@ -54,6 +54,23 @@ TEST_CASE("config file lines are --name=value and a secret file must be private"
   unlink(f.c_str());
 }
 
+TEST_CASE("the default open mode follows where blobs live: passthrough on disk, noopen in memory") {
+  CHECK(parse_ok({"oss://b", "/m", "--endpoint=e"}).open_mode == "noopen");
+  const std::string on_disk =
+      parse_ok({"oss://b", "/m", "--endpoint=e", "--cache-dir=/var/cache/x"}).open_mode;
+  // Registering backing files needs root; the tests run as root, users may not.
+  CHECK(on_disk == (::geteuid() == 0 ? "passthrough" : "noopen"));
+  // A supervised mount keeps no file handles across a restart: noopen even with blobs on disk.
+  CHECK(parse_ok({"oss://b", "/m", "--endpoint=e", "--cache-dir=/var/cache/x", "--supervise"})
+            .open_mode == "noopen");
+  // An explicit choice is kept.
+  CHECK(
+      parse_ok({"oss://b", "/m", "--endpoint=e", "--cache-dir=/c", "--open-mode=read"}).open_mode ==
+      "read");
+  CHECK(parse_err({"oss://b", "/m", "--endpoint=e", "--open-mode=fast"}).find("auto") !=
+        std::string::npos);
+}
+
 TEST_CASE("bad options are refused with a message naming them") {
   CHECK(parse_err({"oss://b", "/m", "--endpoint=e", "--no-such=1"}).find("no-such") !=
         std::string::npos);

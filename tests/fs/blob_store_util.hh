@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "fs/blob_store.hh"
+#include "fs/cache/blob_store.hh"
 
 namespace ossuring::test {
 

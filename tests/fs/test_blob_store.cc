@@ -14,9 +14,10 @@
 #include <random>
 #include <string>
 
-#include "fs/blob_index.hh"
-#include "fs/blob_slabs.hh"
-#include "fs/blob_store.hh"
+#include "core/log.hh"
+#include "fs/cache/blob_index.hh"
+#include "fs/cache/blob_slabs.hh"
+#include "fs/cache/blob_store.hh"
 #include "tests/fs/blob_store_util.hh"
 
 using namespace ossuring;
@@ -154,6 +155,37 @@ TEST_CASE("eviction is least recently used first and never takes a pinned blob")
   CHECK(read_all(**pinned) == std::string(1000, 'a'));
 }
 
+TEST_CASE("room for a blob counts only what holders pin, not what could be evicted") {
+  memory_blob_store store(2500);
+  auto id = [](int i) { return blob_store::blob_id("E" + std::to_string(i), 1000); };
+  auto a = store.store(id(0), blob_bytes(1000, 'a'));
+  REQUIRE(a.ok());
+  REQUIRE(store.store(id(1), blob_bytes(1000, 'b')).ok());  // cached, nobody holds it
+  CHECK(store.room_for(1000));                              // id(1) can be evicted for it
+  CHECK(store.room_for(1500));
+  CHECK_FALSE(store.room_for(1501));  // id(0) is pinned
+  auto b = store.find(id(1));
+  CHECK_FALSE(store.room_for(1000));  // both pinned now: a prefetch would be wasted
+  b.reset();
+  a->reset();
+  CHECK(store.room_for(2500));
+  // The cache folder's recently used handles keep a file open, but nobody holds them.
+  auto dir = std::filesystem::temp_directory_path() /
+             ("ossuring_blobs_room_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  {
+    directory_blob_store disk(dir.string(), 2000);
+    disk.set_descriptor_budget(256);
+    REQUIRE(disk.store(id(0), blob_bytes(1000, 'a')).ok());
+    REQUIRE(disk.store(id(1), blob_bytes(1000, 'b')).ok());
+    CHECK(disk.stats().descriptors == 2);
+    CHECK(disk.room_for(2000));
+    auto held = disk.find(id(0));
+    CHECK_FALSE(disk.room_for(1001));
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("a handle outlives its store: its bytes stay readable") {
   std::shared_ptr<blob> b;
   {
@@ -222,17 +254,19 @@ TEST_CASE("an older cache folder's files, named by id, are renamed and adopted")
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("a limit other than the budget is named in the stats") {
+TEST_CASE("a limit other than the budget is logged once and named in the stats") {
   memory_blob_store store(1 << 20);
   store.set_max_blobs(2);
   std::vector<std::shared_ptr<blob>> held;
-  for (int i = 0; i < 3; ++i) {
+  const uint64_t lines = log_lines_written();
+  for (int i = 0; i < 6; ++i) {
     held.push_back(
         *store.store(blob_store::blob_id("E" + std::to_string(i), 10), blob_bytes(10, 'x')));
   }
   CHECK(store.stats().blobs == 2);
-  CHECK(store.stats().uncached == 1);
+  CHECK(store.stats().uncached == 4);
   CHECK(store.stats().limited_by == "max_blobs");
+  CHECK(log_lines_written() == lines + 1);  // four blobs refused, one blob_cache_limited line
 }
 
 TEST_CASE("empty blobs are cached without a slot") {

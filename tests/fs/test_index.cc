@@ -3,14 +3,19 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <coroutine>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <random>
 #include <tuple>
 
 #include "fs/filesystem.hh"
 #include "fs/index.hh"
 #include "fs/meta/index_meta.hh"
+#include "tests/fs/fs_reads.hh"
+#include "tests/support/mock_client.hh"
+#include "tests/support/sync_wait.hh"
 
 using namespace ossuring;
 using namespace ossuring::fs;
@@ -288,4 +293,102 @@ TEST_CASE("same_entries tells identical trees from ones differing in any field")
   CHECK_FALSE(base.same_entries(build({{"a", 1, md5}, {"d/x", 2, "weird-etag-2"}})));
   CHECK_FALSE(base.same_entries(build({{"b", 1, md5}, {"d/x", 2, "weird-etag-1"}})));
   CHECK_FALSE(base.same_entries(build({{"a", 1, md5}, {"d/x", 2, "weird-etag-1"}, {"e", 0, ""}})));
+}
+
+namespace {
+
+// LISTs wait until the test lets them go, a round at a time: the build's listings run
+// concurrently, as against a real server, instead of each one finishing before the next starts.
+struct held_list_client : test::mock_client {
+  std::vector<std::coroutine_handle<>> held;
+  size_t most_held = 0;  // the most LISTs in flight at once
+  struct parker {
+    held_list_client* c;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) {
+      c->held.push_back(h);
+      c->most_held = std::max(c->most_held, c->held.size());
+    }
+    void await_resume() const noexcept {}
+  };
+  task<result<oss::list_page>> list_objects_v2(const oss::list_request& req,
+                                               abort_source* abort) override {
+    co_await parker{this};
+    co_return co_await mock_client::list_objects_v2(req, abort);
+  }
+};
+
+// Builds the index of `mock`'s keys, the LISTs answered a round at a time.
+result<index_stats> build_in_rounds(held_list_client& mock) {
+  filesystem fs(mock, test::index_opts());
+  auto b = test::start(fs.build_index());
+  while (!b.done()) {
+    REQUIRE_FALSE(mock.held.empty());
+    auto round = std::move(mock.held);
+    mock.held.clear();
+    for (auto h : round) {
+      h.resume();
+    }
+  }
+  return b.get();
+}
+
+// splitmix64: a fixed, well-spread 64-bit value for each number.
+uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// `n` keys under ds/ in one of several shapes buckets have.
+void put_keys(test::mock_client& mock, uint64_t n, int shape) {
+  char key[64];
+  for (uint64_t i = 0; i < n; ++i) {
+    const auto u = static_cast<unsigned long long>(i);
+    switch (shape) {
+      case 0:  // one flat directory of numbered files
+        std::snprintf(key, sizeof key, "ds/train-%07llu.jpg", u);
+        break;
+      case 1:  // directories of 100 files
+        std::snprintf(key, sizeof key, "ds/d%04llu/f%03llu", u / 100, u % 100);
+        break;
+      case 2:  // hashed names, spread over the whole alphabet
+        std::snprintf(key, sizeof key, "ds/%016llx", static_cast<unsigned long long>(mix(i)));
+        break;
+      default:  // unpadded numbers: 1, 10, 100, ... sort far apart
+        std::snprintf(key, sizeof key, "ds/x/%llu", u);
+        break;
+    }
+    mock.put(key, "z");
+  }
+}
+
+}  // namespace
+
+TEST_CASE("the index build sends at most ceil(N / 1000) + 2 LISTs up to 100,000 keys") {
+  for (uint64_t n :
+       {1ull, 999ull, 1'000ull, 1'001ull, 2'000ull, 10'000ull, 37'123ull, 100'000ull}) {
+    for (int shape = 0; shape < 4; ++shape) {
+      CAPTURE(n);
+      CAPTURE(shape);
+      held_list_client mock;
+      put_keys(mock, n, shape);
+      auto st = build_in_rounds(mock);
+      REQUIRE(st.ok());
+      CHECK(st->objects == n);
+      CHECK(mock.calls.list <= (n + 999) / 1000 + 2);
+    }
+  }
+}
+
+TEST_CASE("a bucket proven large is still listed in parallel") {
+  held_list_client mock;
+  put_keys(mock, 250'000, 0);
+  auto st = build_in_rounds(mock);
+  REQUIRE(st.ok());
+  CHECK(st->objects == 250'000);
+  CHECK(mock.most_held >= 8);  // many listings in flight once 100 pages were listed
+  // Halving the key space leaves empty and partial ranges: measured 359 LISTs for 250 pages.
+  CHECK(mock.calls.list <= 250 * 3 / 2);
 }

@@ -10,6 +10,7 @@
 
 #include "fs/filesystem.hh"
 #include "fs/inode_table.hh"
+#include "fs/meta/lazy_meta.hh"
 #include "tests/fs/fs_reads.hh"
 #include "tests/support/mock_client.hh"
 #include "tests/support/sync_wait.hh"
@@ -195,6 +196,95 @@ TEST_CASE("lazy lookup falls back to exact probes when a truncated page is incon
   REQUIRE(d.ok());
   CHECK((d->attr.mode & S_IFMT) == S_IFDIR);
   CHECK(mock.calls.list == 2);
+}
+
+TEST_CASE("lazy lookup requests: one small LIST for a file, a directory, neither, odd names") {
+  test::mock_client mock;
+  mock.put("root/file", "f");
+  mock.put("root/dir/x", "x");
+  mock.put("root/name-1", "1");  // '-' and '.' sort before '/': between `name` and `name/`
+  mock.put("root/name.txt", "t");
+  mock.put("root/name/child", "c");
+  mock.put("root/zzz", "z");
+  struct want {
+    const char* name;
+    int type;  // S_IFREG, S_IFDIR, or 0 for ENOENT
+  };
+  for (const want& w : {want{"file", S_IFREG}, want{"dir", S_IFDIR}, want{"missing", 0},
+                        want{"nam", 0}, want{"name", S_IFDIR}, want{"name-1", S_IFREG},
+                        want{"name.txt", S_IFREG}, want{"zzzz", 0}}) {
+    CAPTURE(w.name);
+    filesystem fs(mock, lazy_opts());
+    const auto before = mock.calls;
+    mock.list_log.clear();
+    auto e = sync_wait(fs.lookup(inode_table::root_ino, w.name));
+    if (w.type == 0) {
+      CHECK(e.err().code == ENOENT);
+    } else {
+      REQUIRE(e.ok());
+      CHECK((e->attr.mode & S_IFMT) == static_cast<uint32_t>(w.type));
+    }
+    CHECK(mock.calls.list - before.list == 1);
+    CHECK(mock.calls.total() - before.total() == 1);  // no HEAD, no GetObjectMeta
+    REQUIRE(mock.list_log.size() == 1);
+    CHECK(mock.list_log[0].max_keys == lookup_page_keys);  // not a page of 1,000
+  }
+}
+
+TEST_CASE("lazy lookup: many names between `name` and `name/` cost one LIST of `name/` more") {
+  test::mock_client mock;
+  for (const char* k :
+       {"root/name-1", "root/name-2", "root/name.txt", "root/name/child", "root/both",
+        "root/both-1", "root/both-2", "root/both.txt", "root/both/child", "root/file",
+        "root/file-1", "root/file-2", "root/file.txt"}) {
+    mock.put(k, "v");
+  }
+  struct want {
+    const char* name;
+    int type;
+  };
+  // A directory pushed past the page; an object that is also a directory (the directory wins,
+  // as in index mode); a file whose page is full of its longer siblings.
+  for (const want& w : {want{"name", S_IFDIR}, want{"both", S_IFDIR}, want{"file", S_IFREG}}) {
+    CAPTURE(w.name);
+    filesystem fs(mock, lazy_opts());
+    const auto before = mock.calls;
+    mock.list_log.clear();
+    auto e = sync_wait(fs.lookup(inode_table::root_ino, w.name));
+    REQUIRE(e.ok());
+    CHECK((e->attr.mode & S_IFMT) == static_cast<uint32_t>(w.type));
+    CHECK(mock.calls.total() - before.total() == 2);
+    REQUIRE(mock.list_log.size() == 2);
+    CHECK(mock.list_log[1].prefix == std::string("root/") + w.name + "/");
+    CHECK(mock.list_log[1].max_keys == 1);
+  }
+}
+
+TEST_CASE("read_lookup_page: what a page settles and what it leaves open") {
+  oss::list_page empty;
+  lookup_probe p = read_lookup_page(empty, "r/n", "r/n/");
+  CHECK_FALSE(p.file);
+  CHECK_FALSE(p.is_dir);
+  CHECK(p.file_settled);  // an untruncated empty page: neither exists
+  CHECK(p.dir_settled);
+  empty.truncated = true;  // a server sending an empty page with more to come: ask again
+  p = read_lookup_page(empty, "r/n", "r/n/");
+  CHECK_FALSE(p.file_settled);
+  CHECK_FALSE(p.dir_settled);
+  oss::list_page prefixes;
+  prefixes.truncated = true;
+  prefixes.common_prefixes = {"r/n-1/", "r/n.d/", "r/n/"};
+  p = read_lookup_page(prefixes, "r/n", "r/n/");
+  CHECK(p.is_dir);
+  CHECK(p.file_settled);  // `r/n` would have come first
+  CHECK(p.dir_settled);
+  prefixes.common_prefixes = {"r/n-1/", "r/n.d/", "r/n.e/"};
+  p = read_lookup_page(prefixes, "r/n", "r/n/");
+  CHECK_FALSE(p.is_dir);
+  CHECK_FALSE(p.dir_settled);  // `r/n/` may come on the next page
+  prefixes.common_prefixes = {"r/n-1/", "r/na/"};
+  p = read_lookup_page(prefixes, "r/n", "r/n/");
+  CHECK(p.dir_settled);  // listed past `r/n/`: it is not there
 }
 
 TEST_CASE("negative cache spares repeated misses until it expires") {

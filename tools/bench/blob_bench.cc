@@ -3,8 +3,6 @@
 // stores/s, finds/s, bookkeeping and resident bytes per blob beyond the blobs' own bytes, and
 // the descriptors held; then the cost of a passthrough memfd made at open (fd() of a memory
 // blob) against a plain read of the blob. Used by tools/bench/blob_cache.py.
-#include <dirent.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -15,37 +13,15 @@
 #include <string>
 #include <vector>
 
-#include "fs/blob_store.hh"
+#include "fs/cache/blob_store.hh"
+#include "tests/fs/blob_store_util.hh"  // descriptors and resident bytes, as the tests count them
 
 using namespace ossuring;
+using test::open_descriptors;
+using test::resident_bytes;
 using clk = std::chrono::steady_clock;
 
 namespace {
-
-size_t open_descriptors() {
-  size_t n = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (dirent* e = ::readdir(d)) {
-      n += e->d_name[0] != '.';
-    }
-    ::closedir(d);
-  }
-  return n - 1;
-}
-
-uint64_t resident_bytes() {
-  uint64_t kib = 0;
-  if (FILE* f = std::fopen("/proc/self/status", "r")) {
-    char line[256];
-    while (std::fgets(line, sizeof line, f)) {
-      if (std::sscanf(line, "VmRSS: %lu kB", &kib) == 1) {
-        break;
-      }
-    }
-    std::fclose(f);
-  }
-  return kib * 1024;
-}
 
 double seconds_since(clk::time_point t) {
   return std::chrono::duration<double>(clk::now() - t).count();

@@ -53,11 +53,6 @@ static int mount_command(const args& a, mount_form form) {
     return 2;
   }
   mount_config cfg = std::move(*parsed);
-  if (cfg.prefetch != "off" && cfg.prefetch != "siblings" && cfg.prefetch != "dir") {
-    std::fprintf(stderr, "ossuring mount: bad --prefetch '%s' (off|siblings|dir)\n",
-                 cfg.prefetch.c_str());
-    return 2;
-  }
   log_level level;
   if (!parse_log_level(cfg.log_level, &level)) {
     std::fprintf(stderr, "ossuring mount: bad --log-level '%s'\n", cfg.log_level.c_str());

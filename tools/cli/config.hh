@@ -44,6 +44,9 @@ struct mount_config {
   std::string mode;        // index|lazy; empty = index for read-only mounts
   unsigned refresh_s = 0;  // index refresh interval, 0 = never
   unsigned index_max_age_s = 3600;
+  std::string shared_index;                 // --shared-index KEY or oss://BUCKET/KEY; "" = none
+  unsigned shared_index_interval_s = 3600;  // one re-listing per interval for the whole group
+  unsigned shared_index_wait_s = 120;       // a mount that lost the lease waits this for the image
   unsigned list_concurrency = 16;
   double attr_timeout_s = 60;
   double negative_timeout_s = 0;
@@ -64,12 +67,13 @@ struct mount_config {
   bool background_upload = false;
   std::string staging_dir;  // rw: "" = CACHE_DIR/staging, else /var/tmp
   unsigned upload_concurrency = 4;
-  std::string open_mode = "noopen";  // noopen|passthrough|read
+  // auto|noopen|passthrough|read; parse_mount_args resolves auto (docs/configuration.md).
+  std::string open_mode = "auto";
   unsigned prefetch_concurrency = 32;
   uint64_t prefetch_chunk_size = 8ull << 20;
   bool direct = false;
-  std::string prefetch = "off";  // off|siblings|dir: what opening a file prefetches
-  std::string index_dir;         // where saved indexes live; empty = <cache_dir>/index, or none
+  std::string prefetch = "auto";  // auto|off|siblings|dir: what opening a file prefetches
+  std::string index_dir;          // where saved indexes live; empty = <cache_dir>/index, or none
   uint64_t readahead_max = 64ull << 20;  // large files: read-ahead window cap
 
   // Presentation and permissions.

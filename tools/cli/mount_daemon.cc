@@ -388,7 +388,8 @@ int run_daemon(const mount_config& cfg, const std::vector<int>& cpus, int ready_
       rc = r.run(daemon.run());
     } else {
       // Created after the signal mask is set: the reactor threads inherit it.
-      reactor_pool pool(reactor_pool_config{.cpus = cpus, .sqe128 = cfg.fuse_uring});
+      reactor_pool pool(
+          reactor_pool_config{.cpus = cpus, .sqe128 = cfg.fuse_uring, .poll_us = cfg.poll_us});
       mount_daemon daemon(cfg, ready, sfd, &pool, link, restore);
       rc = pool.run_sync(0, [&] { return daemon.run(); });
       pool.stop();

@@ -42,6 +42,9 @@ fs::fs_options make_fs_options(const mount_config& cfg) {
   o.oss_negative_cache_size = cfg.negative_cache_size;
   o.small_file_threshold = cfg.small_file_threshold;
   o.list_parallelism = cfg.list_concurrency;
+  o.shared_index = cfg.shared_index;
+  o.shared_index_interval = std::chrono::seconds(cfg.shared_index_interval_s);
+  o.shared_index_wait = std::chrono::seconds(cfg.shared_index_wait_s);
   o.list_page_size = cfg.max_list_ret_count;
   o.readahead_min = std::min<uint64_t>(1 << 20, std::max<uint64_t>(cfg.readahead_max, 4096));
   o.readahead_max = std::max<uint64_t>(cfg.readahead_max, o.readahead_min);
@@ -55,7 +58,8 @@ fs::fs_options make_fs_options(const mount_config& cfg) {
   o.prefetch_concurrency = std::max(1u, cfg.prefetch_concurrency);
   o.prefetch = cfg.prefetch == "dir"        ? fs::prefetch_policy::dir
                : cfg.prefetch == "siblings" ? fs::prefetch_policy::siblings
-                                            : fs::prefetch_policy::off;
+               : cfg.prefetch == "off"      ? fs::prefetch_policy::off
+                                            : fs::prefetch_policy::adaptive;
   o.direct = cfg.direct;
   if (o.direct) {
     o.prefetch = fs::prefetch_policy::off;
@@ -78,7 +82,7 @@ fs::fs_options make_fs_options(const mount_config& cfg) {
   return o;
 }
 
-// Cached blobs hold no descriptor (fs/blob_store.hh); open files' blobs, recently used cache
+// Cached blobs hold no descriptor (fs/cache/blob_store.hh); open files' blobs, recently used cache
 // files and passthrough memfds do: raise the soft limit to the hard one and give the store a
 // share of it (the rest serves sockets and FUSE).
 namespace {

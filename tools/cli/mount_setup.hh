@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/result.hh"
-#include "fs/blob_store.hh"
+#include "fs/cache/blob_store.hh"
 #include "fs/filesystem.hh"
 #include "fs/fuse/adapter.hh"
 #include "tools/cli/config.hh"

@@ -1,6 +1,7 @@
-// blob_state: what a blob store shares with the handles it hands out (fs/blob_store.hh), so a
+// blob_state: what a blob store shares with the handles it hands out (fs/cache/blob_store.hh), so a
 // handle can outlive its store: the index, the memory backend's slabs, the live-handle table and
-// the list of recently used handles. Private to fs/blob_store.cc and fs/blob_backends.cc.
+// the list of recently used handles. Private to fs/cache/blob_store.cc and
+// fs/cache/blob_backends.cc.
 #pragma once
 
 #include <algorithm>
@@ -10,9 +11,9 @@
 #include <memory>
 #include <vector>
 
-#include "fs/blob_index.hh"
-#include "fs/blob_slabs.hh"
-#include "fs/blob_store.hh"
+#include "fs/cache/blob_index.hh"
+#include "fs/cache/blob_slabs.hh"
+#include "fs/cache/blob_store.hh"
 
 namespace ossuring::fs {
 
@@ -34,6 +35,7 @@ struct blob_store_state {
   std::list<std::pair<uint32_t, std::shared_ptr<blob>>> hot;
   uint64_t descriptors = 0;  // fds handles hold now
   uint64_t handles = 0;      // handles alive
+  uint64_t held_bytes = 0;   // bytes of the blobs with a live handle
 
   // Takes a handle off the recently used list; it dies unless someone holds it.
   void unhot(uint32_t n) {
@@ -97,8 +99,12 @@ class blob_handle : public blob {
   blob_handle(std::shared_ptr<blob_store_state> st, uint32_t n, uint64_t size)
       : _st(std::move(st)), _n(n), _size(size) {
     ++_st->handles;
+    _st->held_bytes += _size;
   }
-  ~blob_handle() override { _st->handle_gone(_n); }
+  ~blob_handle() override {
+    _st->held_bytes -= _size;
+    _st->handle_gone(_n);
+  }
   uint64_t size() const override { return _size; }
 
  protected:

@@ -1,5 +1,5 @@
 // blob_index: digest table (linear probing, backward-shift deletion) and the intrusive LRU list.
-#include "fs/blob_index.hh"
+#include "fs/cache/blob_index.hh"
 
 #include <cstring>
 

@@ -1,12 +1,12 @@
 // blob_store: LRU budget over cached blobs, one live handle per blob, the recently used handles
-// and limits other than the budget. The backends are in fs/blob_backends.cc.
-#include "fs/blob_store.hh"
+// and limits other than the budget. The backends are in fs/cache/blob_backends.cc.
+#include "fs/cache/blob_store.hh"
 
 #include <algorithm>
 #include <utility>
 
 #include "core/log.hh"
-#include "fs/blob_state.hh"
+#include "fs/cache/blob_state.hh"
 
 namespace ossuring::fs {
 
@@ -157,6 +157,21 @@ void blob_store::make_room(uint64_t n, bool one_more) {
     }
     cur = newer;
   }
+}
+
+bool blob_store::room_for(uint64_t size) const {
+  // A handle held only by the recently used list (at most 1024 of them) can be let go.
+  uint64_t pinned_bytes = _st->held_bytes;
+  uint64_t pinned_blobs = _st->handles;
+  for (const auto& [n, h] : _st->hot) {
+    if (h.use_count() == 1) {
+      pinned_bytes -= h->size();
+      --pinned_blobs;
+    }
+  }
+  const bool bytes =
+      _limit == 0 || pinned_bytes + _acct->transient_bytes + _reserved + size <= _limit;
+  return bytes && (_max_blobs == 0 || pinned_blobs < _max_blobs);
 }
 
 void blob_store::reserve(uint64_t n) {

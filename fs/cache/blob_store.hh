@@ -3,9 +3,10 @@
 //
 // A blob is immutable once stored and identified by the object's ETag and size, so a changed
 // object never reuses a stale copy. The store keeps ~48 bytes of bookkeeping per blob
-// (fs/blob_index.hh) and no descriptor per blob: the memory backend packs blobs into size-classed
-// slots of a few large mappings (fs/blob_slabs.hh), the directory backend keeps one file per blob
-// on disk and opens it only while a handle is held, plus a bounded list of recently used handles.
+// (fs/cache/blob_index.hh) and no descriptor per blob: the memory backend packs blobs into
+// size-classed slots of a few large mappings (fs/cache/blob_slabs.hh), the directory backend keeps
+// one file per blob on disk and opens it only while a handle is held, plus a bounded list of
+// recently used handles.
 //
 // What callers hold is a handle (shared_ptr<blob>): one per blob at a time, shared by everyone
 // who holds that blob. Its fd() is a readable descriptor over exactly the blob's bytes that a
@@ -31,7 +32,7 @@
 #include <vector>
 
 #include "core/result.hh"
-#include "fs/blob_index.hh"
+#include "fs/cache/blob_index.hh"
 
 namespace ossuring::fs {
 
@@ -87,6 +88,10 @@ class blob_store {
   // is handed out uncached, and never in place of `data`.
   result<std::shared_ptr<blob>> store(const std::string& id, std::vector<std::byte>&& data,
                                       bool reserved = false, bool cacheable = true);
+  // Whether a blob of `size` bytes would be cached now, evicting only blobs nobody holds. A
+  // prefetch for which it is false would fetch bytes handed out uncached and freed at once
+  // (the budget is full of blobs open files hold), to be fetched again by the open.
+  bool room_for(uint64_t size) const;
   // Holds `n` bytes of budget for a GET in flight, evicting to make room. Never fails: the
   // budget may be overshot by pinned blobs and reservations, never by cached unpinned ones.
   void reserve(uint64_t n);
@@ -145,8 +150,8 @@ class blob_store {
   std::string _limited_by;
 };
 
-// Keeps blobs in RAM, packed into size-classed slabs (fs/blob_slabs.hh). A blob that a mapping
-// cannot take (address space, vm.max_map_count) is handed out from the heap, uncached.
+// Keeps blobs in RAM, packed into size-classed slabs (fs/cache/blob_slabs.hh). A blob that a
+// mapping cannot take (address space, vm.max_map_count) is handed out from the heap, uncached.
 class memory_blob_store final : public blob_store {
  public:
   explicit memory_blob_store(uint64_t limit = 0);

@@ -1,5 +1,5 @@
 // blob_slabs: size classes, extents and chunk release.
-#include "fs/blob_slabs.hh"
+#include "fs/cache/blob_slabs.hh"
 
 #include <sys/mman.h>
 #include <unistd.h>

@@ -12,8 +12,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "fs/blob_state.hh"
-#include "fs/blob_store.hh"
+#include "fs/cache/blob_state.hh"
+#include "fs/cache/blob_store.hh"
 
 namespace ossuring::fs {
 
