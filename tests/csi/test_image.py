@@ -2,12 +2,13 @@
 under podman, as the DaemonSet runs it: privileged, read-only root, /dev/fuse, the kubelet
 folder shared both ways (rshared, kubelet's Bidirectional), the plugin socket in a host folder.
 The test plays kubelet from the host: the mount made inside the container is seen on the host,
-survives a crash of the CSI server (the keeper restarts it), and unpublish removes it. Then the
-limit of a real pod: removing the container kills its mount daemons (the host sees ENOTCONN) and
-a new container's plugin still unpublishes the dead mount. The image is built once per set of
+survives a crash of the CSI server (the keeper restarts it), and unpublish removes it. Then what
+a replaced plugin pod does: with the node's PID namespace (hostPID) and --mounts-outlive-container
+the mount daemons live in cgroups outside the container's, so `podman rm -f` of the container
+leaves a reader's mount serving the right bytes, and a new container's plugin knows the mount
+(publish again is OK) and unpublishes it (the daemon ends). The image is built once per set of
 inputs and reused; without podman, mmdebstrap or Debian's mirror, or where podman cannot run a
 container, the test is skipped, saying why."""
-import errno
 import hashlib
 import os
 import resource
@@ -87,7 +88,7 @@ def main():
         listed = podman("images", "--format", "{{.Repository}}:{{.Tag}}", check=False)
         for old in listed.stdout.split():
             if old.startswith("localhost/ossuring-csi:test-") and old != tag:
-                podman("rmi", "-f", old, check=False)
+                podman("rmi", old, check=False)  # not -f: never one a container runs
     runtime, flags = run_flags()
     # --network host as in the test: the default bridge needs network plugins the test does
     # not use (podman without its recommended packages has none).
@@ -110,12 +111,15 @@ class Container:
         # --privileged: what Bidirectional propagation needs in Kubernetes too. --read-only
         # (with tmpfs on /run, /tmp and /var/tmp, podman's default): the DaemonSet's
         # readOnlyRootFilesystem and its emptyDirs. --network host: the emulator listens on
-        # the host's loopback.
+        # the host's loopback. --pid host and the plugin's arguments: the DaemonSet's hostPID
+        # and args (mounts outlive the container).
         podman(*runtime, "run", "-d", "--name", self.name, *flags, "--privileged",
-               "--read-only", "--read-only-tmpfs", "--network", "host", "--device", "/dev/fuse",
+               "--read-only", "--read-only-tmpfs", "--network", "host", "--pid", "host",
+               "--device", "/dev/fuse",
                "-v", f"{self.kubelet}:{self.kubelet}:rshared",
                "-v", f"{self.plugin_dir}:/csi", "-v", f"{self.data_dir}:/var/lib/ossuring-csi",
-               "-e", "NODE_NAME=image-node", self.tag)
+               "-e", "NODE_NAME=image-node", self.tag, "--endpoint=unix:///csi/csi.sock",
+               "--data-dir=/var/lib/ossuring-csi", "--mounts-outlive-container")
         return self
 
     def pid(self):
@@ -127,6 +131,49 @@ class Container:
 
     def remove(self):
         podman("rm", "-f", "-t", "0", self.name, check=False)
+
+
+def mount_daemons(target):
+    """The processes in the cgroup the plugin made for the mount at `target`
+    (ossuring-mounts/<first 32 hex digits of sha256(target)>, tools/csi/cgroup_escape.hh)."""
+    group = ":/ossuring-mounts/" + hashlib.sha256(target.encode()).hexdigest()[:32] + "\n"
+    found = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/cgroup") as f:
+                    if group in f.read():
+                        found.append(int(p))
+            except OSError:
+                pass
+    return found
+
+
+def alive(pid):
+    """Running (a zombie waits for the node's init to reap it: ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def remove_mount_cgroups():
+    """The test's cgroups: what the plugin made under each hierarchy's root (empty by now)."""
+    for top in [os.path.join(d, "ossuring-mounts") for d in
+                ["/sys/fs/cgroup"] + [os.path.join("/sys/fs/cgroup", c)
+                                      for c in os.listdir("/sys/fs/cgroup")]]:
+        if os.path.isdir(top):
+            for g in os.listdir(top):
+                if os.path.isdir(os.path.join(top, g)):
+                    try:
+                        os.rmdir(os.path.join(top, g))
+                    except OSError:
+                        pass
+            try:
+                os.rmdir(top)
+            except OSError:
+                pass
 
 
 def test_image_serves_mounts_through_a_shared_kubelet_folder():
@@ -148,6 +195,7 @@ def test_image_serves_mounts_through_a_shared_kubelet_folder():
     os.makedirs(data_dir)
     c = Container(kroot, os.path.dirname(plugin.socket), data_dir, tag)
     c2 = None
+    daemons = []
     try:
         with harness.Emulator({"data": bucket_dir}) as emu:
             c.start()
@@ -183,26 +231,39 @@ def test_image_serves_mounts_through_a_shared_kubelet_folder():
                         pb.NodeUnpublishVolumeRequest(volume_id="pv-img", target_path=target))
             assert not ch.mounts_at(target) and not os.path.exists(target)
 
-            # What a real pod restart does: the container goes, and its mount daemons with it.
+            # What a replaced plugin pod does: the container goes (the runtime kills every
+            # process of its cgroup), the mount daemons, in cgroups of their own, stay.
             target2 = kubelet.target("pv-img2")
-            plugin.call("NodePublishVolume", ch.publish_request("pv-img2", target2, ctx))
-            assert os.listdir(target2)
+            req2 = ch.publish_request("pv-img2", target2, ctx)
+            plugin.call("NodePublishVolume", req2)
+            daemons = mount_daemons(target2)
+            assert daemons, "no process in the mount's cgroup ossuring-mounts/<target hash>"
+            reader = open(os.path.join(target2, "x.bin"), "rb")
+            head = reader.read(100_000)
             plugin.kill()
             c.remove()
-            try:
-                os.listdir(target2)
-                raise AssertionError("the mount survived its container: update the docs")
-            except OSError as e:
-                assert e.errno == errno.ENOTCONN, e
-            # The new container's plugin finds the dead mount and kubelet's unpublish of it
-            # (when the pod goes) cleans up.
+            assert podman("container", "exists", c.name, check=False).returncode != 0
+            assert all(alive(p) for p in daemons), "the mount daemon died with the container"
+            # The rest of the read, from the daemon (not from pages cached before the removal).
+            os.posix_fadvise(reader.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+            assert head + reader.read() == files["ds/x.bin"]
+            with open(os.path.join(target2, "y.txt"), "rb") as f:
+                assert f.read() == files["ds/y.txt"]
+            os.statvfs(target2)  # asks the daemon: ENOTCONN if it were gone
+            # The new container's plugin knows the mount (publish again: OK, nothing new) and
+            # kubelet's unpublish, when the pod goes, ends it.
             c2 = Container(kroot, os.path.dirname(plugin.socket), data_dir, tag).start()
             plugin.connect(timeout=60)
+            ch.wait_until(lambda: "state=serving" in c2.logs(), timeout=10,
+                          what="the new plugin to report the surviving mount")
+            plugin.call("NodePublishVolume", req2)
+            assert len(ch.mounts_at(target2)) == 1
+            reader.close()
             plugin.call("NodeUnpublishVolume",
                         pb.NodeUnpublishVolumeRequest(volume_id="pv-img2", target_path=target2))
             assert not ch.mounts_at(target2) and not os.path.exists(target2)
-            ch.wait_until(lambda: "state=dead" in c2.logs(), timeout=10,
-                          what="the new plugin to report the dead mount")
+            ch.wait_until(lambda: not any(alive(p) for p in daemons),
+                          timeout=10, what="the mount daemon to end after unpublish")
             podman("stop", "-t", "10", c2.name)
             code = podman("inspect", "--format", "{{.State.ExitCode}}", c2.name).stdout.strip()
             assert code == "0", code
@@ -215,6 +276,14 @@ def test_image_serves_mounts_through_a_shared_kubelet_folder():
         c.remove()
         if c2:
             c2.remove()
+        for t in (kubelet.target("pv-img2"),):
+            subprocess.run(["umount", "-l", t], capture_output=True)
+        for p in daemons:
+            try:  # only if the test failed before unpublish ended them
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        remove_mount_cgroups()
         subprocess.run(["umount", "-l", kroot], capture_output=True)
         kubelet.cleanup()
 

@@ -61,13 +61,16 @@ def test_driver():
     assert ds["metadata"]["namespace"] == "ossuring-csi"
     assert ds["spec"]["updateStrategy"]["type"] == "OnDelete"
     assert spec["automountServiceAccountToken"] is False
-    assert not spec.get("hostNetwork") and not spec.get("hostPID")
+    assert not spec.get("hostNetwork")
+    # Mounts outlive the pod: the node's PID namespace and the daemons out of the pod's cgroup.
+    assert spec.get("hostPID") is True
     plugin, registrar = spec["containers"]
     volumes = {v["name"]: v for v in spec["volumes"]}
     mounts = {m["name"]: m for m in plugin["volumeMounts"]}
     # The plugin's socket: --endpoint in the container = the registrar's --csi-address = the
     # kubelet path the registrar registers, through the plugin-dir hostPath.
     assert "--endpoint=unix:///csi/csi.sock" in plugin["args"]
+    assert "--mounts-outlive-container" in plugin["args"]
     assert mounts["plugin-dir"]["mountPath"] == "/csi"
     assert "--csi-address=/csi/csi.sock" in registrar["args"]
     kubelet_sock = volumes["plugin-dir"]["hostPath"]["path"] + "/csi.sock"

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <csignal>
 #include <cstring>
 
@@ -62,7 +63,7 @@ result<int> credentials_memfd(const std::string& text) {
 }  // namespace
 
 result<launch_result> run_ossuring(const std::string& ossuring, std::vector<std::string> args,
-                                   const std::string& credentials) {
+                                   const std::string& credentials, const std::string& cgroup) {
   fd_guard creds;
   if (!credentials.empty()) {
     result<int> fd = credentials_memfd(credentials);
@@ -113,6 +114,21 @@ result<launch_result> run_ossuring(const std::string& ossuring, std::vector<std:
                            POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
   std::vector<char*> argv;
+  // With a cgroup to leave the container for, this executable runs first, moves itself out
+  // and execs `ossuring` (cgroup_escape.hh).
+  std::string program = ossuring;
+  std::string enter = "--enter-cgroup=" + cgroup;
+  if (!cgroup.empty()) {
+    char self[PATH_MAX];
+    ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) {
+      int e = errno;
+      return make_error(e, std::string("readlink /proc/self/exe: ") + std::strerror(e));
+    }
+    program.assign(self, static_cast<size_t>(n));
+    argv.push_back(program.data());
+    argv.push_back(enter.data());
+  }
   std::string argv0 = ossuring;
   std::string mount_word = "mount";
   argv.push_back(argv0.data());
@@ -122,7 +138,7 @@ result<launch_result> run_ossuring(const std::string& ossuring, std::vector<std:
   }
   argv.push_back(nullptr);
   pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, ossuring.c_str(), &actions, &attr, argv.data(), environ);
+  int rc = ::posix_spawn(&pid, program.c_str(), &actions, &attr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   ::close(write_end.fd);

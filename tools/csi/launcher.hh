@@ -18,7 +18,9 @@ struct launch_result {
 
 // Runs `ossuring` with `args` and waits for it (it returns once the mount is ready or has
 // failed). `credentials` (config-file text, may be empty) is handed over as described above.
+// A non-empty `cgroup` starts the mount in ossuring-mounts/`cgroup` outside the container's
+// cgroup (cgroup_escape.hh), so that it outlives the container.
 result<launch_result> run_ossuring(const std::string& ossuring, std::vector<std::string> args,
-                                   const std::string& credentials);
+                                   const std::string& credentials, const std::string& cgroup);
 
 }  // namespace ossuring::csi

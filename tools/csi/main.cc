@@ -4,6 +4,8 @@
 //
 //   ossuring-csi [--endpoint unix:///csi/csi.sock] [--node-id NAME] [--driver-name NAME]
 //                [--data-dir DIR] [--ossuring PATH] [--log-level LEVEL] [--keeper]
+//                [--mounts-outlive-container]
+//   ossuring-csi --enter-cgroup=NAME PROGRAM ARGS...   (the plugin's own step before a mount)
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -22,6 +24,7 @@
 
 #include "core/log.hh"
 #include "tools/cli/log_setup.hh"
+#include "tools/csi/cgroup_escape.hh"
 #include "tools/csi/service.hh"
 #include "tools/csi/volumes.hh"
 
@@ -36,13 +39,14 @@ struct options {
   std::string ossuring;
   std::string log_level = "info";
   bool keeper = false;
+  bool outlive_container = false;
 };
 
 void usage() {
   std::fprintf(stderr,
                "usage: ossuring-csi [--endpoint unix:///csi/csi.sock] [--node-id NAME]\n"
                "                    [--driver-name NAME] [--data-dir DIR] [--ossuring PATH]\n"
-               "                    [--log-level LEVEL] [--keeper]\n");
+               "                    [--log-level LEVEL] [--keeper] [--mounts-outlive-container]\n");
 }
 
 bool parse(int argc, char** argv, options* o) {
@@ -53,7 +57,7 @@ bool parse(int argc, char** argv, options* o) {
     if (eq != std::string::npos) {
       value = a.substr(eq + 1);
       a = a.substr(0, eq);
-    } else if (a != "--keeper" && a != "--help" && a != "-h") {
+    } else if (a != "--keeper" && a != "--mounts-outlive-container" && a != "--help" && a != "-h") {
       if (i + 1 >= argc) {
         std::fprintf(stderr, "ossuring-csi: %s needs a value\n", a.c_str());
         return false;
@@ -74,6 +78,8 @@ bool parse(int argc, char** argv, options* o) {
       o->log_level = value;
     } else if (a == "--keeper") {
       o->keeper = true;
+    } else if (a == "--mounts-outlive-container") {
+      o->outlive_container = true;
     } else {
       usage();
       return false;
@@ -190,7 +196,7 @@ int run(const options& o) {
   sigaddset(&stop, SIGINT);
   ::pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
-  volume_manager volumes({o.data_dir, ossuring});
+  volume_manager volumes({o.data_dir, ossuring, o.outlive_container});
   size_t live = volumes.rediscover();
   log_info("csi_started", {{"driver", info.driver_name},
                            {"node_id", info.node_id},
@@ -240,6 +246,9 @@ int run(const options& o) {
 }  // namespace ossuring::csi
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::strncmp(argv[1], "--enter-cgroup=", 15) == 0) {
+    return ossuring::csi::enter_cgroup_and_exec(argv[1] + 15, argv + 2);
+  }
   ossuring::csi::options o;
   if (!ossuring::csi::parse(argc, argv, &o)) {
     return 2;

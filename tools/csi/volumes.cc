@@ -253,7 +253,9 @@ rpc_status volume_manager::mount(const publish_params& p, const mount_plan& plan
                                   {"target", p.target},
                                   {"source", plan.source},
                                   {"read_only", plan.read_only ? "true" : "false"}});
-  result<launch_result> r = run_ossuring(_cfg.ossuring, plan.args, plan.credentials);
+  // Named after the target, like the record: a publish again after a dead mount reuses it.
+  std::string cgroup = _cfg.outlive_container ? sha256_hex(p.target).substr(0, 32) : "";
+  result<launch_result> r = run_ossuring(_cfg.ossuring, plan.args, plan.credentials, cgroup);
   if (!r.ok()) {
     return fail(rpc_code::internal, r.err().message);
   }

@@ -43,6 +43,9 @@ class volume_manager {
   struct config {
     std::string data_dir;  // records in DATA/volumes, mount logs in DATA/logs
     std::string ossuring;  // the `ossuring` executable
+    // Each mount's daemon in a cgroup of its own outside the container's, so that it outlives
+    // the container (--mounts-outlive-container; cgroup_escape.hh).
+    bool outlive_container = false;
   };
 
   explicit volume_manager(config cfg);
