@@ -63,6 +63,12 @@ blob_store_stats filesystem::cache_stats() const {
   return _blobs->stats();
 }
 
+bool filesystem::is_cached(uint64_t ino) {
+  auto n = _meta->resolve(ino);
+  return n && !n->attrs.is_dir && !n->attrs.etag.empty() &&
+         _blobs->contains(blob_store::blob_id(n->attrs.etag, n->attrs.size));
+}
+
 task<void> filesystem::close() {
   _ctx->closing = true;
   abort_listings();  // a refresh in flight ends now

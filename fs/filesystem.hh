@@ -60,6 +60,9 @@ class filesystem {
   // Index generations alive (the current one and older ones the kernel still holds).
   size_t index_generations() const;
   blob_store_stats cache_stats() const;
+  // Whether the whole-object blob of file `ino` is cached now (planning a warmup); does not
+  // mark it used.
+  bool is_cached(uint64_t ino);
   // Stops prefetch and waits for the background work; call before destroying.
   task<void> close();
 

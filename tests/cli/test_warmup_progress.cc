@@ -99,6 +99,14 @@ TEST_CASE("a warmup larger than the cache is said before it starts, one that fit
   const cache_figures full{true, 576ull << 20, 500ull << 20, 9000, 0};
   CHECK(warmup_plan_text(f, full).find("up to 228 MiB of the 500 MiB cached now may be evicted") !=
         std::string::npos);
+  // A second warmup of files already cached adds nothing: no eviction to announce.
+  f.bytes_cached = f.bytes_total;
+  CHECK(warmup_plan_text(f, full).empty());
+  // Half of it cached: only the other half makes room.
+  f.bytes_cached = f.bytes_total / 2;
+  CHECK(warmup_plan_text(f, full).find("up to 76.0 MiB of the 500 MiB cached now") !=
+        std::string::npos);
+  f.bytes_cached = 0;
   CHECK(warmup_plan_text(f, cache_figures{}).empty());  // the daemon did not say
 }
 

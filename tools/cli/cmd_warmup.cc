@@ -160,6 +160,7 @@ int cmd_warmup(const args& given) {
     field("files_total", fig.files_total);
     field("bytes_done", fig.bytes_done);
     field("bytes_total", fig.bytes_total);
+    field("bytes_cached", fig.bytes_cached);
     field("files_failed", fig.files_failed);
     uint64_t rate = 0;
     field("bytes_per_second", rate);

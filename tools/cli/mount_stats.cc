@@ -32,6 +32,7 @@ struct warm_state {
   std::deque<warm_file> queue;
   uint64_t files_total = 0;
   uint64_t bytes_total = 0;
+  uint64_t bytes_cached = 0;  // of bytes_total, in blobs cached before the warmup started
   uint64_t files_done = 0;
   uint64_t bytes_done = 0;
   uint64_t files_failed = 0;
@@ -93,6 +94,9 @@ task<void> collect(fs::filesystem& fsys, uint64_t ino, const std::string& path, 
       } else {
         st.files_total++;
         st.bytes_total += f.size;
+        if (fsys.is_cached(f.ino)) {
+          st.bytes_cached += f.size;
+        }
         st.queue.push_back(std::move(f));
       }
       return true;
@@ -147,6 +151,7 @@ std::string progress_line(const warm_state& st, double secs, bool done) {
                   ",\"files_total\":" + std::to_string(st.files_total) +
                   ",\"bytes_done\":" + std::to_string(st.bytes_done) +
                   ",\"bytes_total\":" + std::to_string(st.bytes_total) +
+                  ",\"bytes_cached\":" + std::to_string(st.bytes_cached) +
                   ",\"files_failed\":" + std::to_string(st.files_failed) +
                   ",\"bytes_per_second\":" + std::to_string(static_cast<uint64_t>(rate)) +
                   ",\"done\":" + (done ? "true" : "false");
@@ -196,6 +201,9 @@ task<void> warmup(mount_stats& view, std::string args, control_connection& out) 
     } else {
       st.files_total++;
       st.bytes_total += e->attr.size;
+      if (view.fs.is_cached(e->attr.ino)) {
+        st.bytes_cached += e->attr.size;
+      }
       st.queue.push_back({e->attr.ino, e->attr.size, p});
     }
   }

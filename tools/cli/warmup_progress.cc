@@ -4,6 +4,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -86,13 +87,15 @@ std::string warmup_plan_text(const warmup_figures& f, const cache_figures& befor
            "(with --cache-dir) or --memory-limit (blobs get 3/4 of it) above " +
            human_bytes(f.bytes_total) + ", or warm a part that fits.";
   }
-  if (before.bytes + f.bytes_total > before.limit) {
+  // What the warmup adds: the part of it that is not cached already (a second warmup of the
+  // same files adds nothing and evicts nothing).
+  const uint64_t adds = f.bytes_total - std::min(f.bytes_cached, f.bytes_total);
+  if (before.bytes + adds > before.limit) {
     return "the warmup fits the cache (" + human_bytes(f.bytes_total) + " of " +
            human_bytes(before.limit) + "), but up to " +
-           human_bytes(before.bytes + f.bytes_total - before.limit) + " of the " +
+           human_bytes(before.bytes + adds - before.limit) + " of the " +
            human_bytes(before.bytes) +
-           " cached now may be evicted to make room (least recently used first; less when they are "
-           "files of this warmup).";
+           " cached now may be evicted to make room (least recently used first).";
   }
   return "";
 }

@@ -12,6 +12,7 @@ struct warmup_figures {
   uint64_t files_total = 0;
   uint64_t bytes_done = 0;
   uint64_t bytes_total = 0;
+  uint64_t bytes_cached = 0;  // of bytes_total, cached before the warmup started
   uint64_t files_failed = 0;
   double bytes_per_second = 0;
   double seconds = 0;  // since the warmup started
