@@ -313,7 +313,8 @@ struct held_list_client : test::mock_client {
   };
   task<result<oss::list_page>> list_objects_v2(const oss::list_request& req,
                                                abort_source* abort) override {
-    co_await parker{this};
+    parker wait{this};
+    co_await wait;
     co_return co_await mock_client::list_objects_v2(req, abort);
   }
 };
