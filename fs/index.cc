@@ -254,22 +254,58 @@ void index_builder::add(std::string_view key, uint64_t size, int64_t mtime_sec,
   r.etag_off = _etags.size();
   r.etag_len = static_cast<uint16_t>(etag.size());  // whole: a cut ETag fails every If-Match
   r.storage = static_cast<uint8_t>(parse_storage_class(storage));
+  // A listing page arrives whole and in byte order: within a run (see start_run) keys rise, and
+  // one that does not starts a new run (finish() orders runs instead of keys when it can).
+  if (_run_next || _records.empty() ||
+      std::string_view(_keys).substr(_records.back().key_off, _records.back().key_len) >= rel) {
+    _runs.push_back(static_cast<uint32_t>(_records.size()));
+    _run_next = false;
+  }
   _keys.append(rel);
   _etags.append(etag.substr(0, r.etag_len));
   _records.push_back(r);
+}
+
+std::vector<uint32_t> index_builder::sorted_order() {
+  auto key_of = [this](uint32_t i) {
+    return std::string_view(_keys).substr(_records[i].key_off, _records[i].key_len);
+  };
+  const auto n = static_cast<uint32_t>(_records.size());
+  std::vector<uint32_t> order;
+  order.reserve(n);
+  // The runs (each a page or more, rising in byte order), by first key: the listings cover
+  // disjoint key ranges, so this is usually every key in order already. It is kept when one
+  // pass confirms it in the index's component order ('/' first), which differs from byte order
+  // only where a '/' meets a lower byte ("a/x" and "a-b"); otherwise the keys are sorted.
+  std::vector<std::pair<uint32_t, uint32_t>> runs;  // [begin, end)
+  runs.reserve(_runs.size());
+  for (size_t i = 0; i < _runs.size(); ++i) {
+    runs.emplace_back(_runs[i], i + 1 < _runs.size() ? _runs[i + 1] : n);
+  }
+  std::sort(runs.begin(), runs.end(),
+            [&](const auto& a, const auto& b) { return key_of(a.first) < key_of(b.first); });
+  for (const auto& [b, e] : runs) {
+    for (uint32_t i = b; i < e; ++i) {
+      order.push_back(i);
+    }
+  }
+  bool in_order = true;
+  for (size_t i = 1; i < order.size() && in_order; ++i) {
+    in_order = key_less(key_of(order[i - 1]), key_of(order[i]));
+  }
+  _stats.sorted_keys = !in_order;
+  if (!in_order) {
+    std::sort(order.begin(), order.end(),
+              [&](uint32_t a, uint32_t b) { return key_less(key_of(a), key_of(b)); });
+  }
+  return order;
 }
 
 index index_builder::finish(int64_t build_time) && {
   auto key_of = [this](const record& r) {
     return std::string_view(_keys).substr(r.key_off, r.key_len);
   };
-  std::vector<uint32_t> order(_records.size());
-  for (uint32_t i = 0; i < order.size(); ++i) {
-    order[i] = i;
-  }
-  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-    return key_less(key_of(_records[a]), key_of(_records[b]));
-  });
+  const std::vector<uint32_t> order = sorted_order();
 
   // Pass 1: depth-first tree in sorted order. Names point into _keys.
   constexpr uint32_t none = UINT32_MAX;
@@ -432,6 +468,8 @@ index index_builder::finish(int64_t build_time) && {
   _keys.shrink_to_fit();
   _records.clear();
   _records.shrink_to_fit();
+  _runs.clear();
+  _runs.shrink_to_fit();
   return out;
 }
 

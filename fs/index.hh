@@ -41,6 +41,7 @@ struct index_stats {
   uint64_t skipped_keys = 0;    // keys with an empty, `.`, `..` or over-long component, an
                                 // absurd size (above index::max_file_size) or ETag
   std::string first_skipped;    // the first skipped key, for the one warning
+  bool sorted_keys = false;     // the build sorted keys (its pages were not in order)
 };
 
 class index {
@@ -145,6 +146,10 @@ class index_builder {
   void add(std::string_view key, uint64_t size, int64_t mtime_sec, std::string_view etag,
            std::string_view storage = {});
   size_t pending() const noexcept { return _records.size(); }
+  // The keys added next are one listing page: in byte order, and disjoint from every other
+  // page's range. Lets finish() order pages instead of sorting keys (it checks, and sorts when
+  // the pages were not so).
+  void start_run() noexcept { _run_next = true; }
 
   // Consumes the collected entries. `build_time` dates directories that have no marker.
   index finish(int64_t build_time) &&;
@@ -162,7 +167,12 @@ class index_builder {
   std::string _prefix;
   std::string _keys;   // relative keys, back to back
   std::string _etags;  // etags, back to back
+  // Record numbers in the index's key order (duplicates next to each other).
+  std::vector<uint32_t> sorted_order();
+
   std::vector<record> _records;
+  std::vector<uint32_t> _runs;  // where each run of rising keys starts in _records
+  bool _run_next = false;       // the next key starts a run
   index_stats _stats;
 };
 

@@ -2,108 +2,27 @@
 // key ranges, split adaptively), the saved index, and refreshes under a live mount.
 #include <algorithm>
 #include <ctime>
+#include <deque>
 #include <vector>
 
 #include "core/log.hh"
 #include "core/sync.hh"
 #include "fs/errors.hh"
 #include "fs/meta/index_meta.hh"
+#include "fs/meta/list_split.hh"
 #include "http/oss/list_guard.hh"
 
 namespace ossuring::fs {
 
-std::optional<std::string> split_key(std::string_view lo, std::string_view hi) {
-  constexpr int first = 0x20;
-  constexpr int last = 0x7e;
-  size_t i = 0;
-  while (i < lo.size() && i < hi.size() && lo[i] == hi[i]) {
-    ++i;
-  }
-  if (i >= hi.size()) {
-    return std::nullopt;  // hi is a prefix of lo: lo >= hi
-  }
-  int a = i < lo.size() ? static_cast<unsigned char>(lo[i]) : first - 1;
-  int b = static_cast<unsigned char>(hi[i]);
-  if (a >= b) {
-    return std::nullopt;  // lo > hi
-  }
-  int lo_c = std::max(a + 1, first);
-  int hi_c = std::min(b - 1, last);
-  if (lo_c <= hi_c) {
-    std::string m(hi.substr(0, i));
-    m += static_cast<char>((lo_c + hi_c + 1) / 2);
-    return m;
-  }
-  // No room at i: keep lo's byte there (anything longer then sorts below hi) and split deeper.
-  if (i >= lo.size()) {
-    return std::nullopt;
-  }
-  for (size_t j = i + 1; j < lo.size() + 1 && j < i + 8; ++j) {
-    int aj = j < lo.size() ? static_cast<unsigned char>(lo[j]) : first - 1;
-    int lo_j = std::max(aj + 1, first);
-    if (lo_j <= last) {
-      std::string m(lo.substr(0, j));
-      m += static_cast<char>((lo_j + last + 1) / 2);
-      return m;
-    }
-  }
-  return std::nullopt;
-}
-
-namespace {
-
-// A split point in (lo, hi) where the keys of the page just listed suggest more keys are: the
-// page's keys share a prefix up to position p (where they vary), so the next keys likely stay
-// within the family one position up (the prefix up to p - 1, which ends before `hi`), and use
-// the bytes the page's keys use where they vary (digits for `file-00123`, say). The midpoint of
-// that family between `lo` and its end; nullopt when there is no room.
-std::optional<std::string> split_near(const std::vector<oss::listed_object>& page,
-                                      std::string_view lo, std::string_view hi, size_t prefix) {
-  if (page.size() < 2) {
-    return std::nullopt;
-  }
-  std::string_view f = page.front().key;
-  size_t p = 0;
-  while (p < f.size() && p < lo.size() && f[p] == lo[p]) {
-    ++p;
-  }
-  if (p <= prefix + 1 || p >= lo.size()) {
-    return std::nullopt;
-  }
-  int first = 0xff;
-  int last = 0;
-  for (const auto& o : page) {
-    for (size_t i = p - 1; i < o.key.size(); ++i) {
-      first = std::min<int>(first, static_cast<unsigned char>(o.key[i]));
-      last = std::max<int>(last, static_cast<unsigned char>(o.key[i]));
-    }
-  }
-  // The family's end: the prefix up to p - 1 with its last byte raised (nullopt at 0xff).
-  std::string end(lo.substr(0, p - 1));
-  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) {
-    end.pop_back();
-  }
-  if (end.size() <= prefix) {
-    return std::nullopt;
-  }
-  end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
-  std::string_view upper = std::min(std::string_view(end), hi);
-  // The first byte from p - 1 on where lo can be raised within the family and the alphabet.
-  for (size_t j = p - 1; j < lo.size() && j < p + 8; ++j) {
-    const int from = static_cast<unsigned char>(lo[j]) + 1;
-    if (from > last) {
-      continue;
-    }
-    std::string m(lo.substr(0, j));
-    m += static_cast<char>((std::max(from, first) + last + 1) / 2);
-    if (m > lo && m < upper) {
-      return m;
-    }
-  }
-  return std::nullopt;
-}
-
-}  // namespace
+// One listing's key range: keys above `cursor` and up to `end` (inclusive; nullopt: to the end
+// of the prefix). `end` only ever moves down, when another listing takes the range's upper part.
+struct index_metadata::list_range {
+  std::string cursor;  // the last key listed (or the start-after the range began with)
+  std::optional<std::string> end;
+  list_range* parent = nullptr;  // the range this one was split from
+  bool listed = false;           // a page has come back
+  bool done = false;
+};
 
 struct index_metadata::build_state {
   index_builder builder;
@@ -112,21 +31,109 @@ struct index_metadata::build_state {
   uint64_t requests = 0;
   uint64_t outside_prefix = 0;  // listed keys outside the prefix, dropped
   std::string first_outside;
-  uint64_t keys = 0;    // keys listed so far (ranges are disjoint: all distinct)
-  unsigned splits = 0;  // ranges handed to new listings
+  uint64_t keys = 0;              // keys listed so far (ranges are disjoint: all distinct)
+  unsigned splits = 0;            // ranges handed to new listings
+  key_bytes seen;                 // the bytes listed keys use, where a large bucket is cut
+  std::deque<list_range> ranges;  // stable addresses: ranges point at their parents
 };
 
-task<void> index_metadata::list_worker(build_state& st, std::string start_after,
-                                       std::optional<std::string> last) {
+namespace {
+
+// How wide the range (cursor, end] is, as a sort key: where cursor and end first differ (an
+// earlier position is wider), then by how much there.
+std::pair<size_t, int> width_of(std::string_view cursor, std::string_view end) {
+  size_t i = 0;
+  while (i < cursor.size() && i < end.size() && cursor[i] == end[i]) {
+    ++i;
+  }
+  const int a = i < cursor.size() ? static_cast<unsigned char>(cursor[i]) : -1;
+  const int b = i < end.size() ? static_cast<unsigned char>(end[i]) : -1;
+  return {i, b - a};
+}
+
+}  // namespace
+
+index_metadata::list_range* index_metadata::widest_range(build_state& st,
+                                                         std::string_view sentinel) {
+  list_range* best = nullptr;
+  std::pair<size_t, int> best_width;
+  for (list_range& r : st.ranges) {
+    if (r.done || !r.listed || r.cursor.empty()) {
+      continue;
+    }
+    const auto w = width_of(r.cursor, r.end ? std::string_view(*r.end) : sentinel);
+    if (best == nullptr || w.first < best_width.first ||
+        (w.first == best_width.first && w.second > best_width.second)) {
+      best = &r;
+      best_width = w;
+    }
+  }
+  return best;
+}
+
+void index_metadata::try_split(build_state& st, list_range* r,
+                               const std::vector<oss::listed_object>* page) {
+  // Every range split off costs at most one LIST beyond ceil(keys / page) (an empty range, or
+  // the partial last page of the range below it), so until the listing has proven the bucket
+  // large (100 pages of keys) only `free_splits` happen: a small bucket is listed in at most
+  // ceil(N / page) + 2 LISTs, a large one in parallel.
+  constexpr unsigned free_splits = 2;
+  const bool proven_large = st.keys > 100ull * _ctx.opts.list_page_size;
+  if (st.failure || st.group.pending() >= _ctx.opts.list_parallelism ||
+      !(st.splits < free_splits || proven_large)) {
+    return;
+  }
+  const std::string sentinel = _ctx.opts.prefix + "\x7f";
+  if (proven_large) {
+    // Cut the widest range left, not the one whose page came back: cutting whichever listing
+    // asks leaves many short ranges, each ending in a partial page.
+    r = widest_range(st, sentinel);
+  }
+  if (r == nullptr || r->done || !r->listed || r->cursor.empty()) {
+    return;
+  }
+  std::string_view hi = r->end ? std::string_view(*r->end) : std::string_view(sentinel);
+  if (r->cursor >= hi) {
+    return;
+  }
+  // While splits are scarce, split where this page suggests keys are; once the bucket is
+  // large, cut where its names were seen to vary (an empty half costs one LIST among hundreds
+  // of pages, and the listing it was given to tries the next cut at once).
+  std::optional<std::string> mid;
+  if (proven_large) {
+    mid = st.seen.cut(r->cursor, hi, _ctx.opts.prefix.size());
+  } else if (page != nullptr) {
+    mid = split_near(*page, r->cursor, hi, _ctx.opts.prefix.size());
+  }
+  if (!mid) {
+    mid = split_key(r->cursor, hi);
+  }
+  if (!mid) {
+    return;
+  }
+  list_range& upper = st.ranges.emplace_back();
+  upper.cursor = *mid;
+  upper.end = r->end;
+  upper.parent = r;
+  r->end = *mid;
+  ++st.splits;
+  log_debug("index_list_split", {{"from", r->cursor},
+                                 {"at", *mid},
+                                 {"to", upper.end.value_or("")},
+                                 {"listings", std::to_string(st.group.pending() + 1)}});
+  st.group.spawn(list_worker(st, upper));
+}
+
+task<void> index_metadata::list_worker(build_state& st, list_range& r) {
   oss::list_request req;
   req.prefix = _ctx.opts.prefix;
-  req.start_after = std::move(start_after);
+  req.start_after = r.cursor;
   req.max_keys = _ctx.opts.list_page_size;
-  const std::string sentinel = _ctx.opts.prefix + "\x7f";
   // A page that does not advance (a server ignoring start-after or repeating a token) ends the
   // whole build: without it, this loop and its splits would list forever.
   oss::list_guard guard(_ctx.opts.bucket, req);
   uint64_t reported = 0;  // keys outside the prefix the guard dropped, counted in `st`
+  uint64_t added = 0;     // keys this listing added
   while (!st.failure) {
     auto page = co_await _ctx.client.list_objects_v2(req, &_list_abort);
     ++st.requests;
@@ -140,7 +147,7 @@ task<void> index_metadata::list_worker(build_state& st, std::string start_after,
       if (!st.failure) {
         st.failure = to_fs_error(std::move(page).err());
       }
-      co_return;
+      break;
     }
     if (guard.skipped() > reported) {
       if (st.outside_prefix == 0) {
@@ -149,56 +156,40 @@ task<void> index_metadata::list_worker(build_state& st, std::string start_after,
       st.outside_prefix += guard.skipped() - reported;
       reported = guard.skipped();
     }
-    std::string last_key;
+    // `r.end` may have moved down while the page was on its way: another listing took the rest.
     bool past_end = false;
+    st.builder.start_run();
     for (const auto& o : page->objects) {
-      if (last && o.key > *last) {
+      if (r.end && o.key > *r.end) {
         past_end = true;
         break;
       }
       st.builder.add(o);
+      st.seen.add(o.key);
       ++st.keys;
+      ++added;
     }
+    r.listed = true;
     if (!page->objects.empty()) {
-      last_key = page->objects.back().key;
+      r.cursor = page->objects.back().key;
     }
     if (past_end || !page->truncated) {
-      co_return;
+      break;
     }
     req.continuation_token = page->next_continuation_token;
-    // Adaptive split: hand the upper part of what is left to a new listing while there is room.
-    // Every range split off costs at most one LIST beyond ceil(keys / page) (an empty range, or
-    // the partial last page of the range below it), so until the listing has proven the bucket
-    // large (100 pages of keys) only `free_splits` happen: a small bucket is listed in at most
-    // ceil(N / page) + 2 LISTs, a large one in parallel.
-    constexpr unsigned free_splits = 2;
-    const bool proven_large = st.keys > 100ull * req.max_keys;
-    if (st.group.pending() < _ctx.opts.list_parallelism && !last_key.empty() &&
-        (st.splits < free_splits || proven_large)) {
-      std::string_view hi = last ? std::string_view(*last) : std::string_view(sentinel);
-      if (last_key < hi) {
-        // While splits are scarce, split where this page suggests keys are; once the bucket
-        // is large, halve the key space (empty ranges are cheap among hundreds of pages).
-        std::optional<std::string> mid =
-            proven_large ? std::nullopt
-                         : split_near(page->objects, last_key, hi, req.prefix.size());
-        if (!mid) {
-          mid = split_key(last_key, hi);
-        }
-        if (mid) {
-          std::optional<std::string> upper = last;
-          last = *mid;
-          ++st.splits;
-          st.group.spawn(list_worker(st, *mid, std::move(upper)));
-        }
-      }
-    }
+    try_split(st, &r, &page->objects);
+  }
+  r.done = true;
+  if (added == 0 && r.parent != nullptr) {
+    // The upper part split off was empty: the range below, whose end is now this range's
+    // start, is halved again at once rather than after its next page.
+    try_split(st, r.parent, nullptr);
   }
 }
 
 task<result<index>> index_metadata::list_index() {
-  build_state st{index_builder(_ctx.opts.prefix), {}, std::nullopt, 0, 0, {}, 0, 0};
-  st.group.spawn(list_worker(st, std::string(), std::nullopt));
+  build_state st{index_builder(_ctx.opts.prefix), {}, std::nullopt, 0, 0, {}, 0, 0, {}, {}};
+  st.group.spawn(list_worker(st, st.ranges.emplace_back()));
   co_await st.group.wait();
   if (st.failure) {
     co_return std::move(*st.failure);

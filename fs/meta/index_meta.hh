@@ -13,17 +13,15 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "core/abort.hh"
 #include "fs/detail/context.hh"
 #include "fs/index.hh"
+#include "fs/meta/list_split.hh"
 #include "fs/meta/metadata.hh"
 
 namespace ossuring::fs {
-
-// Returns a key strictly between `lo` and `hi` (lo < hi) made of printable ASCII at the split
-// position, or nullopt when none is found within a few bytes. Used to split listing ranges.
-std::optional<std::string> split_key(std::string_view lo, std::string_view hi);
 
 class shared_index;
 
@@ -95,6 +93,7 @@ class index_metadata final : public metadata {
     uint64_t node = 0;
   };
   struct build_state;
+  struct list_range;
 
   static object_attrs attrs_at(const index& idx, uint64_t node);
   static uint64_t kernel_ino(const index_gen& g, uint64_t node) {
@@ -107,7 +106,11 @@ class index_metadata final : public metadata {
   std::chrono::nanoseconds entry_timeout_of(const index_gen& g) const;
   std::chrono::nanoseconds attr_timeout_of(const index_gen& g) const;
   task<result<index>> list_index();
-  task<void> list_worker(build_state& st, std::string start_after, std::optional<std::string> last);
+  task<void> list_worker(build_state& st, list_range& r);
+  // Hands the upper part of `r` to a new listing when the build may run another (`page`: the
+  // page `r` just listed, which hints where keys are).
+  void try_split(build_state& st, list_range* r, const std::vector<oss::listed_object>* page);
+  static list_range* widest_range(build_state& st, std::string_view sentinel);
   void save();
   // --shared-index (index_shared.cc): the first and the next index, a listing or the image
   // shared through the bucket (next_index: EEXIST when the index served stays); `publish` when

@@ -92,6 +92,56 @@ TEST_CASE("index built from shuffled, duplicated pages equals the one built in o
   CHECK(walk(b, "outside") == 0);
 }
 
+TEST_CASE("pages from parallel listings, in any order, build the index keys sorted would") {
+  // Byte order is the listing's; the index's puts '/' first. With and without names where the
+  // two differ ("d1-x" sorts before "d1/" in bytes, after it in the index).
+  for (bool conflicting : {false, true}) {
+    CAPTURE(conflicting);
+    std::vector<std::string> keys;
+    for (int d = 0; d < 30; ++d) {
+      for (int f = 0; f < 40; ++f) {
+        keys.push_back("p/d" + std::to_string(d) + "/f" + std::to_string(f));
+      }
+      if (conflicting) {
+        keys.push_back("p/d" + std::to_string(d) + "-x/f");
+        keys.push_back("p/d" + std::to_string(d) + ".txt");
+      }
+    }
+    std::sort(keys.begin(), keys.end());  // byte order, as LIST returns them
+    index_builder sorted("p/");
+    for (const auto& k : keys) {
+      sorted.add(k, k.size(), 1000, "", "");
+    }
+    fs::index a = std::move(sorted).finish(5);
+    // Pages of 100 keys from disjoint ranges, arriving in a shuffled order.
+    std::vector<size_t> pages;
+    for (size_t i = 0; i < keys.size(); i += 100) {
+      pages.push_back(i);
+    }
+    std::mt19937 rng(7);
+    std::shuffle(pages.begin(), pages.end(), rng);
+    index_builder mixed("p/");
+    for (size_t first : pages) {
+      mixed.start_run();
+      for (size_t i = first; i < std::min(first + 100, keys.size()); ++i) {
+        mixed.add(keys[i], keys[i].size(), 1000, "", "");
+      }
+    }
+    fs::index b = std::move(mixed).finish(5);
+    CHECK(b.stats().sorted_keys == conflicting);  // pages ordered, keys sorted only if needed
+    REQUIRE(a.node_count() == b.node_count());
+    for (const auto& k : keys) {
+      const uint64_t ia = walk(a, k.substr(2));
+      REQUIRE(ia != 0);
+      CHECK(walk(b, k.substr(2)) == ia);
+    }
+    // Siblings in the index's order: "d1" (a directory) before "d1-x" and "d1.txt".
+    const auto top = children(b, fs::index::root_ino);
+    CHECK(std::is_sorted(top.begin(), top.end(),
+                         [](const std::string& x, const std::string& y) { return x < y; }));
+  }
+}
+
 TEST_CASE("two builds of the same listing at different times have the same entries") {
   auto build = [](int64_t when, int64_t marker_mtime) {
     index_builder b("p/");
@@ -301,7 +351,8 @@ namespace {
 // concurrently, as against a real server, instead of each one finishing before the next starts.
 struct held_list_client : test::mock_client {
   std::vector<std::coroutine_handle<>> held;
-  size_t most_held = 0;  // the most LISTs in flight at once
+  size_t most_held = 0;           // the most LISTs in flight at once
+  std::vector<size_t> in_flight;  // LISTs in flight in each round
   struct parker {
     held_list_client* c;
     bool await_ready() const noexcept { return false; }
@@ -319,13 +370,15 @@ struct held_list_client : test::mock_client {
   }
 };
 
-// Builds the index of `mock`'s keys, the LISTs answered a round at a time.
+// Builds the index of `mock`'s keys, the LISTs answered a round at a time (so the number of
+// rounds is the build's time in LIST round trips).
 result<index_stats> build_in_rounds(held_list_client& mock) {
   filesystem fs(mock, test::index_opts());
   auto b = test::start(fs.build_index());
   while (!b.done()) {
     REQUIRE_FALSE(mock.held.empty());
     auto round = std::move(mock.held);
+    mock.in_flight.push_back(round.size());
     mock.held.clear();
     for (auto h : round) {
       h.resume();
@@ -383,13 +436,67 @@ TEST_CASE("the index build sends at most ceil(N / 1000) + 2 LISTs up to 100,000 
   }
 }
 
-TEST_CASE("a bucket proven large is still listed in parallel") {
-  held_list_client mock;
-  put_keys(mock, 250'000, 0);
-  auto st = build_in_rounds(mock);
-  REQUIRE(st.ok());
-  CHECK(st->objects == 250'000);
-  CHECK(mock.most_held >= 8);  // many listings in flight once 100 pages were listed
-  // Halving the key space leaves empty and partial ranges: measured 359 LISTs for 250 pages.
-  CHECK(mock.calls.list <= 250 * 3 / 2);
+TEST_CASE("a bucket proven large is listed by 16 listings within a few round trips") {
+  for (int shape = 0; shape < 3; ++shape) {
+    CAPTURE(shape);
+    held_list_client mock;
+    put_keys(mock, 250'000, shape);
+    auto st = build_in_rounds(mock);
+    REQUIRE(st.ok());
+    CHECK(st->objects == 250'000);
+    // Until 100 pages are listed at most three listings run (the bound above); from then on
+    // each cut lands where the names vary and an empty range re-cuts at once, so the listings
+    // double each round trip: 16 in flight four or five round trips after the ramp, not after
+    // sixteen or more of empty guesses above the last key (measured before: 144 round trips
+    // and 359 LISTs for shape 0).
+    const auto& r = mock.in_flight;
+    const auto ramp_end = std::find_if(r.begin(), r.end(), [](size_t n) { return n > 3; });
+    REQUIRE(ramp_end != r.end());
+    const auto full = std::find(ramp_end, r.end(), 16);
+    REQUIRE(full != r.end());
+    CHECK(full - ramp_end <= 5);
+    // The 150 pages left after the ramp take 10 round trips at 16 listings; allow the climb,
+    // the ranges that end early and a tail.
+    CHECK(r.end() - ramp_end <= 10 + 5 + 10);
+    // Each cut costs at most one LIST (an empty range or a partial page): measured 313-319.
+    CHECK(mock.calls.list <= 250 * 13 / 10);
+  }
+}
+
+TEST_CASE("key_bytes cuts where the listed names vary, coarsest position first") {
+  key_bytes seen;
+  for (int i = 0; i < 150'000; ++i) {
+    char key[32];
+    std::snprintf(key, sizeof key, "ds/train-%07d.jpg", i);
+    seen.add(key);
+  }
+  // Position 9 holds 0, 10 holds 0..1: the first that varies with room above the cursor.
+  auto m = seen.cut("ds/train-0099999.jpg", "ds/\x7f", 3);
+  REQUIRE(m);
+  CHECK(*m == "ds/train-01");
+  // Nothing seen varies above the last key: a position's class (digits at 9) is tried next.
+  m = seen.cut("ds/train-0099999.jpg", "ds/train-01", 3);
+  REQUIRE(m);
+  CHECK(*m > "ds/train-0099999.jpg");
+  CHECK(*m < "ds/train-01");
+  // Always strictly between, or nothing.
+  CHECK_FALSE(seen.cut("ds/b", "ds/a", 3));
+  CHECK_FALSE(seen.cut("ds/a", "ds/a", 3));
+  for (const char* hi : {"ds/train-0099999.jpg0", "ds/train-00999990", "ds/u", "ds/\x7f"}) {
+    auto c = seen.cut("ds/train-0099999.jpg", hi, 3);
+    if (c) {
+      CHECK(*c > "ds/train-0099999.jpg");
+      CHECK(*c < std::string(hi));
+    }
+  }
+  // Deep names with a fixed first letter and digit: the digit's class, not the letter's.
+  key_bytes deep;
+  for (int i = 0; i < 100; ++i) {
+    char key[32];
+    std::snprintf(key, sizeof key, "d0/d%d/d%d/file-0%03d.bin", i / 10, i % 10, i);
+    deep.add(key);
+  }
+  m = deep.cut("d0/d9/d9/file-0099.bin", "e", 0);
+  REQUIRE(m);
+  CHECK(*m == "d5");
 }
