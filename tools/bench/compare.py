@@ -45,6 +45,8 @@ def parse_args(argv):
     p.add_argument("--scenarios", default="1,2,3,4", help="comma-separated subset of 1..4")
     p.add_argument("--build", default=os.environ.get("OSSURING_BUILD",
                                                      os.path.join(bl.ROOT, "build")))
+    p.add_argument("--pin-caller", type=int, metavar="CPU",
+                   help="run every timed command on this CPU (taskset), for every tool")
     p.add_argument("--ossuring-arg", action="append", default=[],
                    help="extra argument for `ossuring mount` (repeatable)")
     p.add_argument("--work", default="/var/tmp/ossbench", help="mounts, caches, logs, results")
@@ -234,6 +236,8 @@ class Recorder:
         parts = []
         try:
             for cmd in cmds:
+                if self.ctx.args.pin_caller is not None:
+                    cmd = f"taskset -c {self.ctx.args.pin_caller} bash -c {shlex.quote(cmd)}"
                 seconds, out = bl.run(cmd, timeout=timeout or self.ctx.args.step_timeout,
                                       guard=None if self.tool.is_local else self.m.path,
                                       out="capture")

@@ -161,12 +161,13 @@ class Rclone(Tool):
 
 
 class Ossuring(Tool):
-    def __init__(self, ctx, mode):
+    def __init__(self, ctx, mode, variant=None, extra=()):
         super().__init__(ctx)
         self.mode = mode
-        self.name = f"ossuring {mode}"
-        self.key = f"ossuring-{mode}"
-        self.options = " ".join([f"--mode {mode}"] + ctx.ossuring_args)
+        self.extra = list(extra)
+        self.name = f"ossuring {mode}" + (f" {variant}" if variant else "")
+        self.key = f"ossuring-{variant or mode}"
+        self.options = " ".join([f"--mode {mode}"] + self.extra + ctx.ossuring_args)
 
     def available(self):
         return os.access(self.ctx.ossuring, os.X_OK)
@@ -179,8 +180,9 @@ class Ossuring(Tool):
         mnt = _fresh_dir(self.ctx, "ossuring-mnt")
         args = [self.ctx.ossuring, "mount", f"oss://{bucket}/", mnt, "--endpoint",
                 self.ctx.emu.endpoint, "--path-style", "--mode", self.mode, "--access-key-id",
-                harness.AK, "--access-key-secret", harness.SK] + self.ctx.ossuring_args
-        logpath = os.path.join(self.ctx.work, f"ossuring-{self.mode}.log")
+                harness.AK, "--access-key-secret", harness.SK]
+        args += self.extra + self.ctx.ossuring_args
+        logpath = os.path.join(self.ctx.work, f"{self.key}.log")
         pid = None
         try:
             with open(logpath, "a") as logf:
@@ -196,6 +198,10 @@ class Ossuring(Tool):
 
 
 def all_tools(ctx):
-    return [Ossuring(ctx, "index"), Ossuring(ctx, "lazy"), S3fs(ctx), Rclone(ctx), Local(ctx)]
+    # ossuring-poll: index mode with its reactor pinned to CPU 1 and polling (docs/benchmarks.md
+    # "Poll mode"); meant with compare.py --pin-caller 0, so caller and daemon are on two cores.
+    poll = Ossuring(ctx, "index", "poll", ["--cpus", "1", "--poll-us", "200"])
+    return [Ossuring(ctx, "index"), poll, Ossuring(ctx, "lazy"), S3fs(ctx), Rclone(ctx),
+            Local(ctx)]
 
 

@@ -220,8 +220,9 @@ def main():
         with open(HALT_POLL) as f:
             halt = f.read().strip()
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f}, guest_halt_poll_ns {halt} during the run "
-          f"({args.halt_poll_ns if args.halt_poll_ns is not None else 'unchanged'}), "
+          f"load average {os.getloadavg()[0]:.2f}, guest_halt_poll_ns "
+          f"{args.halt_poll_ns if args.halt_poll_ns is not None else halt + ' (unchanged)'} "
+          f"during the run, {halt} after it, "
           f"nice {NICE}; {args.files} files of {SIZE} B, medians of {args.passes} passes, "
           "caller on CPU 0")
     print("| daemon | fresh-mount stats, s | µs per stat | daemon CPU s per stat pass | "
