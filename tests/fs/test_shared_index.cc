@@ -13,7 +13,9 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/log.hh"
@@ -425,4 +427,45 @@ TEST_CASE("shared index: a mount's refresh takes a newer image without listing")
   const auto again = mock.calls;
   REQUIRE(sync_wait(second.refresh_index()).ok());
   CHECK(mock.calls.total() == again.total() + 1);
+}
+
+TEST_CASE("shared index: a publish between the parts of an image read is not mixed in") {
+  // An image larger than one part is read in parts pinned to the first part's ETag. Another
+  // mount publishing between the parts makes the later ones fail (412) instead of splicing two
+  // images: the read is refused and the mount lists the bucket as it is now.
+  struct publishing_client : test::mock_client {
+    std::string next_image;  // put over the image right after its first part was read
+    unsigned image_reads = 0;
+    task<result<oss::get_result>> get_object(const oss::get_request& req, std::span<std::byte> dest,
+                                             abort_source* abort) override {
+      auto pending = mock_client::get_object(req, dest, abort);
+      result<oss::get_result> got = co_await std::move(pending);
+      if (req.key == image_key) {
+        ++image_reads;
+        if (req.offset == 0 && !next_image.empty()) {
+          put(image_key, std::exchange(next_image, std::string()));
+        }
+      }
+      co_return got;
+    }
+  };
+  publishing_client mock;
+  fill(mock, 200'000);
+  const std::string old_image = image_of(mock);
+  REQUIRE(old_image.size() > shared_index::part_size);
+  mock.put(image_key, old_image);
+  mock.put("ds/d0/k-new", "v");  // the bucket changed, and a new image says so
+  mock.next_image = image_of(mock);
+  REQUIRE(mock.next_image.size() > shared_index::part_size);
+  log_capture log;
+  filesystem fs(mock, shared_opts());
+  const uint64_t lists_before = mock.calls.list;
+  auto st = sync_wait(fs.build_index());
+  REQUIRE(st.ok());
+  CHECK(mock.image_reads >= 2);           // the first part, then a refused one
+  CHECK(mock.calls.list > lists_before);  // listed instead
+  CHECK(st->objects == 200'001);          // the bucket as it is: the new key included
+  CHECK(sync_wait(fs.lookup(index::root_ino, "d0")).ok());
+  CHECK(log.text().find("shared_index_unreadable") != std::string::npos);
+  CHECK(log.text().find("precondition") != std::string::npos);
 }
