@@ -47,6 +47,19 @@ TEST_CASE("sizes are shown in binary units, counts with separators") {
   CHECK(human_duration(42) == "42 s");
 }
 
+TEST_CASE("the report names a limit other than the budget that stopped the cache") {
+  std::string doc = stats_doc;
+  const std::string backend = R"("backend":"memory",)";
+  const size_t at = doc.find(backend);
+  REQUIRE(at != std::string::npos);
+  doc.insert(at + backend.size(), R"("limited_by":"max_blobs",)");
+  std::string error;
+  const std::string r = format_stats(doc, &error);
+  CAPTURE(r);
+  REQUIRE(error.empty());
+  CHECK(r.find("growth stopped by max_blobs, not the budget") != std::string::npos);
+}
+
 TEST_CASE("the report shows hit rate, cache fill against its budget, APIs and errors") {
   std::string error;
   const std::string r = format_stats(stats_doc, &error);
@@ -58,6 +71,7 @@ TEST_CASE("the report shows hit rate, cache fill against its budget, APIs and er
   CHECK(r.find("192 MiB of 768 MiB (25.0%, memory)") != std::string::npos);
   CHECK(r.find("hit rate 90.0% (900 hits, 100 GETs)") != std::string::npos);
   CHECK(r.find("3 evictions") != std::string::npos);
+  CHECK(r.find("growth stopped") == std::string::npos);  // only the budget limits this cache
   CHECK(r.find("5,000 entries") != std::string::npos);
   // One row per API, with its latency percentiles in readable units.
   CHECK(r.find("ListObjectsV2") != std::string::npos);

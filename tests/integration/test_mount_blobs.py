@@ -86,6 +86,7 @@ def check_warmup_sticks(count, size, args):
                     assert f.read() == harness.synthetic_content(n, size), n
             assert emu.requests("GetObject") == count
             assert "blob_cache_limited" not in m.log_text()
+            assert m.stats()["cache"]["limited_by"] == ""  # only the budget limits the cache
         finally:
             m.__exit__(None, None, None)
 

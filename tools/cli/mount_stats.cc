@@ -439,6 +439,7 @@ std::string mount_stats::to_json() const {
       {"oss", "{}"},
       {"fuse.channels", channel_list},
       {"cache.backend", json_quote(cfg.cache_dir.empty() ? "memory" : "directory")},
+      {"cache.limited_by", json_quote(fs.cache_stats().limited_by)},
   };
   std::vector<json_field> layout;
   for (const mount_metric& m : mount_metrics) {

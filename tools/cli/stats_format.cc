@@ -163,6 +163,10 @@ std::string format_stats(std::string_view json, std::string* error) {
          percent(u64(cache, "bytes"), u64(cache, "limit")) + ", " + str(cache, "backend") + "), " +
          human_count(u64(cache, "blobs")) + " blobs, " + human_count(u64(cache, "pinned")) +
          " pinned, " + human_count(u64(cache, "evictions")) + " evictions\n";
+  if (const std::string by = str(cache, "limited_by"); !by.empty()) {
+    // A limit other than the budget refused a blob (the daemon logged blob_cache_limited).
+    out += "          growth stopped by " + by + ", not the budget (docs/semantics.md)\n";
+  }
   out += "          hit rate " + percent(hits, hits + gets) + " (" + human_count(hits) + " hits, " +
          human_count(gets) + " GETs)";
   if (u64(fs, "shared_fetch_waits") != 0) {
