@@ -12,6 +12,7 @@ Also reports LIST requests, the daemon's RSS and the index file's size. Medians 
 
 A benchmark, not a test (docs/benchmarks.md "Index scale"). Needs root and /dev/fuse.
 Usage: tools/bench/index_scale.py [--build DIR] [--objects 1000000] [--runs 3] [--latency MS]
+                                  [--mount-arg=ARG ...]
 """
 import argparse
 import os
@@ -40,9 +41,9 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def timed_mount(harness, emu, cache):
+def timed_mount(harness, emu, cache, extra=()):
     t0 = time.perf_counter()
-    m = harness.Mount(emu, "big", args=["--cache-dir", cache])
+    m = harness.Mount(emu, "big", args=["--cache-dir", cache] + list(extra))
     m.__enter__()
     return m, time.perf_counter() - t0
 
@@ -59,6 +60,9 @@ def main():
     ap.add_argument("--objects", type=int, default=1000000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--latency", type=int, default=0, help="emulator latency per request, ms")
+    ap.add_argument("--mount-arg", action="append", default=[],
+                    help="extra argument for `ossuring mount` (repeatable), e.g. "
+                    "--mount-arg=--list-concurrency=32")
     args = ap.parse_args()
     os.environ["OSSURING_BUILD"] = os.path.abspath(args.build)
     sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
@@ -76,7 +80,7 @@ def main():
             try:
                 emu.reset()
                 emu_cpu = cpu_seconds(emu.proc.pid)
-                m, secs = timed_mount(harness, emu, cache)
+                m, secs = timed_mount(harness, emu, cache, args.mount_arg)
                 try:
                     rows["build_s"].append(secs)
                     lists = emu.requests("ListObjectsV2")
@@ -95,7 +99,7 @@ def main():
                 rows["index_file_mib"].append(
                     sum(os.path.getsize(os.path.join(idx_dir, f)) for f in os.listdir(idx_dir))
                     / 2**20)
-                m, secs = timed_mount(harness, emu, cache)
+                m, secs = timed_mount(harness, emu, cache, args.mount_arg)
                 try:
                     rows["remount_s"].append(secs)
                     rows["rss_remount_mib"].append(rss_mib(m.dir))
