@@ -42,10 +42,7 @@ namespace {
 // How wide the range (cursor, end] is, as a sort key: where cursor and end first differ (an
 // earlier position is wider), then by how much there.
 std::pair<size_t, int> width_of(std::string_view cursor, std::string_view end) {
-  size_t i = 0;
-  while (i < cursor.size() && i < end.size() && cursor[i] == end[i]) {
-    ++i;
-  }
+  const size_t i = parted_at(cursor, end);
   const int a = i < cursor.size() ? static_cast<unsigned char>(cursor[i]) : -1;
   const int b = i < end.size() ? static_cast<unsigned char>(end[i]) : -1;
   return {i, b - a};

@@ -8,10 +8,7 @@ namespace ossuring::fs {
 std::optional<std::string> split_key(std::string_view lo, std::string_view hi) {
   constexpr int first = 0x20;
   constexpr int last = 0x7e;
-  size_t i = 0;
-  while (i < lo.size() && i < hi.size() && lo[i] == hi[i]) {
-    ++i;
-  }
+  const size_t i = parted_at(lo, hi);
   if (i >= hi.size()) {
     return std::nullopt;  // hi is a prefix of lo: lo >= hi
   }
@@ -125,10 +122,7 @@ void key_bytes::add(std::string_view key) {
 
 std::optional<std::string> key_bytes::cut(std::string_view lo, std::string_view hi,
                                           size_t prefix) const {
-  size_t i = 0;  // where lo and hi part: a cut keeps lo's bytes before it
-  while (i < lo.size() && i < hi.size() && lo[i] == hi[i]) {
-    ++i;
-  }
+  const size_t i = parted_at(lo, hi);  // a cut keeps lo's bytes before it
   if (i >= hi.size() || (i < lo.size() && byte_at(lo, i) > byte_at(hi, i))) {
     return std::nullopt;  // lo >= hi
   }

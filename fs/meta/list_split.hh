@@ -6,6 +6,7 @@
 // guesses the build may afford.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -16,6 +17,12 @@
 #include "http/oss/object_client.hh"
 
 namespace ossuring::fs {
+
+// Where `a` and `b` first differ (the shorter one's length when one is a prefix of the other).
+inline size_t parted_at(std::string_view a, std::string_view b) {
+  return static_cast<size_t>(std::mismatch(a.begin(), a.end(), b.begin(), b.end()).first -
+                             a.begin());
+}
 
 // Returns a key strictly between `lo` and `hi` (lo < hi) made of printable ASCII at the split
 // position, or nullopt when none is found within a few bytes.
