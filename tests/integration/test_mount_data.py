@@ -112,12 +112,12 @@ def test_a_warmup_larger_than_the_memory_budget_stays_within_it():
             assert peak_memfd <= cache["limit"] + slack, peak_memfd
             if not os.environ.get("OSSURING_SANITIZED"):  # ASan's quarantine inflates RSS
                 # Blobs now live in anonymous slabs (in RSS, where memfds were not) next to the
-                # heap that held their GET bodies: up to the same slack of in-flight bodies over,
-                # and what glibc keeps of freed bodies for reuse (its trim threshold follows the
-                # largest freed block: 2 x 256 KiB here; a CI run measured limit + 0.6 MiB). Not
-                # evicting would mean the whole 40 MiB dataset.
-                allocator = 2 * MiB
-                assert peak_rss - base_rss <= limit + slack + allocator, (base_rss, peak_rss)
+                # heap that held their GET bodies, and glibc keeps freed bodies for reuse in each
+                # thread's arena: growth measured limit + 0.57 MiB in one run and limit + 7.7 MiB
+                # in a loaded one. Twice the limit still fails a cache that does not evict: the
+                # dataset is 40 MiB.
+                assert peak_rss - base_rss <= 2 * limit, (base_rss, peak_rss)
+                assert 2 * limit < size * count
             assert cache["evictions"] > 0, cache
             # The open file kept its blob through the eviction pressure: same bytes, no new GET.
             gets = emu.requests("GetObject")
