@@ -1,6 +1,7 @@
 // Connection set-up, error naming and exchange control shared by the client's protocol pools.
 #include "http/client_core.hh"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/net.hh"
@@ -85,6 +86,22 @@ error exchange_ctl::failure(error e, std::string_view what) const {
 std::string body_over_limit(uint64_t bytes, uint64_t limit) {
   return "response body of " + std::to_string(bytes) + " bytes or more is over the " +
          std::to_string(limit) + "-byte limit for a body kept in memory";
+}
+
+status append_within(std::string& body, std::span<const char> d, uint64_t limit) {
+  const uint64_t needed = uint64_t{body.size()} + d.size();
+  if (needed > limit) {
+    return make_error(EMSGSIZE, body_over_limit(needed, limit));
+  }
+  if (needed > body.capacity() && 2 * uint64_t{body.capacity()} > limit) {
+    // std::string::reserve doubles whatever it is asked for; a fresh string takes the exact size.
+    std::string grown;
+    grown.reserve(static_cast<size_t>(limit));
+    grown.append(body);
+    body.swap(grown);
+  }
+  body.append(d.data(), d.size());
+  return {};
 }
 
 task<bool> wait_for_wake(abort_source& wake, std::chrono::nanoseconds timeout) {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "core/abort.hh"
@@ -66,6 +67,12 @@ class exchange_ctl {
 
 // The message of a response body refused for passing exchange::max_body.
 std::string body_over_limit(uint64_t bytes, uint64_t limit);
+
+// Appends `d` to a body kept in memory, or refuses it (EMSGSIZE) when the body would pass `limit`.
+// The capacity never passes `limit`: std::string's doubling would otherwise reserve up to twice
+// the limit for a body of unknown length (chunked, or an endless one), and the old and the new
+// buffer are both alive while it copies.
+status append_within(std::string& body, std::span<const char> d, uint64_t limit);
 
 // Waits until `wake` fires or `timeout` passes. Returns true when woken, false on the timeout.
 task<bool> wait_for_wake(abort_source& wake, std::chrono::nanoseconds timeout);

@@ -287,13 +287,8 @@ task<result<response>> h1_pool::run(conn& c, exchange& ex, exchange_ctl& ctl, bo
           resp.body.reserve(parser.content_length());
         }
         // Chunked or until close: refused the moment it passes the limit.
-        parser.set_body_sink([&resp, limit](std::span<const char> d) -> status {
-          if (resp.body.size() + d.size() > limit) {
-            return make_error(EMSGSIZE, body_over_limit(resp.body.size() + d.size(), limit));
-          }
-          resp.body.append(d.data(), d.size());
-          return {};
-        });
+        parser.set_body_sink(
+            [&resp, limit](std::span<const char> d) { return append_within(resp.body, d, limit); });
       }
     }
     if (parser.complete()) {

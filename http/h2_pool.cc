@@ -171,11 +171,7 @@ task<result<response>> h2_pool::run_stream(std::shared_ptr<conn> c, exchange& ex
     if (st.announced > ex.max_body) {
       return make_error(EMSGSIZE, body_over_limit(st.announced, ex.max_body));
     }
-    if (st.resp.body.size() + d.size() > ex.max_body) {
-      return make_error(EMSGSIZE, body_over_limit(st.resp.body.size() + d.size(), ex.max_body));
-    }
-    st.resp.body.append(d.data(), d.size());
-    return {};
+    return append_within(st.resp.body, d, ex.max_body);
   };
   cbs.on_close = [&st](status s) {
     st.done = true;

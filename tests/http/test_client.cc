@@ -13,6 +13,7 @@
 #include "core/net.hh"
 #include "core/reactor.hh"
 #include "http/client.hh"
+#include "http/client_core.hh"
 #include "http/server.hh"
 #include "tests/core/support.hh"
 #include "tests/http/client_support.hh"
@@ -548,6 +549,22 @@ TEST_CASE("a body kept in memory is refused the moment it passes max_body") {
       co_await c->close();
     });
   }
+}
+
+TEST_CASE("a body of unknown length never reserves more than max_body") {
+  // Chunks of an odd size: doubling from 3,001 bytes would reserve 1,536,512 bytes for a body
+  // limited to 1,000,000, and the old buffer lives on while it copies.
+  const uint64_t limit = 1'000'000;
+  const std::string chunk(3001, 'x');
+  std::string body;
+  status st;
+  while ((st = ossuring::http::detail::append_within(body, chunk, limit)).ok()) {
+    REQUIRE(body.capacity() <= limit);
+  }
+  CHECK(st.err().code == EMSGSIZE);
+  CHECK(st.err().message.find("1000000-byte limit") != std::string::npos);
+  CHECK(body.size() == limit / chunk.size() * chunk.size());  // the refused chunk is not kept
+  CHECK(body.capacity() <= limit);
 }
 
 TEST_CASE("a Content-Length above max_body is refused when the head arrives") {
