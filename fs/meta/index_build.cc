@@ -17,7 +17,9 @@ namespace ossuring::fs {
 // One listing's key range: keys above `cursor` and up to `end` (inclusive; nullopt: to the end
 // of the prefix). `end` only ever moves down, when another listing takes the range's upper part.
 struct index_metadata::list_range {
-  std::string cursor;  // the last key listed (or the start-after the range began with)
+  std::string cursor;    // the last key listed (or the start-after the range began with)
+  std::string previous;  // the cursor before the last page
+  unsigned pages = 0;    // pages listed
   std::optional<std::string> end;
   list_range* parent = nullptr;  // the range this one was split from
   bool listed = false;           // a page has come back
@@ -93,6 +95,25 @@ void index_metadata::try_split(build_state& st, list_range* r,
   if (r->cursor >= hi) {
     return;
   }
+  if (!proven_large && st.splits == 0) {
+    // The two free cuts, made once the first listing has two pages: where its names would be
+    // 33 and 66 pages on at the step of its last page. Three listings then reach the 100 pages
+    // that prove the bucket large in about 34 round trips; a bucket that ends sooner leaves the
+    // upper ranges empty, one LIST each (within the two). A cut near the page ended within a
+    // few pages and left one listing for most of that ramp (about 100 round trips for 1M keys).
+    if (r->pages < 2) {
+      return;
+    }
+    auto far = st.seen.ahead(r->previous, r->cursor, 66, _ctx.opts.prefix.size());
+    auto near = st.seen.ahead(r->previous, r->cursor, 33, _ctx.opts.prefix.size());
+    if (near && *near < hi) {
+      if (far && *far < hi) {
+        split_at(st, *r, std::move(*far));
+      }
+      split_at(st, *r, std::move(*near));
+      return;
+    }
+  }
   // While splits are scarce, split where this page suggests keys are; once the bucket is
   // large, cut where its names were seen to vary (an empty half costs one LIST among hundreds
   // of pages, and the listing it was given to tries the next cut at once).
@@ -105,19 +126,22 @@ void index_metadata::try_split(build_state& st, list_range* r,
   if (!mid) {
     mid = split_key(r->cursor, hi);
   }
-  if (!mid) {
-    return;
+  if (mid) {
+    split_at(st, *r, std::move(*mid));
   }
+}
+
+void index_metadata::split_at(build_state& st, list_range& r, std::string mid) {
   list_range& upper = st.ranges.emplace_back();
-  upper.cursor = *mid;
-  upper.end = r->end;
-  upper.parent = r;
-  r->end = *mid;
-  ++st.splits;
-  log_debug("index_list_split", {{"from", r->cursor},
-                                 {"at", *mid},
+  upper.cursor = mid;
+  upper.end = r.end;
+  upper.parent = &r;
+  log_debug("index_list_split", {{"from", r.cursor},
+                                 {"at", mid},
                                  {"to", upper.end.value_or("")},
                                  {"listings", std::to_string(st.group.pending() + 1)}});
+  r.end = std::move(mid);
+  ++st.splits;
   st.group.spawn(list_worker(st, upper));
 }
 
@@ -167,7 +191,9 @@ task<void> index_metadata::list_worker(build_state& st, list_range& r) {
       ++added;
     }
     r.listed = true;
+    ++r.pages;
     if (!page->objects.empty()) {
+      r.previous = std::move(r.cursor);
       r.cursor = page->objects.back().key;
     }
     if (past_end || !page->truncated) {

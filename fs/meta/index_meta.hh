@@ -110,6 +110,7 @@ class index_metadata final : public metadata {
   // Hands the upper part of `r` to a new listing when the build may run another (`page`: the
   // page `r` just listed, which hints where keys are).
   void try_split(build_state& st, list_range* r, const std::vector<oss::listed_object>* page);
+  void split_at(build_state& st, list_range& r, std::string mid);
   static list_range* widest_range(build_state& st, std::string_view sentinel);
   void save();
   // --shared-index (index_shared.cc): the first and the next index, a listing or the image

@@ -51,8 +51,25 @@ class key_bytes {
   // `prefix` where the listed keys varied and `lo` can still rise; failing that, at the first
   // position where a byte of the seen byte's class (digit, lower or upper case letter) can.
   std::optional<std::string> cut(std::string_view lo, std::string_view hi, size_t prefix) const;
+  // Where the listing that went from `prev` to `cur` in one page would be `pages` pages on, if
+  // its names keep their step: each position past `prefix` read as a digit of the seen bytes'
+  // class (`file-0042` as decimal digits, `d3/d7` likewise; a position seen holding one byte
+  // other than a digit stays as it is), `cur + pages * (cur - prev)` in that mixed radix. nullopt
+  // when the step is not positive or the sum leaves the classes. Above `cur` whenever it is a
+  // value; whether keys are there is only a guess (see the top of this file).
+  std::optional<std::string> ahead(std::string_view prev, std::string_view cur, unsigned pages,
+                                   size_t prefix) const;
 
  private:
+  // Positions [prefix, prefix + base.size()) as digits: base[k] is the lowest byte position
+  // prefix + k may hold, size[k] how many.
+  struct mixed_radix {
+    std::vector<int> base;
+    std::vector<int> size;
+  };
+  std::optional<mixed_radix> radix_of(std::string_view prev, std::string_view cur,
+                                      size_t prefix) const;
+
   std::array<uint8_t, depth> _lo;
   std::array<uint8_t, depth> _hi;
 };
