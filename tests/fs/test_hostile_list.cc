@@ -3,18 +3,16 @@
 // naming the bucket, prefix and request id, after a bounded number of requests.
 #include <doctest/doctest.h>
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <coroutine>
 #include <cstdio>
-#include <fstream>
 #include <map>
 
 #include "core/log.hh"
 #include "fs/filesystem.hh"
 #include "http/oss/list_guard.hh"
 #include "tests/fs/fs_reads.hh"
+#include "tests/support/log_capture.hh"
 #include "tests/support/mock_client.hh"
 #include "tests/support/sync_wait.hh"
 
@@ -98,23 +96,6 @@ struct silent_lister : test::mock_client {
     co_await s;
     --waiting;
     co_return make_error(ECANCELED, "request cancelled");
-  }
-};
-
-// Log lines written while it lives, from a file the log is pointed at.
-struct log_capture {
-  std::string path = "/tmp/ossuring-hostile-" + std::to_string(::getpid()) + ".log";
-  log_capture() {
-    std::remove(path.c_str());
-    REQUIRE(set_log_file(path));
-  }
-  ~log_capture() {
-    set_log_file("");
-    std::remove(path.c_str());
-  }
-  std::string text() const {
-    std::ifstream in(path);
-    return std::string(std::istreambuf_iterator<char>(in), {});
   }
 };
 
@@ -288,7 +269,7 @@ TEST_CASE("index build: a <Size> of 2^63 or 2^64-1 skips the key, counted and lo
                 {"ds/big64", UINT64_MAX},
                 {"ds/d/", UINT64_MAX},
                 {"ds/fine", uint64_t{INT64_MAX}}};
-  log_capture log;
+  test::log_capture log("hostile");
   filesystem fs(mock, index_opts());
   auto st = sync_wait(fs.build_index());
   REQUIRE(st.ok());
@@ -311,7 +292,7 @@ TEST_CASE("lazy mode: a <Size> stat cannot show is skipped in ls and lookups, an
   mock.put("root/d/big64", "x");
   mock.put("root/d/fine", "x");
   mock.sizes = {{"root/d/big63", uint64_t{1} << 63}, {"root/d/big64", UINT64_MAX}};
-  log_capture log;
+  test::log_capture log("hostile");
   filesystem fs(mock, lazy_opts());
   auto d = sync_wait(fs.lookup(fs::index::root_ino, "d"));
   REQUIRE(d.ok());

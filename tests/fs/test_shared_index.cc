@@ -4,15 +4,12 @@
 #include <doctest/doctest.h>
 
 #include <openssl/evp.h>
-#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <fstream>
 #include <functional>
-#include <iterator>
 #include <span>
 #include <string>
 #include <utility>
@@ -23,6 +20,7 @@
 #include "fs/meta/shared_index.hh"
 #include "tests/fs/fs_reads.hh"
 #include "tests/support/fault_client.hh"
+#include "tests/support/log_capture.hh"
 #include "tests/support/mock_client.hh"
 #include "tests/support/sync_wait.hh"
 
@@ -98,22 +96,6 @@ void reseal(std::string& img) {
 size_t names_at(const std::string& img) {
   return nodes_at + peek<uint64_t>(img, off_node_count) * node_size;
 }
-
-struct log_capture {
-  std::string path = "/tmp/ossuring-shared-index-" + std::to_string(::getpid()) + ".log";
-  log_capture() {
-    std::remove(path.c_str());
-    REQUIRE(set_log_file(path));
-  }
-  ~log_capture() {
-    set_log_file("");
-    std::remove(path.c_str());
-  }
-  std::string text() const {
-    std::ifstream in(path);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-};
 
 std::vector<std::string> names_of(filesystem& fs) {
   std::vector<std::string> out;
@@ -223,7 +205,7 @@ TEST_CASE("shared index: refused images are logged and the mount lists instead")
     c.spoil(img);
     mock.put(image_key, img);
     const auto before = mock.calls;
-    log_capture log;
+    test::log_capture log("shared-index");
     filesystem fs(mock, shared_opts());
     auto st = sync_wait(fs.build_index());
     REQUIRE(st.ok());
@@ -249,7 +231,7 @@ TEST_CASE("shared index: an image of another bucket or prefix is refused") {
     test::mock_client mock;
     fill(mock, 12);
     mock.put(image_key, image_of(mock, bucket, prefix));
-    log_capture log;
+    test::log_capture log("shared-index");
     const auto before = mock.calls;
     filesystem fs(mock, shared_opts());
     REQUIRE(sync_wait(fs.build_index()).ok());
@@ -263,7 +245,7 @@ TEST_CASE("shared index: an image of another bucket or prefix is refused") {
   fill(mock, 3);
   fs_options o = shared_opts();
   o.shared_index = "oss://elsewhere/idx/ds.img";
-  log_capture log;
+  test::log_capture log("shared-index");
   filesystem fs(mock, o);
   REQUIRE(sync_wait(fs.build_index()).ok());
   CHECK(log.text().find("shared_index_refused") != std::string::npos);
@@ -287,7 +269,7 @@ TEST_CASE("shared index: an image with paths longer than any OSS key is refused"
   mock.put(key + "f", "x");
   mock.put("ds/short", "y");
   mock.put(image_key, image_of(mock));
-  log_capture log;
+  test::log_capture log("shared-index");
   filesystem fs(mock, shared_opts());
   REQUIRE(sync_wait(fs.build_index()).ok());
   CHECK(mock.calls.list > 1);  // the image's own listing, then this mount's
@@ -457,7 +439,7 @@ TEST_CASE("shared index: a publish between the parts of an image read is not mix
   mock.put("ds/d0/k-new", "v");  // the bucket changed, and a new image says so
   mock.next_image = image_of(mock);
   REQUIRE(mock.next_image.size() > shared_index::part_size);
-  log_capture log;
+  test::log_capture log("shared-index");
   filesystem fs(mock, shared_opts());
   const uint64_t lists_before = mock.calls.list;
   auto st = sync_wait(fs.build_index());
