@@ -119,8 +119,12 @@ task<void> fuse_channel::reply_data(uint64_t unique, data_buffer data, size_t n)
   co_await write_reply(h, std::span<const iovec>(&body, 1));
 }
 
-task<void> fuse_channel::send(const fuse_reply& r) {
+task<void> fuse_channel::send(fuse_reply& r) {
   if (!r.sent()) {
+    co_return;
+  }
+  if (_recording) {
+    _recorded = std::move(r);  // `body` may point into `encoded`: a moved vector keeps its bytes
     co_return;
   }
   iovec body{const_cast<std::byte*>(r.body.data()), r.body.size()};

@@ -167,8 +167,9 @@ class fuse_channel {
   // A READ's reply: the header, then the first `n` bytes of `data`, in one writev; a recording
   // channel keeps the buffer itself (or, in the reply space, leaves the bytes where they are).
   task<void> reply_data(uint64_t unique, data_buffer data, size_t n);
-  // Sends a reply another channel recorded (a clone relaying the home reactor's answer).
-  task<void> send(const fuse_reply& r);
+  // Sends a reply another channel recorded (a clone relaying the home reactor's answer); a
+  // recording channel (a clone's ring entry) takes it over whole, buffers and all.
+  task<void> send(fuse_reply& r);
   template <typename T>
   task<void> reply_struct(uint64_t unique, const T& value) {
     // A coroutine, so `iov` lives in this frame until the write completed.

@@ -5,15 +5,18 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "core/log.hh"
 #include "core/net.hh"
 #include "fs/fuse/abi.hh"
+#include "fs/fuse/ring.hh"
 
 namespace ossuring::fs {
 
@@ -39,6 +42,11 @@ struct fuse_clones::state {
   // ever served (for the stats, which outlive the fds).
   std::vector<unique_fd> fds;
   std::vector<char> joined;
+  // Home reactor only: the CPU whose queue clone k registers ring entries for, or -1.
+  std::vector<int> ring_cpu = std::vector<int>(pool.size(), -1);
+  // Written by the ring entries of reactor k, read by the stats on the home reactor.
+  std::unique_ptr<std::atomic<uint64_t>[]> ring_requests =
+      std::make_unique<std::atomic<uint64_t>[]>(pool.size());
 };
 
 namespace {
@@ -157,7 +165,8 @@ fuse_clones::~fuse_clones() {
   }
 }
 
-unsigned fuse_clones::start(const fuse_init_wishes& wishes, unsigned readers) {
+unsigned fuse_clones::start(const fuse_init_wishes& wishes, unsigned readers,
+                            const fuse_ring_plan& ring) {
   if (_stopped) {
     return 1;
   }
@@ -181,16 +190,23 @@ unsigned fuse_clones::start(const fuse_init_wishes& wishes, unsigned readers) {
     _st->fds[k] = std::move(fd);
     _st->joined[k] = 1;
     ++serving;
+    // One reactor per CPU registers its queue; the home reactor's CPU stays with home.
+    const int cpu = _pool.cpu(k);
+    if (ring.on && cpu >= 0 && cpu != _pool.cpu(_home) &&
+        std::find(_st->ring_cpu.begin(), _st->ring_cpu.end(), cpu) == _st->ring_cpu.end()) {
+      _st->ring_cpu[k] = cpu;
+    }
     _clones.spawn([](fuse_clones& self, unsigned k, int fd, fuse_init_wishes w,
-                     fuse_session_params p, unsigned n) -> task<void> {
+                     fuse_session_params p, unsigned n, int rc, fuse_ring_plan rp) -> task<void> {
       try {
-        auto serving = self._pool.submit_to(
-            k, [&self, k, fd, w, p, n] { return self.serve_clone(k, fd, w, p, n); });
+        auto serving = self._pool.submit_to(k, [&self, k, fd, w, p, n, rc, rp] {
+          return self.serve_clone(k, fd, w, p, n, rc, rp);
+        });
         co_await serving;
       } catch (const std::exception& e) {  // reactor k is shutting down
         log_warn("fuse_clone_failed", {{"reactor", std::to_string(k)}, {"error", e.what()}});
       }
-    }(*this, k, raw, wishes, params, readers));
+    }(*this, k, raw, wishes, params, readers, _st->ring_cpu[k], ring));
   }
   log_info("fuse_channels",
            {{"channels", std::to_string(serving)}, {"reactors", std::to_string(_pool.size())}});
@@ -198,7 +214,8 @@ unsigned fuse_clones::start(const fuse_init_wishes& wishes, unsigned readers) {
 }
 
 task<void> fuse_clones::serve_clone(unsigned k, int fd, fuse_init_wishes wishes,
-                                    fuse_session_params params, unsigned readers) {
+                                    fuse_session_params params, unsigned readers, int ring_cpu,
+                                    fuse_ring_plan plan) {
   std::shared_ptr<state> st = _st;
   fuse_channel ch(fd, wishes);
   ch.adopt(params);
@@ -209,11 +226,39 @@ task<void> fuse_clones::serve_clone(unsigned k, int fd, fuse_init_wishes wishes,
   if (st->stop_requested[k]) {
     ch.stop();
   }
+  // Its entries serve through `ch` and `r`, which outlive them: the ring is awaited below.
+  std::optional<fuse_uring> ring;
+  if (ring_cpu >= 0) {
+    ring.emplace(ch, fd, std::vector<uint16_t>{static_cast<uint16_t>(ring_cpu)}, plan.per_queue,
+                 plan.payload, &st->ring_requests[k]);
+    ring->start();
+  }
   status end = co_await ch.run(r, readers);
   st->slots[k] = nullptr;
   if (!end.ok()) {
     log_warn("fuse_channel_ended", {{"reactor", std::to_string(k)}, {"error", end.err().message}});
   }
+  if (ring) {
+    co_await ring->wait();
+  }
+}
+
+std::vector<uint16_t> fuse_clones::ring_queues() const {
+  std::vector<uint16_t> out;
+  for (int cpu : _st->ring_cpu) {
+    if (cpu >= 0) {
+      out.push_back(static_cast<uint16_t>(cpu));
+    }
+  }
+  return out;
+}
+
+uint64_t fuse_clones::uring_requests() const {
+  uint64_t sum = 0;
+  for (unsigned k = 0; k < _pool.size(); ++k) {
+    sum += _st->ring_requests[k].load(std::memory_order_relaxed);
+  }
+  return sum;
 }
 
 void fuse_clones::stop() {
@@ -247,7 +292,8 @@ std::vector<fuse_channel_stats> fuse_clones::stats() const {
   std::vector<fuse_channel_stats> out;
   for (unsigned k = 0; k < _pool.size(); ++k) {
     if (k == _home || _st->joined[k] != 0) {
-      out.push_back({k, _pool.cpu(k), _st->requests[k].load(std::memory_order_relaxed)});
+      out.push_back({k, _pool.cpu(k), _st->requests[k].load(std::memory_order_relaxed),
+                     _st->ring_requests[k].load(std::memory_order_relaxed)});
     }
   }
   return out;

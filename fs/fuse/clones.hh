@@ -9,6 +9,11 @@
 // kernel requires. So the file system stays single-owner with no lock, and the clones take the
 // reads and writes of /dev/fuse (copies and wake-ups) off the home reactor.
 //
+// With FUSE over io_uring (a ring plan given to start()), each clone's reactor also registers the
+// ring entries of the queue of the CPU it is pinned to (fs/fuse/ring.hh); they serve through the
+// clone's channel and so relay the same way. They end only with the connection, so wait()
+// returns only then.
+//
 // INTERRUPT may be read on any fd: a channel that does not hold the target hands it to every
 // other channel (fuse_channel::interrupt). An abort of a relayed request (INTERRUPT or stop) is
 // posted to the home reactor, where the handler's abort_source lives.
@@ -25,10 +30,19 @@
 
 namespace ossuring::fs {
 
+// FUSE over io_uring on the clones' reactors: each registers `per_queue` entries for the queue of
+// the CPU it is pinned to, served there (fs/fuse/ring.hh).
+struct fuse_ring_plan {
+  bool on = false;
+  unsigned per_queue = 0;
+  size_t payload = 0;
+};
+
 struct fuse_channel_stats {
   unsigned reactor = 0;
   int cpu = -1;
-  uint64_t requests = 0;
+  uint64_t requests = 0;        // read from /dev/fuse
+  uint64_t uring_requests = 0;  // served through this reactor's ring entries
 };
 
 class fuse_clones {
@@ -43,10 +57,17 @@ class fuse_clones {
   // On the home reactor, once INIT is answered: clones the session once for every other reactor
   // and starts a channel there. A clone that cannot be opened is logged and skipped (the mount
   // keeps working with fewer channels). Returns the number of channels serving.
-  unsigned start(const fuse_init_wishes& wishes, unsigned readers);
+  unsigned start(const fuse_init_wishes& wishes, unsigned readers, const fuse_ring_plan& ring = {});
+  // On the home reactor, after start(): the CPUs whose queues the clones register; the home
+  // reactor registers every other one. Empty without a ring plan.
+  std::vector<uint16_t> ring_queues() const;
+  // Requests served through the clones' ring entries; readable from the home reactor.
+  uint64_t uring_requests() const;
   // On the home reactor: makes every clone channel stop (in-flight handlers are aborted).
   void stop();
-  // On the home reactor: completes once every clone channel has ended and closed its fd.
+  // On the home reactor: completes once every clone channel has ended and closed its fd. With
+  // ring entries on the clones, only once the connection has ended too (they cannot be
+  // cancelled): the session unmounts first.
   task<void> wait();
 
   // Requests read per channel, home first; readable from the home reactor at any time.
@@ -57,7 +78,7 @@ class fuse_clones {
 
  private:
   task<void> serve_clone(unsigned k, int fd, fuse_init_wishes wishes, fuse_session_params params,
-                         unsigned readers);
+                         unsigned readers, int ring_cpu, fuse_ring_plan ring);
 
   reactor_pool& _pool;
   unsigned _home;

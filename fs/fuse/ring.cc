@@ -52,16 +52,16 @@ bool decode(const abi::uring_req_header& h, std::span<const std::byte> payload, 
 
 }  // namespace
 
-fuse_uring::fuse_uring(fuse_channel& ch, int fuse_fd, unsigned queues, unsigned per_queue,
-                       size_t payload_bytes)
-    : _ch(ch), _fd(::fcntl(fuse_fd, F_DUPFD_CLOEXEC, 0)) {
-  for (unsigned q = 0; q < queues; ++q) {
+fuse_uring::fuse_uring(fuse_channel& ch, int fuse_fd, std::vector<uint16_t> queues,
+                       unsigned per_queue, size_t payload_bytes, std::atomic<uint64_t>* count_into)
+    : _ch(ch), _fd(::fcntl(fuse_fd, F_DUPFD_CLOEXEC, 0)), _count_into(count_into) {
+  for (uint16_t q : queues) {
     for (unsigned i = 0; i < per_queue; ++i) {
       auto e = std::make_unique<entry>();
       e->payload.resize(payload_bytes);
       e->iov[0] = {&e->header, sizeof e->header};
       e->iov[1] = {e->payload.data(), e->payload.size()};
-      e->qid = static_cast<uint16_t>(q);
+      e->qid = q;
       _entries.push_back(std::move(e));
     }
   }
@@ -83,6 +83,9 @@ task<void> fuse_uring::serve(entry& e) {
   int rc = co_await registered;
   while (rc == 0) {
     ++_requests;
+    if (_count_into != nullptr) {
+      _count_into->fetch_add(1, std::memory_order_relaxed);
+    }
     fuse_request r;
     fuse_reply reply;
     const uint64_t commit_id = e.header.ring_ent_in_out.commit_id;

@@ -10,15 +10,19 @@
 // and always for INIT, FORGET and INTERRUPT, requests come through /dev/fuse reads.
 //
 // Commands go through the current reactor's ring, which must use 128-byte SQEs
-// (reactor_config::sqe128). An entry's buffers live as long as the object, and the object as
-// long as an entry's command is in the kernel: io_uring cannot cancel these commands, only the
-// end of the FUSE connection completes them (ENOTCONN). So wait() returns once the mount is
-// gone and the last file open on it was closed; until then the entries keep serving. They
-// use a duplicate of the session fd, which unmounting closes while they may still commit.
+// (reactor_config::sqe128); an entry's requests are served and committed on that reactor. With
+// several reactors each registers the queue of its own CPU (fs/fuse/clones.hh), so a caller is
+// answered on the CPU it runs on, and the home reactor registers every other CPU's queue. An
+// entry's buffers live as long as the object, and the object as long as an entry's command is in
+// the kernel: io_uring cannot cancel these commands, only the end of the FUSE connection completes
+// them (ENOTCONN). So wait() returns once the mount is gone and the last file open on it was
+// closed; until then the entries keep serving. They use a duplicate of the session fd, which
+// unmounting closes while they may still commit.
 #pragma once
 
 #include <sys/uio.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -34,11 +38,12 @@ namespace ossuring::fs {
 
 class fuse_uring {
  public:
-  // `queues`: the kernel's possible CPUs (every queue needs an entry); `per_queue` entries each,
-  // with payload buffers of at least the kernel's max_payload (max(8 KiB, max_write,
-  // max_pages * 4 KiB)).
-  fuse_uring(fuse_channel& ch, int fuse_fd, unsigned queues, unsigned per_queue,
-             size_t payload_bytes);
+  // `queues`: the queues (CPU numbers) this object registers entries for, `per_queue` entries
+  // each, with payload buffers of at least the kernel's max_payload (max(8 KiB, max_write,
+  // max_pages * 4 KiB)). Every possible CPU's queue needs entries, from this object or others
+  // on other reactors. `count_into`, if set, also counts the requests served (read elsewhere).
+  fuse_uring(fuse_channel& ch, int fuse_fd, std::vector<uint16_t> queues, unsigned per_queue,
+             size_t payload_bytes, std::atomic<uint64_t>* count_into = nullptr);
   fuse_uring(const fuse_uring&) = delete;
   fuse_uring& operator=(const fuse_uring&) = delete;
   ~fuse_uring();
@@ -67,6 +72,7 @@ class fuse_uring {
   std::vector<std::unique_ptr<entry>> _entries;
   gate _entries_gate;
   uint64_t _requests = 0;
+  std::atomic<uint64_t>* _count_into = nullptr;
   unsigned _live = 0;
 };
 

@@ -65,15 +65,7 @@ fuse_init_wishes session::wishes() const {
   // handles too.
   w.no_open = _opts.mode == open_mode::noopen && _opts.mount.read_only;
   w.readdirplus = _opts.readdirplus;
-  // Ring entries complete on this reactor only. With several reactors the /dev/fuse clones
-  // serve each CPU where it runs, which measured faster than one reactor serving every
-  // CPU's queue (docs/benchmarks.md "FUSE over io_uring").
-  const bool several_reactors = _pool != nullptr && _pool->size() > 1;
-  w.over_io_uring = _opts.fuse_uring && !several_reactors;
-  if (_opts.fuse_uring && several_reactors) {
-    log_warn("fuse_uring_unavailable",
-             {{"reason", "--fuse-uring serves one reactor; --cpus lists several"}});
-  }
+  w.over_io_uring = _opts.fuse_uring;
   return w;
 }
 
@@ -123,6 +115,10 @@ task<status> session::run() {
   if (_clones) {
     // Their handlers relay to this reactor, which keeps serving them until they have ended.
     _clones->stop();
+    if (!_clones->ring_queues().empty()) {
+      // Their ring entries end only with the connection, as the home reactor's do below.
+      (void)_mount.unmount();
+    }
     co_await _clones->wait();
   }
   (void)_mount.unmount();
@@ -157,19 +153,37 @@ task<void> session::after_init() {
     co_return;
   }
   if (_clones) {
-    _clones->start(_wishes, _opts.readers);
+    fuse_ring_plan plan;
+    if (_ch.params().over_io_uring) {
+      plan = {true, _opts.uring_entries_per_queue, uring_payload()};
+    }
+    _clones->start(_wishes, _opts.readers, plan);
   }
   start_ring();
   hand_off();
   settle(status{});
 }
 
+size_t session::uring_payload() const {
+  const fuse_session_params& p = _ch.params();
+  return std::max<size_t>({8192, p.max_write, size_t{p.max_pages} * 4096});
+}
+
 void session::start_ring() {
   const fuse_session_params& p = _ch.params();
   if (p.over_io_uring) {
-    size_t payload = std::max<size_t>({8192, p.max_write, size_t{p.max_pages} * 4096});
-    _uring.emplace(_ch, _mount.fd(), static_cast<unsigned>(::get_nprocs_conf()),
-                   _opts.uring_entries_per_queue, payload);
+    const std::vector<uint16_t> elsewhere =
+        _clones ? _clones->ring_queues() : std::vector<uint16_t>{};
+    std::vector<uint16_t> queues;
+    for (int cpu = 0; cpu < ::get_nprocs_conf(); ++cpu) {
+      if (std::find(elsewhere.begin(), elsewhere.end(), cpu) == elsewhere.end()) {
+        queues.push_back(static_cast<uint16_t>(cpu));
+      }
+    }
+    log_info("fuse_uring_queues", {{"home", std::to_string(queues.size())},
+                                   {"other_reactors", std::to_string(elsewhere.size())}});
+    _uring.emplace(_ch, _mount.fd(), std::move(queues), _opts.uring_entries_per_queue,
+                   uring_payload());
     _uring->start();
   } else if (_opts.fuse_uring && _wishes.over_io_uring) {
     log_warn("fuse_uring_unavailable",
@@ -213,10 +227,18 @@ bool session::hand_over_index() {
 }
 
 std::vector<fuse_channel_stats> session::channel_stats() const {
+  const uint64_t home_ring = _uring ? _uring->requests() : 0;
   if (_clones) {
-    return _clones->stats();
+    std::vector<fuse_channel_stats> out = _clones->stats();
+    for (fuse_channel_stats& c : out) {
+      if (c.reactor == _opts.home_reactor) {
+        c.uring_requests = home_ring;
+      }
+    }
+    return out;
   }
-  return {{_opts.home_reactor, _pool ? _pool->cpu(_opts.home_reactor) : -1, _ch.requests_read()}};
+  return {{_opts.home_reactor, _pool ? _pool->cpu(_opts.home_reactor) : -1, _ch.requests_read(),
+           home_ring}};
 }
 
 }  // namespace ossuring::fs::fuse

@@ -51,8 +51,8 @@ struct session_options {
   mount_options mount;  // where and how to mount (a restored session adopts its connection)
   open_mode mode = open_mode::passthrough;
   bool readdirplus = true;
-  // FUSE over io_uring when the kernel offers it. Its entries complete on the home reactor
-  // only, so with several reactors the clones serve instead (docs/benchmarks.md).
+  // FUSE over io_uring when the kernel offers it. With several reactors each registers the
+  // queue of its own CPU and the home reactor every other one (fs/fuse/clones.hh).
   bool fuse_uring = false;
   unsigned readers = 4;                  // /dev/fuse reads in flight per channel
   unsigned uring_entries_per_queue = 8;  // requests of one CPU served at once
@@ -87,7 +87,9 @@ class session {
   int fd() const noexcept { return _mount.fd(); }
   // Requests read per channel (home first), and served through ring entries.
   std::vector<fuse_channel_stats> channel_stats() const;
-  uint64_t uring_requests() const noexcept { return _uring ? _uring->requests() : 0; }
+  uint64_t uring_requests() const noexcept {
+    return (_uring ? _uring->requests() : 0) + (_clones ? _clones->uring_requests() : 0);
+  }
 
  private:
   session(filesystem& fs, session_options opts, reactor_pool* pool, supervisor_link link,
@@ -98,7 +100,9 @@ class session {
   void resume(const restore_state& r);
   // After INIT: clones, ring, supervisor hand-off; settles ready().
   task<void> after_init();
+  // The home reactor's ring entries: every CPU's queue the clones do not register.
   void start_ring();
+  size_t uring_payload() const;
   void hand_off();
   // The served index to the supervisor; false (and the supervisor told not to restart this
   // mount: it would restore an index older than the kernel's inode numbers) when that failed.

@@ -15,7 +15,7 @@ const char* stats_doc =
     R"("open_mode":"noopen","passthrough_granted":false,"uptime_seconds":3725,"restarts":0},)"
     R"("fuse":{"requests":123456,"lookups":1000,"getattrs":20,"readdirs":3,"opens":0,)"
     R"("passthrough_opens":0,"daemon_reads":900,"daemon_read_bytes":15728640,"errors":2,)"
-    R"("uring_requests":0,"channels":[{"reactor":0,"cpu":-1,"requests":123456}]},)"
+    R"("uring_requests":0,"channels":[{"reactor":0,"cpu":-1,"requests":123456,"uring_requests":0}]},)"
     R"("fs":{"list_requests":12,"meta_requests":0,"get_requests":100,"shared_fetch_waits":0,)"
     R"("blob_hits":900,"negative_hits":0,"index_nodes":5000,"index_generations":1,)"
     R"("index_refreshes":0,"prefetch_gets":0,"prefetch_queued":0,"buffer_bytes":1048576,)"

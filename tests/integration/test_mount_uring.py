@@ -1,7 +1,7 @@
 """Real kernel mounts over FUSE over io_uring (--fuse-uring, with the fuse module's enable_uring):
-metadata, small and large reads, passthrough, a pinned reactor and a killed reader served
-through the ring, and the fallback to /dev/fuse reads when the kernel does not offer it or
-several reactors serve the mount."""
+metadata, small and large reads, passthrough, a pinned reactor, several reactors each serving
+its own CPU's queue, a killed reader served through the ring, a daemon stopped with a file
+open, and the fallback to /dev/fuse reads when the kernel does not offer it."""
 import contextlib
 import hashlib
 import os
@@ -76,7 +76,7 @@ def test_requests_go_through_the_ring_in_every_open_mode():
     try:
         with enable_uring(True), harness.Emulator({"data": src}) as emu:
             for args in (["--fuse-uring"], ["--fuse-uring", "--open-mode", "passthrough"],
-                         ["--fuse-uring", "--cpus", "0"]):
+                         ["--fuse-uring", "--cpus", "0"], ["--fuse-uring", "--cpus", "0-1"]):
                 with harness.Mount(emu, "data", args=args) as m:
                     check_tree(m, files)
                     fuse = m.stats()["fuse"]
@@ -88,6 +88,37 @@ def test_requests_go_through_the_ring_in_every_open_mode():
                     assert "fuse_uring_entry_ended" not in m.log_text(), m.log_text()
     finally:
         shutil.rmtree(src)
+
+
+def test_with_several_reactors_each_serves_the_queue_of_its_own_cpu():
+    # The kernel puts a request on the queue of the CPU its caller runs on; with --cpus 0-1 the
+    # reactor pinned to CPU 1 registered that queue's entries, so a reader on CPU 1 is served
+    # there (the file system still runs on the home reactor, CPU 0).
+    with enable_uring(True), harness.Emulator({"data": "flat:120:2000"}) as emu, \
+            harness.Mount(emu, "data", args=["--fuse-uring", "--cpus", "0-1"]) as m:
+        names = sorted(os.listdir(m.dir))
+        before = {c["reactor"]: c["uring_requests"] for c in m.stats()["fuse"]["channels"]}
+        affinity = os.sched_getaffinity(0)
+        try:
+            os.sched_setaffinity(0, {1})
+            for n in names[:60]:
+                with open(m.path(n), "rb") as f:
+                    assert len(f.read()) == 2000
+            middle = {c["reactor"]: c["uring_requests"] for c in m.stats()["fuse"]["channels"]}
+            os.sched_setaffinity(0, {0})
+            for n in names[60:]:
+                with open(m.path(n), "rb") as f:
+                    assert len(f.read()) == 2000
+        finally:
+            os.sched_setaffinity(0, affinity)
+        after = {c["reactor"]: c["uring_requests"] for c in m.stats()["fuse"]["channels"]}
+        # At least one READ per file on the reader's CPU's reactor; the other took at most what
+        # the stats calls themselves (from this process, on the other CPU) cost.
+        assert middle[1] - before[1] >= 60, (before, middle)
+        assert middle[0] - before[0] <= 10, (before, middle)
+        assert after[0] - middle[0] >= 60, (middle, after)
+        assert after[1] - middle[1] <= 10, (middle, after)
+        assert "fuse_uring_entry_ended" not in m.log_text(), m.log_text()
 
 
 def test_a_reader_killed_during_a_slow_read_over_the_ring_returns_promptly():
@@ -119,13 +150,19 @@ def test_a_daemon_stopped_with_a_file_open_serves_it_until_closed_then_exits():
     # Ring commands end only with the connection, which a lazily detached mount keeps while a
     # file is open: the daemon answers that file's last requests (here the FLUSH of close),
     # then exits. Before the fix its commit went to the closed session fd and close() hung.
+    # With two reactors the holder runs on CPU 1, whose queue the second reactor serves.
+    for args in ([], ["--cpus", "0-1"]):
+        daemon_stopped_with_a_file_open(args)
+
+
+def daemon_stopped_with_a_file_open(args):
     with enable_uring(True), harness.Emulator({"data": "flat:4:4096"}) as emu, \
-            harness.Mount(emu, "data", args=["--fuse-uring"]) as m:
+            harness.Mount(emu, "data", args=["--fuse-uring"] + args) as m:
         pid = int(subprocess.run(["pgrep", "-f", f"ossuring mount .* {m.dir}"],
                                  capture_output=True, text=True).stdout.split()[0])
         name = sorted(os.listdir(m.dir))[0]
         holder = subprocess.Popen(
-            [sys.executable, "-c",
+            ["taskset", "-c", "1", sys.executable, "-c",
              f"import time; f = open({m.path(name)!r}, 'rb'); assert len(f.read()) == 4096; "
              "time.sleep(2); f.close(); print('closed', flush=True)"],
             stdout=subprocess.PIPE, text=True)
@@ -141,9 +178,9 @@ def test_a_daemon_stopped_with_a_file_open_serves_it_until_closed_then_exits():
         assert "fuse_uring_entry_ended" not in m.log_text(), m.log_text()
 
 
-def test_without_the_kernel_offering_it_or_with_several_reactors_the_mount_reads_dev_fuse():
-    for on, args in ((False, []), (True, ["--cpus", "0-1"])):
-        with enable_uring(on), harness.Emulator({"data": "flat:20:300"}) as emu, \
+def test_without_the_kernel_offering_it_the_mount_reads_dev_fuse():
+    for args in ([], ["--cpus", "0-1"]):
+        with enable_uring(False), harness.Emulator({"data": "flat:20:300"}) as emu, \
                 harness.Mount(emu, "data", args=["--fuse-uring"] + args) as m:
             names = sorted(os.listdir(m.dir))
             assert len(names) == 20
@@ -167,7 +204,8 @@ if __name__ == "__main__":
         raise SystemExit(77)
     harness.run_tests([
         test_requests_go_through_the_ring_in_every_open_mode,
+        test_with_several_reactors_each_serves_the_queue_of_its_own_cpu,
         test_a_reader_killed_during_a_slow_read_over_the_ring_returns_promptly,
         test_a_daemon_stopped_with_a_file_open_serves_it_until_closed_then_exits,
-        test_without_the_kernel_offering_it_or_with_several_reactors_the_mount_reads_dev_fuse,
+        test_without_the_kernel_offering_it_the_mount_reads_dev_fuse,
     ])

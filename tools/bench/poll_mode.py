@@ -7,7 +7,10 @@ runs on CPU 0 (a child process pinned with sched_setaffinity). Mount configurati
 - `--cpus 1`: the daemon's one reactor pinned to CPU 1, sleeping when idle (today's default);
 - `--cpus 1 --poll-us P`: the same reactor spinning up to P µs before it sleeps;
 - `--cpus 0` (and `--cpus 0 --poll-us P` with --shared-poll): the daemon on the caller's CPU,
-  for reference.
+  for reference;
+- `--cpus 1,0` with --two-reactors: home on CPU 1 and a second reactor on the caller's CPU,
+  which reads its requests (/dev/fuse clone) or holds its CPU's ring entries (io_uring) and
+  relays each to home.
 
 Each configuration is measured reading /dev/fuse and, where the kernel has FUSE over io_uring,
 with `--fuse-uring` (the fuse module's enable_uring is set for the run and restored).
@@ -26,6 +29,7 @@ what remains of a cross-CPU round trip once the daemon no longer sleeps.
 
 A benchmark, not a test (docs/benchmarks.md "Poll mode"). Needs root, /dev/fuse and 2+ CPUs.
 Usage: tools/bench/poll_mode.py [--build DIR] [--files N] [--passes N] [--poll-us P]
+                                [--two-reactors] [--shared-poll] [--nice N] [--halt-poll-ns N]
 """
 import argparse
 import os
@@ -125,6 +129,8 @@ def main():
     ap.add_argument("--files", type=int, default=10000)
     ap.add_argument("--passes", type=int, default=5)
     ap.add_argument("--poll-us", type=int, default=200)
+    ap.add_argument("--two-reactors", action="store_true",
+                    help="also measure --cpus 1,0 (a reactor on each CPU, home on CPU 1)")
     ap.add_argument("--shared-poll", action="store_true",
                     help="also measure poll mode with the daemon on the caller's CPU")
     ap.add_argument("--nice", type=int, default=0,
@@ -154,6 +160,12 @@ def main():
         configs[f"{t}, cross CPU, poll mode (`--cpus 1 --poll-us {args.poll_us}`)"] = (
             ["--cpus", "1"] + poll + ring)
         configs[f"{t}, same CPU, sleeping (`--cpus 0`)"] = ["--cpus", "0"] + ring
+        if args.two_reactors:
+            # Home on CPU 1, a second reactor on the caller's CPU: with /dev/fuse it reads the
+            # caller's requests on its clone; with io_uring it holds CPU 0's queue entries.
+            # Either way it relays each request to home and back.
+            configs[f"{t}, two reactors, home on the other CPU (`--cpus 1,0`)"] = (
+                ["--cpus", "1,0"] + ring)
         if args.shared_poll:
             configs[f"{t}, same CPU, poll mode (`--cpus 0 --poll-us {args.poll_us}`)"] = (
                 ["--cpus", "0"] + poll + ring)

@@ -419,7 +419,8 @@ std::string mount_stats::to_json() const {
       channel_list += std::string(channel_list.size() > 1 ? "," : "") +
                       "{\"reactor\":" + std::to_string(c.reactor) +
                       ",\"cpu\":" + std::to_string(c.cpu) +
-                      ",\"requests\":" + std::to_string(c.requests) + "}";
+                      ",\"requests\":" + std::to_string(c.requests) +
+                      ",\"uring_requests\":" + std::to_string(c.uring_requests) + "}";
     }
   }
   channel_list += "]";
