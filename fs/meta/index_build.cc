@@ -18,8 +18,8 @@ namespace ossuring::fs {
 // of the prefix). `end` only ever moves down, when another listing takes the range's upper part.
 struct index_metadata::list_range {
   std::string cursor;    // the last key listed (or the start-after the range began with)
-  std::string previous;  // the cursor before the last page
-  unsigned pages = 0;    // pages listed
+  std::string previous;  // the cursor before the last page (empty until the first listing's
+                         // second page: that listing starts at the prefix's beginning)
   std::optional<std::string> end;
   list_range* parent = nullptr;  // the range this one was split from
   bool listed = false;           // a page has come back
@@ -101,7 +101,7 @@ void index_metadata::try_split(build_state& st, list_range* r,
     // that prove the bucket large in about 34 round trips; a bucket that ends sooner leaves the
     // upper ranges empty, one LIST each (within the two). A cut near the page ended within a
     // few pages and left one listing for most of that ramp (about 100 round trips for 1M keys).
-    if (r->pages < 2) {
+    if (r->previous.empty()) {
       return;
     }
     auto far = st.seen.ahead(r->previous, r->cursor, 66, _ctx.opts.prefix.size());
@@ -191,7 +191,6 @@ task<void> index_metadata::list_worker(build_state& st, list_range& r) {
       ++added;
     }
     r.listed = true;
-    ++r.pages;
     if (!page->objects.empty()) {
       r.previous = std::move(r.cursor);
       r.cursor = page->objects.back().key;

@@ -152,14 +152,16 @@ std::optional<std::string> key_bytes::cut(std::string_view lo, std::string_view 
   return std::nullopt;
 }
 
-std::optional<key_bytes::mixed_radix> key_bytes::radix_of(std::string_view prev,
-                                                          std::string_view cur,
-                                                          size_t prefix) const {
+std::optional<std::string> key_bytes::ahead(std::string_view prev, std::string_view cur,
+                                            unsigned pages, size_t prefix) const {
   const size_t n = std::min({prev.size(), cur.size(), depth});
   if (n <= prefix || prev.substr(0, prefix) != cur.substr(0, prefix)) {
     return std::nullopt;
   }
-  mixed_radix r;
+  // Positions [prefix, n) as digits, most significant first: base[k] is the lowest byte position
+  // prefix + k may hold, size[k] how many.
+  std::vector<int> base;
+  std::vector<int> size;
   for (size_t j = prefix; j < n; ++j) {
     if (_lo[j] > _hi[j]) {
       return std::nullopt;  // no key seen this long
@@ -170,38 +172,27 @@ std::optional<key_bytes::mixed_radix> key_bytes::radix_of(std::string_view prev,
     auto [first, last] = fixed ? std::pair<int, int>(_lo[j], _hi[j]) : widen(_lo[j], _hi[j]);
     first = std::min({first, int{byte_at(prev, j)}, int{byte_at(cur, j)}});
     last = std::max({last, int{byte_at(prev, j)}, int{byte_at(cur, j)}});
-    r.base.push_back(first);
-    r.size.push_back(last - first + 1);
+    base.push_back(first);
+    size.push_back(last - first + 1);
   }
-  return r;
-}
-
-std::optional<std::string> key_bytes::ahead(std::string_view prev, std::string_view cur,
-                                            unsigned pages, size_t prefix) const {
-  auto r = radix_of(prev, cur, prefix);
-  if (!r) {
-    return std::nullopt;
-  }
-  const size_t n = prefix + r->base.size();
-  // The step (cur - prev) digit by digit, scaled and normalised with borrows and carries, most
-  // significant first: a negative carry out of the top means prev > cur.
-  std::vector<int64_t> step(r->base.size());
+  // The step (cur - prev) digit by digit, scaled and normalised with borrows and carries: a
+  // negative carry out of the top means prev > cur, a positive one a sum past the classes.
+  std::vector<int64_t> step(base.size());
   int64_t carry = 0;
   for (size_t k = step.size(); k-- > 0;) {
     const int64_t v = int64_t{byte_at(cur, prefix + k) - byte_at(prev, prefix + k)} * pages + carry;
-    const int64_t size = r->size[k];
-    carry = v >= 0 ? v / size : -((-v + size - 1) / size);
-    step[k] = v - carry * size;
+    carry = v >= 0 ? v / size[k] : -((-v + size[k] - 1) / size[k]);
+    step[k] = v - carry * size[k];
   }
   if (carry != 0 || std::all_of(step.begin(), step.end(), [](int64_t d) { return d == 0; })) {
-    return std::nullopt;  // below prev, or past the top of the classes
+    return std::nullopt;
   }
   std::string m(cur.substr(0, n));
   carry = 0;
   for (size_t k = step.size(); k-- > 0;) {
-    const int64_t v = (byte_at(cur, prefix + k) - r->base[k]) + step[k] + carry;
-    carry = v / r->size[k];
-    m[prefix + k] = static_cast<char>(r->base[k] + v % r->size[k]);
+    const int64_t v = (byte_at(cur, prefix + k) - base[k]) + step[k] + carry;
+    carry = v / size[k];
+    m[prefix + k] = static_cast<char>(base[k] + v % size[k]);
   }
   if (carry > 0) {
     return std::nullopt;

@@ -61,15 +61,6 @@ class key_bytes {
                                    size_t prefix) const;
 
  private:
-  // Positions [prefix, prefix + base.size()) as digits: base[k] is the lowest byte position
-  // prefix + k may hold, size[k] how many.
-  struct mixed_radix {
-    std::vector<int> base;
-    std::vector<int> size;
-  };
-  std::optional<mixed_radix> radix_of(std::string_view prev, std::string_view cur,
-                                      size_t prefix) const;
-
   std::array<uint8_t, depth> _lo;
   std::array<uint8_t, depth> _hi;
 };
