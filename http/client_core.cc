@@ -93,8 +93,13 @@ status append_within(std::string& body, std::span<const char> d, uint64_t limit)
   if (needed > limit) {
     return make_error(EMSGSIZE, body_over_limit(needed, limit));
   }
-  if (needed > body.capacity() && 2 * uint64_t{body.capacity()} > limit) {
-    // std::string::reserve doubles whatever it is asked for; a fresh string takes the exact size.
+  // Past a few MiB (a listing page is ~250 KB) the body goes straight to the cap's size, once:
+  // growing by doubling would leave every smaller buffer behind in the heap and keep the old
+  // one alive during each copy. std::string::reserve doubles whatever it is asked for; a fresh
+  // string takes the exact size.
+  constexpr uint64_t doubling_until = uint64_t{4} << 20;
+  if (needed > body.capacity() &&
+      (needed > doubling_until || 2 * uint64_t{body.capacity()} > limit)) {
     std::string grown;
     grown.reserve(static_cast<size_t>(limit));
     grown.append(body);

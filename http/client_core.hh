@@ -69,9 +69,10 @@ class exchange_ctl {
 std::string body_over_limit(uint64_t bytes, uint64_t limit);
 
 // Appends `d` to a body kept in memory, or refuses it (EMSGSIZE) when the body would pass `limit`.
-// The capacity never passes `limit`: std::string's doubling would otherwise reserve up to twice
-// the limit for a body of unknown length (chunked, or an endless one), and the old and the new
-// buffer are both alive while it copies.
+// The capacity never passes `limit`, and a body of unknown length (chunked, or an endless one)
+// that passes 4 MiB is moved once into a buffer of the limit's size: std::string's doubling
+// would reserve up to twice the limit, and leave its smaller buffers in the heap (measured: an
+// endless body peaked at 195 MiB of RSS for a 64 MiB limit with doubling capped at the limit).
 status append_within(std::string& body, std::span<const char> d, uint64_t limit);
 
 // Waits until `wake` fires or `timeout` passes. Returns true when woken, false on the timeout.

@@ -565,6 +565,22 @@ TEST_CASE("a body of unknown length never reserves more than max_body") {
   CHECK(st.err().message.find("1000000-byte limit") != std::string::npos);
   CHECK(body.size() == limit / chunk.size() * chunk.size());  // the refused chunk is not kept
   CHECK(body.capacity() <= limit);
+
+  // A large limit: doubling while the body needs at most 4 MiB (so no buffer above 8 MiB), then
+  // one move into a buffer of the limit's size.
+  const uint64_t large = uint64_t{64} << 20;
+  std::string big;
+  std::vector<size_t> capacities;
+  while (big.size() < (uint64_t{16} << 20)) {
+    REQUIRE(ossuring::http::detail::append_within(big, chunk, large).ok());
+    if (capacities.empty() || capacities.back() != big.capacity()) {
+      capacities.push_back(big.capacity());
+    }
+  }
+  CHECK(capacities.back() == large);
+  for (size_t c : capacities) {
+    CHECK((c <= (uint64_t{8} << 20) || c == large));
+  }
 }
 
 TEST_CASE("a Content-Length above max_body is refused when the head arrives") {

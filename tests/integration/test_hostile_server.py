@@ -16,11 +16,11 @@ import urllib.parse
 import harness
 
 # The daemon's peak RSS may exceed --memory-limit by this much: the 64 MiB cap on a body kept in
-# memory (docs/configuration.md "Limits") twice, as the last growth copies it into a buffer of
-# exactly the cap (with MALLOC_PERTURB_, as meson sets it, every byte reserved is touched), the
-# parse of one such page and the process's own baseline (binary, reactor rings, allocator arenas).
-# Documented in docs/troubleshooting.md. Measured: 138 MiB with MALLOC_PERTURB_, about 105 without;
-# growth by plain doubling reached 265 MiB in one CI run.
+# memory (docs/configuration.md "Limits"; past 4 MiB a body moves once into a buffer of the cap's
+# size, and with MALLOC_PERTURB_, as meson sets it, every byte reserved is touched), the parse of
+# one such page and the process's own baseline (binary, reactor rings, allocator arenas).
+# Documented in docs/troubleshooting.md. Measured: 82 MiB with MALLOC_PERTURB_, 56-74 without;
+# growth by doubling reached 265 MiB in one CI run, and 195 MiB with doubling capped at the cap.
 MEMORY_LIMIT = 64 << 20
 RSS_OVERHEAD = 192 << 20
 
