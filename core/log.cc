@@ -157,7 +157,9 @@ void log_write(log_level level, std::string_view event, std::initializer_list<lo
 
   std::lock_guard lock(l.mutex);
   uint64_t suppressed = 0;
-  if (l.burst != 0) {
+  // Debug and trace lines are all written: a user who asked for them wants every one (a
+  // benchmark reads the index build's schedule from them), and nobody runs them by default.
+  if (l.burst != 0 && level >= log_level::info) {
     rate_state& r = l.rates[std::string(event)];
     if (r.window_sec != sec) {
       r.window_sec = sec;

@@ -1,8 +1,9 @@
 // Structured logging: one line per event, `key=value` fields, levels, rate-limited repeats.
 //
 // Lines look like `ts=2026-11-23T10:00:00.123Z level=warn event=get_failed key="a b" errno=5
-// request_id=5F3A...`. Each event name may log at most `burst` lines per second; the rest are
-// counted and reported as `suppressed=N` on the next line that gets through. Thread-safe.
+// request_id=5F3A...`. Each event name may log at most `burst` info, warn or error lines per
+// second; the rest are counted and reported as `suppressed=N` on the next line that gets
+// through. Debug and trace lines are never suppressed. Thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -32,7 +33,7 @@ bool parse_log_level(std::string_view s, log_level* out);
 bool set_log_file(const std::string& path, uint64_t max_size = 0, unsigned max_count = 0);
 // The descriptor lines are written to (STDERR_FILENO when no file is set).
 int log_fd();
-// At most `burst` lines per event name per second (0 disables the limit).
+// At most `burst` info, warn and error lines per event name per second (0 disables the limit).
 void set_log_rate_limit(unsigned burst);
 // Lines written since start (for tests).
 uint64_t log_lines_written();

@@ -158,15 +158,18 @@ class index_builder {
   struct record {
     uint64_t key_off;
     uint64_t size;
+    // How the ETag at etag_off is kept: its text, or the 16 bytes of an MD5 hex (and its case).
+    enum etag_kind : uint8_t { text, md5_lower, md5_upper };
     uint64_t etag_off;  // into _etags
     uint32_t mtime;
     uint16_t key_len;
     uint16_t etag_len;
     uint8_t storage;
+    etag_kind etag_form = text;
   };
   std::string _prefix;
   std::string _keys;   // relative keys, back to back
-  std::string _etags;  // etags, back to back
+  std::string _etags;  // etags (see record::etag_kind), back to back
   // Record numbers in the index's key order (duplicates next to each other).
   std::vector<uint32_t> sorted_order();
 

@@ -2,7 +2,9 @@
 #include "fs/index.hh"
 
 #include <openssl/evp.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -215,17 +217,23 @@ result<index> index::deserialize(std::span<const std::byte> image, std::string_v
 status index::save(const std::string& file, std::string_view bucket,
                    std::string_view prefix) const {
   std::vector<std::byte> img = serialize(bucket, prefix);
-  std::string tmp = file + ".tmp";
+  // One temporary name per process: a daemon still writing as it exits never shares its file
+  // with the next mount's daemon (each write is whole before its rename).
+  std::string tmp = file + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
     f.write(reinterpret_cast<const char*>(img.data()), static_cast<std::streamsize>(img.size()));
+    f.close();
     if (!f) {
+      std::remove(tmp.c_str());
       return make_error(EIO, "cannot write " + tmp);
     }
   }
   // Rename so a crash never leaves a half-written index under the real name.
   if (std::rename(tmp.c_str(), file.c_str()) != 0) {
-    return make_error(errno, "cannot rename " + tmp);
+    const int err = errno;
+    std::remove(tmp.c_str());
+    return make_error(err, "cannot rename " + tmp);
   }
   return {};
 }

@@ -1,11 +1,13 @@
 // index_metadata: the parallel listing that builds an index (many ListObjectsV2 over disjoint
 // key ranges, split adaptively), the saved index, and refreshes under a live mount.
 #include <algorithm>
+#include <chrono>
 #include <ctime>
 #include <deque>
 #include <vector>
 
 #include "core/log.hh"
+#include "core/on_thread.hh"
 #include "core/sync.hh"
 #include "fs/errors.hh"
 #include "fs/meta/index_meta.hh"
@@ -22,6 +24,7 @@ struct index_metadata::list_range {
                          // second page: that listing starts at the prefix's beginning)
   std::optional<std::string> end;
   list_range* parent = nullptr;  // the range this one was split from
+  uint64_t after = 0;            // the LIST whose answer started this range's listing (0: none)
   bool listed = false;           // a page has come back
   bool done = false;
 };
@@ -37,6 +40,12 @@ struct index_metadata::build_state {
   unsigned splits = 0;            // ranges handed to new listings
   key_bytes seen;                 // the bytes listed keys use, where a large bucket is cut
   std::deque<list_range> ranges;  // stable addresses: ranges point at their parents
+  // The listings' schedule, logged at debug level (index_list_page) so a benchmark can find
+  // what the LISTs alone needed: each LIST is numbered, and a split made while a page is handled
+  // (no suspension in between) follows that page.
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  uint64_t lists_sent = 0;
+  uint64_t handling = 0;  // the LIST whose answer is being handled
 };
 
 namespace {
@@ -136,6 +145,7 @@ void index_metadata::split_at(build_state& st, list_range& r, std::string mid) {
   upper.cursor = mid;
   upper.end = r.end;
   upper.parent = &r;
+  upper.after = st.handling;
   log_debug("index_list_split", {{"from", r.cursor},
                                  {"at", mid},
                                  {"to", upper.end.value_or("")},
@@ -155,10 +165,26 @@ task<void> index_metadata::list_worker(build_state& st, list_range& r) {
   oss::list_guard guard(_ctx.opts.bucket, req);
   uint64_t reported = 0;  // keys outside the prefix the guard dropped, counted in `st`
   uint64_t added = 0;     // keys this listing added
+  uint64_t after = r.after;
+  const bool trace = log_enabled(log_level::debug);
   while (!st.failure) {
+    const uint64_t id = ++st.lists_sent;
+    const auto sent = std::chrono::steady_clock::now();
     auto page = co_await _ctx.client.list_objects_v2(req, &_list_abort);
     ++st.requests;
     ++_ctx.counters.list_requests;
+    st.handling = id;
+    if (trace) {
+      using us = std::chrono::microseconds;
+      const auto since = [&st](auto t) {
+        return std::to_string(std::chrono::duration_cast<us>(t - st.started).count());
+      };
+      log_debug("index_list_page", {{"id", std::to_string(id)},
+                                    {"after", std::to_string(after)},
+                                    {"sent_us", since(sent)},
+                                    {"answered_us", since(std::chrono::steady_clock::now())}});
+    }
+    after = id;
     if (page) {
       if (status ok = guard.check(*page); !ok) {
         page = std::move(ok).err();
@@ -290,9 +316,35 @@ void index_metadata::save() {
   if (_index_file.empty()) {
     return;
   }
-  if (auto saved = current().save(_index_file, _ctx.opts.bucket, _ctx.opts.prefix); !saved) {
-    log_warn("index_save_failed", {{"file", _index_file}, {"reason", saved.err().message}});
+  _save_wanted = true;
+  if (_saving) {
+    return;  // save_loop writes again when the write in progress ends
   }
+  if (_ctx.closing) {
+    // Unmounting: the background group is being drained, so write here.
+    _save_wanted = false;
+    if (auto saved = current().save(_index_file, _ctx.opts.bucket, _ctx.opts.prefix); !saved) {
+      log_warn("index_save_failed", {{"file", _index_file}, {"reason", saved.err().message}});
+    }
+    return;
+  }
+  _saving = true;
+  _ctx.background.spawn(save_loop());
+}
+
+task<void> index_metadata::save_loop() {
+  while (_save_wanted) {
+    _save_wanted = false;
+    // The thread reads an immutable index it holds a reference to, and copies of the names.
+    auto write = [idx = _cur->idx, file = _index_file, bucket = _ctx.opts.bucket,
+                  prefix = _ctx.opts.prefix] { return idx->save(file, bucket, prefix); };
+    task<status> written = on_thread(std::move(write));
+    status saved = co_await std::move(written);
+    if (!saved) {
+      log_warn("index_save_failed", {{"file", _index_file}, {"reason", saved.err().message}});
+    }
+  }
+  _saving = false;
 }
 
 task<result<index_stats>> index_metadata::refresh() {

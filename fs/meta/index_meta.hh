@@ -112,7 +112,11 @@ class index_metadata final : public metadata {
   void try_split(build_state& st, list_range* r, const std::vector<oss::listed_object>* page);
   void split_at(build_state& st, list_range& r, std::string mid);
   static list_range* widest_range(build_state& st, std::string_view sentinel);
+  // Writes the current index to _index_file. The write (about 60 MB for a million keys, 0.25 s
+  // that readiness used to wait on) runs on a thread of its own in the background group, which
+  // unmount waits on; one write at a time, and the newest index is the one left on disk.
   void save();
+  task<void> save_loop();
   // --shared-index (index_shared.cc): the first and the next index, a listing or the image
   // shared through the bucket (next_index: EEXIST when the index served stays); `publish` when
   // this mount won the right to publish what it lists.
@@ -128,6 +132,8 @@ class index_metadata final : public metadata {
   std::unordered_map<uint64_t, dir_handle> _dirs;
   std::string _index_file;  // where the index is saved ("" = nowhere)
   bool _refreshing = false;
+  bool _saving = false;       // save_loop runs
+  bool _save_wanted = false;  // the installed index is newer than the file save_loop last wrote
   std::function<task<status>()> _forget_kernel_names;
   uint64_t _installs = 0;            // indexes installed so far
   uint64_t _root_cache_install = 0;  // _installs when the kernel last cached the root listing

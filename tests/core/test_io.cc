@@ -2,16 +2,20 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/io.hh"
 #include "core/log.hh"
+#include "core/on_thread.hh"
 #include "core/reactor.hh"
+#include "core/sync.hh"
 #include "tests/core/support.hh"
 
 using namespace ossuring;
@@ -281,5 +285,40 @@ TEST_SUITE("reactor") {
     }(path));
     CHECK(got == "world");
     ::unlink(path);
+  }
+
+  TEST_CASE("on_thread runs a blocking call elsewhere while the reactor keeps serving") {
+    require_io_uring();
+    reactor r;
+    // The call waits (at most 5 s) for the reactor, still running its timers, to release it:
+    // run inline on the reactor's thread it would time out and return -1.
+    std::atomic<bool> release{false};
+    std::thread::id where;
+    int called = 0;
+    int served =
+        r.run([](std::atomic<bool>& release, std::thread::id& where, int& called) -> task<int> {
+          auto blocking = [&release, &where] {
+            where = std::this_thread::get_id();
+            for (int i = 0; i < 5000 && !release.load(); ++i) {
+              std::this_thread::sleep_for(1ms);
+            }
+            return release.load() ? 42 : -1;
+          };
+          task_group g;
+          g.spawn([](task<int> call, int& out) -> task<void> { out = co_await std::move(call); }(
+                                                   on_thread(blocking), called));
+          int timers = 0;
+          for (; timers < 3; ++timers) {
+            co_await sleep_for(5ms);
+          }
+          release = true;
+          co_await g.wait();
+          co_return timers;
+        }(release, where, called));
+    CHECK(served == 3);
+    CHECK(called == 42);
+    CHECK(where != std::thread::id());
+    CHECK(where != std::this_thread::get_id());
+    CHECK(r.inflight() == 0);
   }
 }

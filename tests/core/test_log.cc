@@ -48,6 +48,32 @@ void cleanup(const std::string& dir) {
 }  // namespace
 
 TEST_SUITE("log") {
+  TEST_CASE("repeats of an info line are limited and counted; debug lines are all written") {
+    const std::string dir = temp_dir();
+    const std::string path = dir + "/x.log";
+    const log_level before = get_log_level();
+    set_log_level(log_level::debug);
+    set_log_rate_limit(20);
+    REQUIRE(set_log_file(path, 0, 1));
+    for (int i = 0; i < 100; ++i) {
+      log_write(log_level::debug, "limit_debug", {{"i", std::to_string(i)}});
+      log_write(log_level::info, "limit_info", {{"i", std::to_string(i)}});
+    }
+    set_log_file("");
+    set_log_level(before);
+    const std::string text = read_all(path);
+    size_t debug_lines = 0;
+    size_t info_lines = 0;
+    for (size_t at = 0; (at = text.find("event=limit_", at)) != std::string::npos; ++at) {
+      (text.compare(at, 17, "event=limit_debug") == 0 ? debug_lines : info_lines) += 1;
+    }
+    CHECK(debug_lines == 100);
+    // 20 a second: the loop may straddle a second's edge, never two.
+    CHECK(info_lines >= 20);
+    CHECK(info_lines <= 40);
+    cleanup(dir);
+  }
+
   TEST_CASE("a full log file is renamed .1, older ones shift, and at most max_count are kept") {
     const std::string dir = temp_dir();
     const std::string path = dir + "/x.log";

@@ -221,7 +221,20 @@ TEST_CASE("ETags: MD5 hex kept as 16 bytes in its case, multipart ETags as strin
   bld.add("l", 1, 1, "5eb63bbbe01eeed093cb22bb8f5acdc3", "");
   bld.add("mp", 1, 1, "3858F62230AC3C915F300C664312C63F-3", "Archive");
   bld.add("none", 1, 1, "", "");
+  // 32 characters that are not one MD5 hex of one case stay text, byte for byte: both cases
+  // mixed, and each byte next to the hex ranges ('/', ':', '@', 'G', '`', 'g', 0xff).
+  const std::vector<std::string> odd = {
+      "5eb63bbbe01eeed093cb22bb8f5acdC3", "5eb63bbbe01eeed093cb22bb8f5acd/3",
+      "5eb63bbbe01eeed093cb22bb8f5acd:3", "@eb63bbbe01eeed093cb22bb8f5acdc3",
+      "5EB63BBBE01EEED093CB22BB8F5ACDCG", "`eb63bbbe01eeed093cb22bb8f5acdc3",
+      "5eb63bbbe01eeed093cb22bb8f5acdcg", "5eb63bbbe01eeed093cb22bb8f5acdc\xff"};
+  for (size_t i = 0; i < odd.size(); ++i) {
+    bld.add("odd" + std::to_string(i), 1, 1, odd[i], "");
+  }
   fs::index idx = std::move(bld).finish(1);
+  for (size_t i = 0; i < odd.size(); ++i) {
+    CHECK(idx.etag(walk(idx, "odd" + std::to_string(i))) == odd[i]);
+  }
   CHECK(idx.etag(walk(idx, "u")) == "5EB63BBBE01EEED093CB22BB8F5ACDC3");
   CHECK(idx.etag(walk(idx, "l")) == "5eb63bbbe01eeed093cb22bb8f5acdc3");
   CHECK(idx.etag(walk(idx, "mp")) == "3858F62230AC3C915F300C664312C63F-3");

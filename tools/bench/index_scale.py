@@ -10,9 +10,15 @@ directories, N objects over the 1,000 leaves):
      confirms the index comes after readiness and is timed apart, from the daemon's log).
 Also reports LIST requests, the daemon's RSS and the index file's size. Medians over the rounds.
 
+With --trace the fresh mount logs at debug level, and each LIST's place in the build's schedule
+(index_list_page: which answer it followed, when it was sent and answered) gives what the
+listings alone needed: the longest chain of LISTs, each taking the time it took from sending to
+its answer, with no time between an answer and the LIST it let start. The build's time over that
+is what the daemon added (its start, the gaps, the index's final pass, readiness).
+
 A benchmark, not a test (docs/benchmarks.md "Index scale"). Needs root and /dev/fuse.
 Usage: tools/bench/index_scale.py [--build DIR] [--objects 1000000] [--runs 3] [--latency MS]
-                                  [--mount-arg=ARG ...]
+                                  [--trace] [--mount-arg=ARG ...]
 """
 import argparse
 import os
@@ -41,6 +47,17 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def unmount_and_wait(m):
+    """Unmounts and waits for the daemon to exit: it writes the index file just after readiness,
+    and finishes that write before it exits (`ossuring umount` returns once the mount is gone)."""
+    import faultlib  # noqa: E402
+    pid = faultlib.daemon_pid(m.dir)
+    m.__exit__(None, None, None)
+    deadline = time.time() + 60
+    while os.path.exists(f"/proc/{pid}") and time.time() < deadline:
+        time.sleep(0.02)
+
+
 def timed_mount(harness, emu, cache, extra=()):
     t0 = time.perf_counter()
     m = harness.Mount(emu, "big", args=["--cache-dir", cache] + list(extra))
@@ -53,6 +70,27 @@ def refresh_seconds(log_text):
     return float(m.group(1)) if m else None
 
 
+def listing_need(log_text):
+    """(seconds, LISTs on the longest chain, span of the listings in seconds) from the
+    index_list_page lines of a debug log, or None without them."""
+    pages = {}
+    for line in log_text.splitlines():
+        if "event=index_list_page " not in line:
+            continue
+        f = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+        pages[int(f["id"])] = (int(f["after"]), int(f["sent_us"]), int(f["answered_us"]))
+    if not pages:
+        return None
+    need = {0: (0, 0)}  # id -> (µs when answered on the longest chain, LISTs on it)
+    for i in sorted(pages):  # a LIST follows an answer that came before it was sent
+        after, sent, answered = pages[i]
+        t, depth = need[after]
+        need[i] = (t + answered - sent, depth + 1)
+    end, depth = max(need.values())
+    span = max(p[2] for p in pages.values()) - min(p[1] for p in pages.values())
+    return end / 1e6, depth, span / 1e6
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default=os.environ.get("OSSURING_BUILD",
@@ -60,6 +98,8 @@ def main():
     ap.add_argument("--objects", type=int, default=1000000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--latency", type=int, default=0, help="emulator latency per request, ms")
+    ap.add_argument("--trace", action="store_true",
+                    help="log the fresh mount at debug level and report what its LISTs needed")
     ap.add_argument("--mount-arg", action="append", default=[],
                     help="extra argument for `ossuring mount` (repeatable), e.g. "
                     "--mount-arg=--list-concurrency=32")
@@ -72,7 +112,7 @@ def main():
 
     rows = {"build_s": [], "remount_s": [], "refresh_s": [], "lists": [], "rss_mib": [],
             "rss_remount_mib": [], "index_file_mib": [], "daemon_us_per_list": [],
-            "emu_us_per_list": []}
+            "emu_us_per_list": [], "need_s": [], "chain": [], "span_s": []}
     extra = ["--latency", str(args.latency)] if args.latency else []
     with harness.Emulator({"big": f"deep:{args.objects}"}, extra_args=extra) as emu:
         for run in range(args.runs):
@@ -80,9 +120,15 @@ def main():
             try:
                 emu.reset()
                 emu_cpu = cpu_seconds(emu.proc.pid)
-                m, secs = timed_mount(harness, emu, cache, args.mount_arg)
+                trace = ["--log-level", "debug"] if args.trace else []
+                m, secs = timed_mount(harness, emu, cache, args.mount_arg + trace)
                 try:
                     rows["build_s"].append(secs)
+                    need = listing_need(m.log_text()) if args.trace else None
+                    if need:
+                        rows["need_s"].append(need[0])
+                        rows["chain"].append(need[1])
+                        rows["span_s"].append(need[2])
                     lists = emu.requests("ListObjectsV2")
                     rows["lists"].append(lists)
                     # The daemon's CPU so far is its start and the build (no reads yet).
@@ -94,7 +140,7 @@ def main():
                     rows["rss_mib"].append(rss_mib(m.dir))
                     nodes = m.stats()["fs"]["index_nodes"]
                 finally:
-                    m.__exit__(None, None, None)
+                    unmount_and_wait(m)
                 idx_dir = os.path.join(cache, "index")
                 rows["index_file_mib"].append(
                     sum(os.path.getsize(os.path.join(idx_dir, f)) for f in os.listdir(idx_dir))
@@ -115,6 +161,11 @@ def main():
                       f"{rows['remount_s'][-1]:.3f} s, background refresh "
                       f"{rows['refresh_s'][-1]:.2f} s, {rows['lists'][-1]} LISTs, "
                       f"{nodes} nodes", flush=True)
+                if rows["need_s"] and len(rows["need_s"]) == len(rows["build_s"]):
+                    print(f"  the LISTs needed {rows['need_s'][-1]:.2f} s (a chain of "
+                          f"{rows['chain'][-1]}; listings spanned {rows['span_s'][-1]:.2f} s): "
+                          f"build / need = {rows['build_s'][-1] / rows['need_s'][-1]:.2f}",
+                          flush=True)
             finally:
                 shutil.rmtree(cache, ignore_errors=True)
     load = os.getloadavg()[0]
@@ -125,10 +176,16 @@ def main():
           "| LIST requests | CPU per LIST, daemon / emulator µs | daemon RSS MiB (fresh / remount) "
           "| index file MiB |")
     print("|---|---|---|---|---|---|---|")
-    med = {k: statistics.median(v) for k, v in rows.items()}
+    med = {k: statistics.median(v) for k, v in rows.items() if v}
     print(f"| {med['build_s']:.2f} | {med['remount_s']:.3f} | {med['refresh_s']:.2f} | "
           f"{med['lists']:.0f} | {med['daemon_us_per_list']:.0f} / {med['emu_us_per_list']:.0f} | "
           f"{med['rss_mib']:.0f} / {med['rss_remount_mib']:.0f} | {med['index_file_mib']:.1f} |")
+    if rows["need_s"]:
+        ratios = [b / n for b, n in zip(rows["build_s"], rows["need_s"])]
+        print(f"\nWhat the LISTs needed (longest chain, no time between an answer and the LIST it "
+              f"started): {med['need_s']:.2f} s, a chain of {med['chain']:.0f} LISTs; the "
+              f"listings spanned {med['span_s']:.2f} s; fresh mount / need = "
+              f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})")
     return 0
 
 
