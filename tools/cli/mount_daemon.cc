@@ -211,6 +211,10 @@ task<int> mount_daemon::run() {
   int rc = 1;
   if (co_await prepare(fsys, oss)) {
     rc = co_await serve(fsys, oss);
+  } else {
+    // A mount given up after its index was built (a signal meanwhile) still has the index
+    // file's write in its background group.
+    co_await fsys.close();
   }
   co_await oss.close();
   co_return rc;
