@@ -193,7 +193,9 @@ class Mount:
         return text
 
     def __exit__(self, *exc):
-        subprocess.run([OSSURING, "umount", self.dir], capture_output=True, timeout=60)
+        # Waits for the daemon to exit (its uploads and saved index written), at most 30 s.
+        subprocess.run([OSSURING, "umount", self.dir, "--wait", "30"], capture_output=True,
+                       timeout=60)
         if os.path.ismount(self.dir):
             subprocess.run(["umount", "-l", self.dir], capture_output=True)
         try:

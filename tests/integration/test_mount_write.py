@@ -4,6 +4,7 @@ import errno
 import hashlib
 import os
 import subprocess
+import sys
 import tempfile
 
 import harness
@@ -266,6 +267,55 @@ def test_a_read_only_mount_refuses_writes():
         assert out.returncode != 0 and "lazy" in out.stderr, out.stderr
 
 
+def daemon_running(pid):
+    """True while `pid` runs: gone or a zombie (exited, not reaped yet) is not running."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_umount_returns_once_the_daemon_has_written_everything():
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "faults"))
+    import faultlib
+    with harness.Emulator({"mem": "memory"}) as emu:
+        for wait, waited in ((None, True), ("0", False)):
+            emu.set_faults(latency=0)
+            m = harness.Mount(emu, "mem", args=RW + ["--background-upload"]).__enter__()
+            try:
+                with open(m.path("w"), "wb") as f:
+                    f.write(b"x" * 100)
+                    # Its upload, started by the close, takes 1.5 s: still running at umount.
+                    emu.set_faults(latency=1500)
+                pid = faultlib.daemon_pid(m.dir)
+                cmd = [harness.OSSURING, "umount", m.dir] + (["--wait", wait] if wait else [])
+                out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+                assert out.returncode == 0, out.stderr
+                # By default the daemon has exited, its upload done; --wait 0 does not wait.
+                assert daemon_running(pid) != waited, (wait, pid)
+                if waited:
+                    emu.set_faults(latency=0)
+                    assert get(emu, "mem", "w") == b"x" * 100
+            finally:
+                m.__exit__(None, None, None)
+        # A daemon that needs longer than --wait (its upload's answer takes 4 s): told, and left
+        # to finish.
+        emu.set_faults(latency=0)
+        m = harness.Mount(emu, "mem", args=RW + ["--background-upload"]).__enter__()
+        try:
+            with open(m.path("late"), "wb") as f:
+                f.write(b"y")
+                emu.set_faults(latency=4000)
+            out = subprocess.run([harness.OSSURING, "umount", m.dir, "--wait", "1"],
+                                 capture_output=True, text=True, timeout=60)
+            assert out.returncode == 0 and "still finishing" in out.stderr, out.stderr
+        finally:
+            m.__exit__(None, None, None)
+    bad = subprocess.run([harness.OSSURING, "umount", "/nonexistent", "--wait", "x"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--wait" in bad.stderr, bad.stderr
+
 if __name__ == "__main__":
     harness.require_mount_privileges()
     harness.run_tests([
@@ -276,4 +326,5 @@ if __name__ == "__main__":
         test_uploads_survive_lost_answers_and_server_errors,
         test_background_uploads_finish_by_fsync_and_by_unmount,
         test_a_read_only_mount_refuses_writes,
+        test_umount_returns_once_the_daemon_has_written_everything,
     ])

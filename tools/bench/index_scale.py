@@ -47,17 +47,6 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def unmount_and_wait(m):
-    """Unmounts and waits for the daemon to exit: it writes the index file just after readiness,
-    and finishes that write before it exits (`ossuring umount` returns once the mount is gone)."""
-    import faultlib  # noqa: E402
-    pid = faultlib.daemon_pid(m.dir)
-    m.__exit__(None, None, None)
-    deadline = time.time() + 60
-    while os.path.exists(f"/proc/{pid}") and time.time() < deadline:
-        time.sleep(0.02)
-
-
 def timed_mount(harness, emu, cache, extra=()):
     t0 = time.perf_counter()
     m = harness.Mount(emu, "big", args=["--cache-dir", cache] + list(extra))
@@ -140,7 +129,8 @@ def main():
                     rows["rss_mib"].append(rss_mib(m.dir))
                     nodes = m.stats()["fs"]["index_nodes"]
                 finally:
-                    unmount_and_wait(m)
+                    # `ossuring umount` returns once the daemon has exited, its index file written.
+                    m.__exit__(None, None, None)
                 idx_dir = os.path.join(cache, "index")
                 rows["index_file_mib"].append(
                     sum(os.path.getsize(os.path.join(idx_dir, f)) for f in os.listdir(idx_dir))

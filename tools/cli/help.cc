@@ -41,11 +41,17 @@ const command_text texts[] = {
      "      stay in the foreground (same as --foreground)\n"
      "  -h, --help\n"
      "      this help\n"},
-    {"umount", "unmount (also after the daemon died)", "ossuring umount MOUNTPOINT [--lazy]\n",
+    {"umount", "unmount (also after the daemon died)",
+     "ossuring umount MOUNTPOINT [--lazy] [--wait SECONDS]\n",
      "Unmounts an ossuring mount, also one whose daemon has exited (\"Transport endpoint is not\n"
-     "connected\").\n"
+     "connected\"), then waits for the daemon to exit: its uploads and saved index are written\n"
+     "when this returns.\n"
      "  --lazy, -l, -z\n"
-     "      detach now even with files open; the mount ends when the last one is closed\n"},
+     "      detach now even with files open; the mount ends when the last one is closed (no\n"
+     "      wait: the daemon serves the open files until then)\n"
+     "  --wait SECONDS\n"
+     "      how long to wait for the daemon (default 60; 0: return once unmounted); past it\n"
+     "      the daemon goes on in the background and a line says so\n"},
     {"stats", "what a running mount has done",
      "ossuring stats MOUNTPOINT [--json|--all] [--control-socket PATH]\n",
      "A running mount's report, read from its daemon's control socket (as the user who mounted,\n"
