@@ -265,9 +265,35 @@ def test_a_call_while_another_runs_on_the_target_is_aborted():
         ch.unpublish(plugin, "pv-slow", target)
 
 
+def test_unpublish_returns_once_the_daemon_has_uploaded():
+    with ch.scene(FILES) as (emu, kubelet, plugin, bucket_dir):
+        target = kubelet.target("pv-bg")
+        plugin.call("NodePublishVolume", ch.publish_request(
+            "pv-bg", target, context(emu, otherOpts="-o rw -o mode=lazy -o background-upload"),
+            readonly=False, mode=Mode.MULTI_NODE_MULTI_WRITER))
+        daemons = ch.ossuring_pids(target)
+        assert daemons, "no mount process"
+        with open(os.path.join(target, "train", "last.txt"), "wb") as f:
+            f.write(b"last words\n")
+            # The upload the close starts takes 1.5 s: still running when kubelet unpublishes.
+            emu.set_faults(latency=1500)
+        ch.unpublish(plugin, "pv-bg", target)
+        for daemon in daemons:
+            try:
+                with open(f"/proc/{daemon}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                state = "gone"
+            assert state in ("gone", "Z"), (daemon, state)
+        emu.set_faults(latency=0)
+        with open(os.path.join(bucket_dir, "train", "last.txt"), "rb") as f:
+            assert f.read() == b"last words\n"
+
+
 if __name__ == "__main__":
     harness.require_mount_privileges()
     harness.run_tests([test_kubelet_sequence_read_only,
                        test_read_only_from_access_mode_and_writes_when_asked,
                        test_errors_an_operator_can_act_on,
-                       test_a_call_while_another_runs_on_the_target_is_aborted])
+                       test_a_call_while_another_runs_on_the_target_is_aborted,
+                       test_unpublish_returns_once_the_daemon_has_uploaded])

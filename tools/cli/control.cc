@@ -3,15 +3,18 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 #include "core/io.hh"
 #include "core/log.hh"
@@ -128,6 +131,45 @@ bool stop_indexing_daemon(const std::string& mountpoint, int wait_ms) {
     ::usleep(20'000);
   }
   return false;
+}
+
+unique_fd daemon_pidfd(const std::string& mountpoint) {
+  result<sockaddr_un> addr = unix_address(control_socket_path(mountpoint));
+  if (!addr.ok()) {
+    return {};
+  }
+  unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd || ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
+    return {};
+  }
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid <= 0) {
+    return {};
+  }
+  // Closed without a line: the daemon ends the connection without a word.
+  unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, cred.pid, 0)));
+  if (!pidfd) {
+    return {};
+  }
+  // Checked after the pidfd is held: the pid cannot be reused while we look.
+  char exe[PATH_MAX] = {};
+  const std::string link = "/proc/" + std::to_string(cred.pid) + "/exe";
+  const ssize_t n = ::readlink(link.c_str(), exe, sizeof exe - 1);
+  if (n <= 0 ||
+      std::string_view(exe, static_cast<size_t>(n)).find("ossuring") == std::string_view::npos) {
+    return {};
+  }
+  return pidfd;
+}
+
+bool wait_for_exit(const unique_fd& pidfd, int wait_ms) {
+  pollfd p{pidfd.get(), POLLIN, 0};
+  int rc;
+  do {
+    rc = ::poll(&p, 1, wait_ms);
+  } while (rc < 0 && errno == EINTR);
+  return rc > 0;
 }
 
 result<std::string> take_control_socket(std::vector<std::string>& args) {

@@ -38,6 +38,13 @@ class indexing_marker {
 // `wait_ms`); false when there is none.
 bool stop_indexing_daemon(const std::string& mountpoint, int wait_ms = 3000);
 
+// The daemon serving `mountpoint` as a pidfd (empty when none is found): the process listening on
+// the mount's default control socket, named by SO_PEERCRED, and only when it is an ossuring
+// process. Taken before an unmount, it lets the caller wait for the daemon's exit after it.
+unique_fd daemon_pidfd(const std::string& mountpoint);
+// Waits up to `wait_ms` for the process behind `pidfd` to exit; true when it has.
+bool wait_for_exit(const unique_fd& pidfd, int wait_ms);
+
 // Takes `--control-socket PATH` (or `=PATH`) out of a command's arguments: the socket of a mount
 // started with that option, which the default path does not find. "" when not given; an error
 // when the value is missing.

@@ -13,12 +13,17 @@
 #include <optional>
 
 #include "core/log.hh"
+#include "tools/cli/control.hh"
 #include "tools/cli/log_setup.hh"
 #include "tools/cli/mountinfo.hh"
 #include "tools/csi/launcher.hh"
 
 namespace ossuring::csi {
 namespace {
+
+// How long NodeUnpublishVolume waits for a daemon to finish its uploads after the unmount:
+// well inside kubelet's two-minute operation timeout.
+constexpr int daemon_exit_wait_ms = 30'000;
 
 rpc_status fail(rpc_code code, std::string message) {
   return {code, std::move(message)};
@@ -298,6 +303,11 @@ rpc_status volume_manager::unpublish(const std::string& volume_id, const std::st
     std::lock_guard g(_mutex);
     known = _records.count(target) != 0;
   }
+  // The daemon of the mount, taken before it is unmounted: a clean unmount returns once it has
+  // exited, its uploads and saved index written, so a pod deleted right after its last write
+  // leaves that write in the bucket.
+  unique_fd daemon = cli::daemon_pidfd(target);
+  bool detached = false;
   // Stacked mounts (a publish repeated by hand) come off one at a time.
   for (int i = 0; i < 8; ++i) {
     std::optional<cli::mount_entry> m = cli::mount_at(target);
@@ -320,7 +330,13 @@ rpc_status volume_manager::unpublish(const std::string& volume_id, const std::st
                       "cannot unmount target_path " + target + ": " + std::strerror(e));
         }
       }
+      detached = detached || e == EBUSY;
     }
+  }
+  // Detached: the daemon serves the straggler's open files until they close, so no wait.
+  if (daemon && !detached && !cli::wait_for_exit(daemon, daemon_exit_wait_ms)) {
+    log_warn("csi_daemon_still_finishing",
+             {{"target", target}, {"waited_ms", std::to_string(daemon_exit_wait_ms)}});
   }
   if (::rmdir(target.c_str()) != 0 && errno != ENOENT) {
     int e = errno;
