@@ -208,6 +208,15 @@ class Mount:
         shutil.rmtree(self.log_dir, ignore_errors=True)
 
 
+def process_running(pid):
+    """True while `pid` runs: gone, or a zombie (exited, not reaped yet), is not running."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def run_tests(tests):
     """Runs test functions in order; prints one line each; exit code 0 only if all passed."""
     failed = 0

@@ -267,15 +267,6 @@ def test_a_read_only_mount_refuses_writes():
         assert out.returncode != 0 and "lazy" in out.stderr, out.stderr
 
 
-def daemon_running(pid):
-    """True while `pid` runs: gone or a zombie (exited, not reaped yet) is not running."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def test_umount_returns_once_the_daemon_has_written_everything():
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "faults"))
     import faultlib
@@ -293,7 +284,7 @@ def test_umount_returns_once_the_daemon_has_written_everything():
                 out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
                 assert out.returncode == 0, out.stderr
                 # By default the daemon has exited, its upload done; --wait 0 does not wait.
-                assert daemon_running(pid) != waited, (wait, pid)
+                assert harness.process_running(pid) != waited, (wait, pid)
                 if waited:
                     emu.set_faults(latency=0)
                     assert get(emu, "mem", "w") == b"x" * 100

@@ -86,6 +86,30 @@ void indexing_marker::remove() {
   }
 }
 
+namespace {
+
+// A pidfd of `pid` when it is an ossuring process, checked after the pidfd is held so that the pid
+// cannot be reused meanwhile (a stale marker or socket may name a dead daemon's pid).
+unique_fd ossuring_pidfd(long pid) {
+  if (pid <= 0) {
+    return {};
+  }
+  unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0)));
+  if (!pidfd) {
+    return {};
+  }
+  char exe[PATH_MAX] = {};
+  const std::string link = "/proc/" + std::to_string(pid) + "/exe";
+  const ssize_t n = ::readlink(link.c_str(), exe, sizeof exe - 1);
+  if (n <= 0 ||
+      std::string_view(exe, static_cast<size_t>(n)).find("ossuring") == std::string_view::npos) {
+    return {};
+  }
+  return pidfd;
+}
+
+}  // namespace
+
 bool stop_indexing_daemon(const std::string& mountpoint, int wait_ms) {
   const std::string path = marker_path(mountpoint);
   char buf[32] = {};
@@ -95,42 +119,15 @@ bool stop_indexing_daemon(const std::string& mountpoint, int wait_ms) {
   }
   ssize_t n = ::read(fd, buf, sizeof buf - 1);
   ::close(fd);
-  long pid = n > 0 ? std::strtol(buf, nullptr, 10) : 0;
-  // The pid must still be an ossuring process: a stale file's pid may have been reused.
-  char exe[PATH_MAX] = {};
-  std::string link = "/proc/" + std::to_string(pid) + "/exe";
-  ssize_t len = pid > 0 ? ::readlink(link.c_str(), exe, sizeof exe - 1) : -1;
-  if (len <= 0 ||
-      std::string_view(exe, static_cast<size_t>(len)).find("ossuring") == std::string_view::npos) {
+  unique_fd daemon = ossuring_pidfd(n > 0 ? std::strtol(buf, nullptr, 10) : 0);
+  if (!daemon) {
     ::unlink(path.c_str());
     return false;
   }
-  if (::kill(static_cast<pid_t>(pid), SIGTERM) != 0) {
+  if (::syscall(SYS_pidfd_send_signal, daemon.get(), SIGTERM, nullptr, 0) != 0) {
     return false;
   }
-  // Gone, or a zombie its parent has not reaped yet (the daemon has ended either way).
-  auto ended = [pid] {
-    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
-      return true;
-    }
-    std::string stat_path = "/proc/" + std::to_string(pid) + "/stat";
-    char st[256] = {};
-    int sfd = ::open(stat_path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (sfd < 0) {
-      return true;
-    }
-    ssize_t got = ::read(sfd, st, sizeof st - 1);
-    ::close(sfd);
-    const char* close_paren = got > 0 ? std::strrchr(st, ')') : nullptr;
-    return close_paren != nullptr && close_paren[1] == ' ' && close_paren[2] == 'Z';
-  };
-  for (int waited = 0; waited < wait_ms; waited += 20) {
-    if (ended()) {
-      return true;
-    }
-    ::usleep(20'000);
-  }
-  return false;
+  return wait_for_exit(daemon, wait_ms);
 }
 
 unique_fd daemon_pidfd(const std::string& mountpoint) {
@@ -138,32 +135,21 @@ unique_fd daemon_pidfd(const std::string& mountpoint) {
   if (!addr.ok()) {
     return {};
   }
+  // The connection is closed without a line, which the daemon ends without a word.
   unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd || ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof *addr) != 0) {
     return {};
   }
   ucred cred{};
   socklen_t len = sizeof cred;
-  if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid <= 0) {
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
     return {};
   }
-  // Closed without a line: the daemon ends the connection without a word.
-  unique_fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, cred.pid, 0)));
-  if (!pidfd) {
-    return {};
-  }
-  // Checked after the pidfd is held: the pid cannot be reused while we look.
-  char exe[PATH_MAX] = {};
-  const std::string link = "/proc/" + std::to_string(cred.pid) + "/exe";
-  const ssize_t n = ::readlink(link.c_str(), exe, sizeof exe - 1);
-  if (n <= 0 ||
-      std::string_view(exe, static_cast<size_t>(n)).find("ossuring") == std::string_view::npos) {
-    return {};
-  }
-  return pidfd;
+  return ossuring_pidfd(cred.pid);
 }
 
 bool wait_for_exit(const unique_fd& pidfd, int wait_ms) {
+  // A pidfd polls readable once the process has exited, reaped or not.
   pollfd p{pidfd.get(), POLLIN, 0};
   int rc;
   do {
