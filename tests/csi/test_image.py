@@ -149,15 +149,6 @@ def mount_daemons(target):
     return found
 
 
-def alive(pid):
-    """Running (a zombie waits for the node's init to reap it: ended)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def remove_mount_cgroups():
     """The test's cgroups: what the plugin made under each hierarchy's root (empty by now)."""
     for top in [os.path.join(d, "ossuring-mounts") for d in
@@ -243,7 +234,8 @@ def test_image_serves_mounts_through_a_shared_kubelet_folder():
             plugin.kill()
             c.remove()
             assert podman("container", "exists", c.name, check=False).returncode != 0
-            assert all(alive(p) for p in daemons), "the mount daemon died with the container"
+            assert all(harness.process_running(p) for p in daemons), \
+                "the mount daemon died with the container"
             # The rest of the read, from the daemon (not from pages cached before the removal).
             os.posix_fadvise(reader.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
             assert head + reader.read() == files["ds/x.bin"]
@@ -262,7 +254,7 @@ def test_image_serves_mounts_through_a_shared_kubelet_folder():
             plugin.call("NodeUnpublishVolume",
                         pb.NodeUnpublishVolumeRequest(volume_id="pv-img2", target_path=target2))
             assert not ch.mounts_at(target2) and not os.path.exists(target2)
-            ch.wait_until(lambda: not any(alive(p) for p in daemons),
+            ch.wait_until(lambda: not any(harness.process_running(p) for p in daemons),
                           timeout=10, what="the mount daemon to end after unpublish")
             podman("stop", "-t", "10", c2.name)
             code = podman("inspect", "--format", "{{.State.ExitCode}}", c2.name).stdout.strip()
